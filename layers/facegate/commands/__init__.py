@@ -1,0 +1,17 @@
+"""Sub-commands of the ``facegate`` CLI; each module exposes ``register(subparsers)``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def _commands() -> list[Register]:
+    from facegate.commands import model
+
+    return [model.register]
+
+
+COMMANDS: list[Register] = _commands()

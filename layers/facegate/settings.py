@@ -1,0 +1,112 @@
+"""Settings: one frozen object, read once from the environment and passed down.
+
+Nothing in the core reads ``os.environ`` except :meth:`Settings.from_env`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL_DIR = Path("build/models")
+
+
+def _default_model_dir() -> Path:
+    lambda_models = Path("/opt/models")
+    if (lambda_models / "manifest.json").exists():
+        return lambda_models
+    return DEFAULT_MODEL_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration of facegate.
+
+    Every field has a safe default; :meth:`from_env` reads the ``FACEGATE_*`` variables
+    (and the ``*_TABLE`` / ``KMS_KEY_ID`` names that ``template.yaml`` sets).
+    """
+
+    stage: str = "local"
+    model_dir: Path = field(default_factory=_default_model_dir)
+    model_variant: str = "int8"
+    """``fp32`` or ``int8``: which embedder the engine loads."""
+
+    identify_threshold: float | None = None
+    """Cosine similarity in [-1, 1] for closed-set 1:N door decisions; None = the engine's shipped default."""
+    claim_threshold: float | None = None
+    """Cosine similarity in [-1, 1] for 1:1 claim-code decisions; None = the engine's shipped default."""
+    match_margin: float = 0.04
+    """Minimum cosine gap between the best and the runner-up candidate for a 1:N grant."""
+
+    directory_table: str = "facegate-directory"
+    templates_table: str = "facegate-templates"
+    audit_table: str = "facegate-audit"
+    ephemeral_table: str = "facegate-ephemeral"
+    kms_key_id: str = "alias/facegate"
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    """Endpoint of an AWS emulator (moto server, DynamoDB Local); None on AWS."""
+    dynamodb_endpoint_url: str | None = None
+    """Overrides ``aws_endpoint_url`` for DynamoDB only (DynamoDB Local)."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    """Base URL that registration links point to (no trailing slash)."""
+    retention_grace_seconds: int = 3600
+    """Templates and invites are deleted by TTL this long after the invite window ends."""
+    audit_retention_days: int = 90
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 12_000
+    clock_skew_seconds: int = 60
+    nonce_ttl_seconds: int = 300
+    unlock_token_ttl_seconds: int = 10
+    deny_cooldown_threshold: int = 5
+    """Denies from one terminal within ``deny_cooldown_window_seconds`` that start a cool-down."""
+    deny_cooldown_window_seconds: int = 60
+    deny_cooldown_seconds: int = 30
+    claim_attempts_per_minute: int = 10
+    invalid_token_limit_per_minute: int = 20
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); unknown variables are ignored."""
+        env = os.environ if environ is None else environ
+        names = {
+            "directory_table": "DIRECTORY_TABLE",
+            "templates_table": "TEMPLATES_TABLE",
+            "audit_table": "AUDIT_TABLE",
+            "ephemeral_table": "EPHEMERAL_TABLE",
+            "kms_key_id": "KMS_KEY_ID",
+            "aws_region": "AWS_REGION",
+        }
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = names.get(f.name, f"FACEGATE_{f.name.upper()}")
+            raw = env.get(key)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.type, raw, key)
+        if "aws_region" not in values and env.get("AWS_DEFAULT_REGION"):
+            values["aws_region"] = env["AWS_DEFAULT_REGION"]
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied (settings themselves are immutable)."""
+        return replace(self, **changes)
+
+
+def _coerce(type_name: object, raw: str, key: str) -> Any:
+    kind = str(type_name)
+    try:
+        if "Path" in kind:
+            return Path(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("int"):
+            return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {key} is not a valid {kind}: {raw!r}") from exc
+    return raw
