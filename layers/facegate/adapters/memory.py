@@ -1,0 +1,304 @@
+"""In-memory adapters of every port: first-class, used by unit tests and quick experiments.
+
+They honour the same contracts as the DynamoDB/KMS adapters (atomicity, conditions, TTL
+semantics at read time), guarded by one lock each so they are safe under threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from facegate.domain.models import (
+    AuditRecord,
+    Consent,
+    Door,
+    Invite,
+    Site,
+    StoredTemplate,
+    Terminal,
+)
+from facegate.errors import Conflict, Gone, NotFound
+from facegate.security.envelope import DecryptionFailed
+
+
+class MemoryRepository:
+    """Directory and templates in dictionaries (see :class:`facegate.ports.Repository`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.sites: dict[str, Site] = {}
+        self.doors: dict[tuple[str, str], Door] = {}
+        self.terminals: dict[str, Terminal] = {}
+        self.keys: dict[str, str] = {}
+        self.invites: dict[str, Invite] = {}
+        self.tokens: dict[str, str] = {}
+        self.templates: dict[tuple[str, str], StoredTemplate] = {}
+
+    def put_site(self, site: Site) -> None:
+        with self._lock:
+            if site.site_id in self.sites:
+                raise Conflict("site exists")
+            self.sites[site.site_id] = site
+
+    def get_site(self, site_id: str) -> Site | None:
+        return self.sites.get(site_id)
+
+    def get_template_version(self, site_id: str) -> int | None:
+        site = self.sites.get(site_id)
+        return None if site is None else site.template_version
+
+    def put_door(self, door: Door) -> None:
+        with self._lock:
+            if door.site_id not in self.sites:
+                raise NotFound("site not found")
+            self.doors[(door.site_id, door.door_id)] = door
+
+    def get_door(self, site_id: str, door_id: str) -> Door | None:
+        return self.doors.get((site_id, door_id))
+
+    def list_doors(self, site_id: str) -> list[Door]:
+        return [door for (site, _), door in sorted(self.doors.items()) if site == site_id]
+
+    def put_terminal(self, terminal: Terminal) -> None:
+        with self._lock:
+            self.terminals[terminal.terminal_id] = terminal
+            self.keys[terminal.key_id] = terminal.terminal_id
+
+    def get_terminal(self, terminal_id: str) -> Terminal | None:
+        return self.terminals.get(terminal_id)
+
+    def get_terminal_by_key(self, key_id: str) -> Terminal | None:
+        terminal_id = self.keys.get(key_id)
+        return None if terminal_id is None else self.terminals.get(terminal_id)
+
+    def revoke_terminal(self, terminal_id: str, at: datetime) -> Terminal | None:
+        with self._lock:
+            terminal = self.terminals.get(terminal_id)
+            if terminal is None:
+                return None
+            if terminal.revoked_at is None:
+                terminal = replace(terminal, revoked_at=at)
+                self.terminals[terminal_id] = terminal
+            return terminal
+
+    def put_invite(self, invite: Invite) -> None:
+        with self._lock:
+            if invite.invite_id in self.invites or invite.token_hash in self.tokens:
+                raise Conflict("invite exists")
+            self.invites[invite.invite_id] = invite
+            self.tokens[invite.token_hash] = invite.invite_id
+
+    def get_invite(self, invite_id: str) -> Invite | None:
+        return self.invites.get(invite_id)
+
+    def get_invite_by_token(self, token_hash: str) -> Invite | None:
+        invite_id = self.tokens.get(token_hash)
+        return None if invite_id is None else self.invites.get(invite_id)
+
+    def record_consent(self, invite_id: str, consent: Consent) -> Invite:
+        with self._lock:
+            invite = self.invites.get(invite_id)
+            if invite is None:
+                raise NotFound("invite not found")
+            if invite.revoked_at is not None:
+                raise Gone(code="invite_revoked")
+            invite = replace(invite, consent=consent)
+            self.invites[invite_id] = invite
+            return invite
+
+    def enroll(
+        self, invite_id: str, template: StoredTemplate, claim_code_ct: bytes, consent_version: str, at: datetime
+    ) -> None:
+        with self._lock:
+            invite = self.invites.get(invite_id)
+            if (
+                invite is None
+                or invite.revoked_at is not None
+                or invite.consent is None
+                or invite.consent.version != consent_version
+            ):
+                raise Conflict("consent is required before enrollment", code="consent_required")
+            self.templates[(template.site_id, template.visitor_id)] = template
+            self.invites[invite_id] = replace(invite, enrolled_at=at, claim_code_ct=claim_code_ct, erased_at=None)
+            self._bump(invite.site_id)
+
+    def erase_visitor(self, invite_id: str, at: datetime, revoke: bool) -> tuple[str, ...]:
+        with self._lock:
+            invite = self.invites.get(invite_id)
+            if invite is None:
+                raise NotFound("invite not found")
+            items: list[str] = []
+            if self.templates.pop((invite.site_id, invite_id), None) is not None:
+                items.append("template")
+            if invite.claim_code_ct is not None:
+                items.append("claim_code")
+            if invite.consent is not None:
+                items.append("consent")
+            if revoke:
+                items.append("invite_token")
+                if invite.display_name:
+                    items.append("display_name")
+            self.invites[invite_id] = replace(
+                invite,
+                consent=None,
+                enrolled_at=None,
+                claim_code_ct=None,
+                erased_at=at,
+                revoked_at=at if revoke else invite.revoked_at,
+                display_name=None if revoke else invite.display_name,
+            )
+            self._bump(invite.site_id)
+            return tuple(items)
+
+    def list_templates(self, site_id: str) -> Iterator[StoredTemplate]:
+        with self._lock:
+            rows = [t for (site, _), t in self.templates.items() if site == site_id]
+        yield from rows
+
+    def _bump(self, site_id: str) -> None:
+        site = self.sites[site_id]
+        self.sites[site_id] = replace(site, template_version=site.template_version + 1)
+
+
+class MemoryAuditLog:
+    """Audit records in a list, queried by site and time range."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.records: list[AuditRecord] = []
+
+    def record(self, record: AuditRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def query(
+        self, site_id: str, start: datetime, end: datetime, limit: int, cursor: str | None
+    ) -> tuple[list[AuditRecord], str | None]:
+        with self._lock:
+            rows = sorted(
+                (r for r in self.records if r.site_id == site_id and start <= r.at < end),
+                key=lambda r: (r.at, r.event_id),
+            )
+        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        page = rows[offset : offset + limit]
+        more = offset + limit < len(rows)
+        return page, (str(offset + limit) if more else None)
+
+
+class MemoryEphemeral:
+    """Nonces, counters and blocks with expiry evaluated at read time (like DynamoDB TTL + filters)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.nonces: dict[str, datetime] = {}
+        self.counters: dict[str, int] = {}
+        self.blocks: dict[str, datetime] = {}
+
+    def claim_nonce(self, scope: str, nonce: str, expires_at: datetime) -> bool:
+        key = f"{scope}#{nonce}"
+        with self._lock:
+            if key in self.nonces:
+                return False
+            self.nonces[key] = expires_at
+            return True
+
+    def hit(self, counter: str, window_seconds: int, now: datetime) -> int:
+        window = int(now.timestamp()) // window_seconds
+        key = f"{counter}#{window}"
+        with self._lock:
+            self.counters[key] = self.counters.get(key, 0) + 1
+            return self.counters[key]
+
+    def block(self, key: str, until: datetime) -> None:
+        with self._lock:
+            self.blocks[key] = until
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        until = self.blocks.get(key)
+        return until if until is not None and until > now else None
+
+
+class MemoryKeyService:
+    """A stand-in for KMS: one master key in memory, encryption context as associated data."""
+
+    def __init__(self, master_key: bytes | None = None) -> None:
+        self._master = master_key or os.urandom(32)
+
+    @staticmethod
+    def _aad(context: dict[str, str]) -> bytes:
+        return json.dumps(context, sort_keys=True).encode()
+
+    def generate_data_key(self, context: dict[str, str]) -> tuple[bytes, bytes]:
+        plaintext = os.urandom(32)
+        return plaintext, self.encrypt(plaintext, context)
+
+    def encrypt(self, plaintext: bytes, context: dict[str, str]) -> bytes:
+        nonce = os.urandom(12)
+        return b"mkms1" + nonce + AESGCM(self._master).encrypt(nonce, plaintext, self._aad(context))
+
+    def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes:
+        if not blob.startswith(b"mkms1"):
+            raise DecryptionFailed()
+        nonce, body = blob[5:17], blob[17:]
+        try:
+            return AESGCM(self._master).decrypt(nonce, body, self._aad(context))
+        except Exception as exc:
+            raise DecryptionFailed() from exc
+
+    def fingerprint(self) -> str:
+        """A short, non-secret id of the master key (for debugging)."""
+        return base64.b32encode(hashlib.sha256(self._master).digest()[:5]).decode()
+
+
+class MemoryIdempotencyStore(BasePersistenceLayer):
+    """Powertools idempotency records in a dictionary (same semantics as its DynamoDB layer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._records: dict[str, DataRecord] = {}
+        self._store_lock = threading.Lock()
+
+    def _get_record(self, idempotency_key: str) -> DataRecord:
+        record = self._records.get(idempotency_key)
+        if record is None:
+            raise IdempotencyItemNotFoundError
+        return record
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        now = time.time()
+        with self._store_lock:
+            existing = self._records.get(data_record.idempotency_key)
+            if existing is not None:
+                expired = (existing.expiry_timestamp or 0) < now
+                stale = (
+                    existing.status == "INPROGRESS"
+                    and existing.in_progress_expiry_timestamp is not None
+                    and existing.in_progress_expiry_timestamp < now * 1000
+                )
+                if not (expired or stale):
+                    raise IdempotencyItemAlreadyExistsError
+            self._records[data_record.idempotency_key] = data_record
+
+    def _update_record(self, data_record: DataRecord) -> None:
+        with self._store_lock:
+            self._records[data_record.idempotency_key] = data_record
+
+    def _delete_record(self, data_record: DataRecord) -> None:
+        with self._store_lock:
+            self._records.pop(data_record.idempotency_key, None)

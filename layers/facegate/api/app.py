@@ -1,0 +1,75 @@
+"""Building Powertools resolvers from route modules, with the one error table installed."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from facegate.api.errors import error_response, response_for
+from facegate.api.observability import logger
+from facegate.api.routes import door, invites, pages, sites, visitor
+from facegate.errors import FacegateError
+
+ALL_ROUTERS: tuple[Router, ...] = (sites.router, invites.router, visitor.router, door.router, pages.router)
+RETRYABLE_AWS_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "TransactionConflictException",
+    }
+)
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    problems = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
+        problems.append(f"{location}: {item.get('type', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
+
+
+def build_resolver(*routers: Router) -> APIGatewayHttpResolver:
+    """A resolver serving ``routers``, validating bodies with pydantic, mapping every error."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(FacegateError)
+    def typed_error(error: FacegateError) -> Response[str]:
+        return response_for(error)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response[str]:
+        return error_response(400, "invalid_request", _validation_message(error))
+
+    @app.not_found
+    def not_found(_: NotFoundError) -> Response[str]:
+        return error_response(404, "not_found", "no such route")
+
+    @app.exception_handler(ClientError)
+    def aws_error(error: ClientError) -> Response[str]:
+        code = error.response.get("Error", {}).get("Code", "")
+        logger.error("AWS call failed", extra={"aws_error_code": code})
+        if code in RETRYABLE_AWS_CODES:
+            return error_response(503, "service_unavailable", "the service is temporarily unavailable", 2)
+        return error_response(500, "internal_error", "an internal error occurred")
+
+    @app.exception_handler(BotoCoreError)
+    def aws_transport_error(error: BotoCoreError) -> Response[str]:
+        logger.error("AWS transport failed", extra={"aws_error": type(error).__name__})
+        return error_response(503, "service_unavailable", "the service is temporarily unavailable", 2)
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[str]:
+        logger.exception("unexpected error", extra={"error_type": type(error).__name__})
+        return error_response(500, "internal_error", "an internal error occurred")
+
+    return app

@@ -1,0 +1,67 @@
+"""Dependencies injected into routes with Powertools ``Depends``: services, caller identity, source.
+
+Tests and the local stack replace :func:`provide_services` through the resolver's
+``dependency_overrides`` or :func:`use_services`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Request
+
+from facegate.errors import Unauthorized
+from facegate.usecases.context import Principal, Services
+
+_lock = threading.Lock()
+_services: Services | None = None
+
+
+def use_services(services: Services | None) -> None:
+    """Install the process-wide services (the composition root calls this; None resets)."""
+    global _services
+    with _lock:
+        _services = services
+
+
+def provide_services() -> Services:
+    """The process-wide services, built from the environment on first use (once per warm instance)."""
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                from facegate.runtime import build_services
+
+                _services = build_services()
+    return _services
+
+
+def _claim_list(value: Any) -> frozenset[str]:
+    if isinstance(value, list | tuple):
+        return frozenset(str(item) for item in value)
+    text = str(value or "").strip().strip("[]")
+    return frozenset(item for item in text.replace(",", " ").split() if item)
+
+
+def jwt_principal(request: Request) -> Principal:
+    """The admin or host behind the request, from the claims API Gateway's JWT authorizer verified.
+
+    API Gateway rejects missing or invalid tokens before the function runs; this check is defence
+    in depth for an event without claims.
+    """
+    claims = request.resolved_event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
+    subject = claims.get("sub")
+    if not subject:
+        raise Unauthorized("a valid bearer token is required", code="unauthorized")
+    return Principal(
+        subject=str(subject),
+        groups=_claim_list(claims.get("cognito:groups")),
+        site_ids=_claim_list(claims.get("custom:site_ids")),
+    )
+
+
+def source_ip(request: Request) -> str:
+    """The caller's IP as API Gateway saw it ("unknown" when absent)."""
+    http = request.resolved_event.get("requestContext", {}).get("http", {})
+    return str(http.get("sourceIp") or "unknown")

@@ -1,0 +1,57 @@
+"""Host routes: invite a visitor, erase an invite (Bearer JWT of `hosts` of the site, or `admins`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from facegate.api.deps import jwt_principal, provide_services
+from facegate.api.openapi import ADMIN_SECURITY, responses
+from facegate.api.schemas import (
+    CreateInvite,
+    ErasureOut,
+    InviteOut,
+)
+from facegate.usecases import admin
+from facegate.usecases.context import Principal, Services
+
+router = Router()
+ServicesDep = Annotated[Services, Depends(provide_services)]
+ActorDep = Annotated[Principal, Depends(jwt_principal)]
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post(
+    "/sites/<site_id>/invites",
+    status_code=201,
+    security=ADMIN_SECURITY,
+    responses=responses(201, InviteOut, 400, 401, 403, 404),
+    tags=["host"],
+)
+def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor: ActorDep) -> InviteOut:
+    """Invite a visitor (hosts of the site, admins)."""
+    new = admin.create_invite(
+        services, actor, site_id, body.door_ids, body.valid_from, body.valid_until, body.display_name
+    )
+    invite = new.invite
+    return InviteOut(
+        invite_id=invite.invite_id,
+        registration_url=new.registration_url,
+        token=new.token,
+        site_id=site_id,
+        door_ids=list(invite.door_ids),
+        valid_from=invite.valid_from,
+        valid_until=invite.valid_until,
+    )
+
+
+@router.delete(
+    "/invites/<invite_id>", security=ADMIN_SECURITY, responses=responses(200, ErasureOut, 401, 403, 404), tags=["host"]
+)
+def erase_invite(invite_id: Id, services: ServicesDep, actor: ActorDep) -> ErasureOut:
+    """Erase everything biometric of an invite and cancel it (hosts of the site, admins)."""
+    receipt = admin.erase_invite(services, actor, invite_id)
+    return ErasureOut(erased_at=receipt.erased_at, items=list(receipt.items), invite_id=receipt.invite_id)

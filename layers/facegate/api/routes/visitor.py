@@ -1,0 +1,115 @@
+"""Visitor routes: the invite token in the path is the credential (only its SHA-256 is stored)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from facegate.api.body import image_parts, raw_body
+from facegate.api.deps import provide_services, source_ip
+from facegate.api.idempotency import run_once
+from facegate.api.observability import count
+from facegate.api.openapi import responses
+from facegate.api.schemas import ConsentIn, ConsentOut, EnrollmentOut, ErasureOut, NoticeOut, NoticeText, StatusOut
+from facegate.errors import FaceRejected
+from facegate.security.tokens import hash_token
+from facegate.usecases import visitor
+from facegate.usecases.context import Services
+
+router = Router()
+ServicesDep = Annotated[Services, Depends(provide_services)]
+SourceDep = Annotated[str, Depends(source_ip)]
+Token = Annotated[str, Path(min_length=1, max_length=128, description="the invite token from the registration link")]
+
+
+@router.get("/register/<token>/notice", responses=responses(200, NoticeOut, 401, 410, 429), tags=["visitor"])
+def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> NoticeOut:
+    """What is stored, why, for how long, who controls it, and the current consent version."""
+    notice = visitor.notice(services, token, source)
+    return NoticeOut(
+        consent_version=notice.consent_version,
+        controller=notice.controller,
+        purpose=notice.purpose,
+        data_stored=list(notice.data_stored),
+        not_stored=list(notice.not_stored),
+        retention=notice.retention,
+        rights=list(notice.rights),
+        site_name=notice.site_name,
+        valid_from=notice.valid_from,
+        valid_until=notice.valid_until,
+        text=NoticeText(**notice.text),
+    )
+
+
+@router.post(
+    "/register/<token>/consent",
+    status_code=201,
+    responses=responses(201, ConsentOut, 400, 401, 409, 410, 429),
+    tags=["visitor"],
+)
+def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: SourceDep) -> ConsentOut:
+    """Record explicit consent to the notice version the visitor read."""
+    record = visitor.consent(services, token, source, body.consent_version, body.accepted)
+    return ConsentOut(consent_version=record.version, accepted_at=record.accepted_at)
+
+
+@router.post(
+    "/register/<token>/selfie",
+    status_code=201,
+    responses=responses(201, EnrollmentOut, 400, 401, 409, 410, 413, 415, 422, 429),
+    tags=["visitor"],
+)
+def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> EnrollmentOut:
+    """Enroll 1-3 selfies (one image body, or multipart parts named ``image``); images are never stored."""
+    event = router.current_event
+    body = raw_body(event, services.settings.max_body_bytes)
+    images = image_parts(event.headers.get("content-type"), body, "image")
+    key = event.headers.get("idempotency-key")
+
+    def enroll() -> dict[str, object]:
+        try:
+            result = visitor.enroll(services, token, source, images)
+        except FaceRejected as exc:
+            count("EnrollRefused", reason=exc.code)
+            raise
+        count("Enrolled")
+        return {"quality": list(result.quality), "enrolled_at": result.enrolled_at.isoformat(), "n": result.n_images}
+
+    scope = f"enroll#{hash_token(token)}"
+    outcome = run_once(services, scope, key, hashlib.sha256(body).hexdigest(), enroll) if key else enroll()
+    status = visitor.status(services, token, source)
+    return EnrollmentOut.model_validate(
+        {
+            "status": "enrolled",
+            "quality": outcome["quality"],
+            "claim_code": status.claim_code or "",
+            "enrolled_at": outcome["enrolled_at"],
+            "n_images": outcome["n"],
+        }
+    )
+
+
+@router.get("/register/<token>/status", responses=responses(200, StatusOut, 401, 410, 429), tags=["visitor"])
+def read_status(token: Token, services: ServicesDep, source: SourceDep) -> StatusOut:
+    """Where the visitor is in the flow; the claim code once enrolled."""
+    status = visitor.status(services, token, source)
+    return StatusOut(
+        status=status.status.value,
+        valid_from=status.valid_from,
+        valid_until=status.valid_until,
+        consent_version=status.consent_version,
+        enrolled_at=status.enrolled_at,
+        claim_code=status.claim_code,
+        display_name=status.display_name,
+    )
+
+
+@router.delete("/register/<token>", responses=responses(200, ErasureOut, 401, 410, 429), tags=["visitor"])
+def erase_me(token: Token, services: ServicesDep, source: SourceDep) -> ErasureOut:
+    """Erase the visitor's template, claim code and consent; returns a receipt."""
+    receipt = visitor.erase(services, token, source)
+    return ErasureOut(erased_at=receipt.erased_at, items=list(receipt.items), invite_id=None)

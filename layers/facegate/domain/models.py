@@ -1,0 +1,258 @@
+"""Domain records of facegate: sites, doors, terminals, invites, consent, templates, decisions, audit.
+
+Plain frozen dataclasses, no I/O. Times are timezone-aware UTC ``datetime`` objects; stored as
+RFC 3339 strings or epoch seconds by the adapters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, second precision (what every record stores)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Format a UTC time as ``2026-11-28T09:00:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 timestamp (``Z`` or an explicit offset) into an aware UTC datetime.
+
+    Raises:
+        ValueError: not RFC 3339 or without a time-zone offset.
+    """
+    value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError("timestamp needs a time-zone offset, e.g. 2026-11-28T09:00:00Z")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A building (or campus) with its own doors, visitors, thresholds and data key.
+
+    Attributes:
+        match_threshold: per-site identify threshold (cosine, [-1, 1]); None = the deployment default.
+        data_key_blob: the site's AES-256 data key, encrypted by KMS (never stored in plaintext).
+        template_version: bumped on every enrollment and erasure; caches revalidate against it.
+    """
+
+    site_id: str
+    name: str
+    timezone: str
+    created_at: datetime
+    data_key_blob: bytes
+    match_threshold: float | None = None
+    template_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """A door of a site. ``unlock_key_blob`` is the KMS-encrypted key that signs unlock tokens."""
+
+    door_id: str
+    site_id: str
+    name: str
+    created_at: datetime
+    unlock_key_blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """A door terminal (camera + client) bound to one site and some of its doors.
+
+    Attributes:
+        key_id: public id of the terminal's current HMAC key.
+        secret_blob: the HMAC secret, KMS-encrypted.
+        revoked_at: set when the key is revoked; a revoked terminal is rejected at once.
+    """
+
+    terminal_id: str
+    site_id: str
+    name: str
+    door_ids: tuple[str, ...]
+    key_id: str
+    secret_blob: bytes
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class InviteState(StrEnum):
+    """Where a visitor is in the flow (what ``GET /register/{token}/status`` reports)."""
+
+    INVITED = "invited"
+    CONSENTED = "consented"
+    ENROLLED = "enrolled"
+    ERASED = "erased"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """The visitor's explicit consent: which notice version, when."""
+
+    version: str
+    accepted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """An invitation of one visitor to a site, for some doors, during a time window.
+
+    The visitor is identified by the invite: ``invite_id`` is also the visitor id of the template.
+
+    Attributes:
+        token_hash: hex SHA-256 of the invite token (the token itself is never stored).
+        consent: present once the visitor consented (and absent again after erasure).
+        claim_code_ct: the claim code, encrypted with the site data key (shown to the visitor again on reload).
+        revoked_at: set when a host or admin erased the invite; the token stops working.
+    """
+
+    invite_id: str
+    site_id: str
+    door_ids: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+    token_hash: str
+    created_at: datetime
+    created_by: str
+    display_name: str | None = None
+    consent: Consent | None = None
+    enrolled_at: datetime | None = None
+    claim_code_ct: bytes | None = None
+    erased_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def state(self, now: datetime) -> InviteState:
+        """The visitor-facing state at ``now``."""
+        if now >= self.valid_until:
+            return InviteState.EXPIRED
+        if self.enrolled_at is not None:
+            return InviteState.ENROLLED
+        if self.consent is not None:
+            return InviteState.CONSENTED
+        if self.erased_at is not None:
+            return InviteState.ERASED
+        return InviteState.INVITED
+
+    def covers(self, door_id: str, now: datetime) -> bool:
+        """True when this invite admits ``door_id`` at ``now`` (window is [valid_from, valid_until))."""
+        return door_id in self.door_ids and self.valid_from <= now < self.valid_until
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTemplate:
+    """A visitor's encrypted template as stored (one per visitor; a new enrollment replaces it).
+
+    Attributes:
+        ciphertext: AES-GCM(site data key) of the 128 float32 values, nonce prepended.
+        claim_hash: keyed hash of the claim code (HMAC with a key derived from the site data key).
+        valid_from, valid_until: copied from the invite so matching needs no second read.
+    """
+
+    site_id: str
+    visitor_id: str
+    ciphertext: bytes
+    model_id: str
+    n_images: int
+    door_ids: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+    claim_hash: str
+    enrolled_at: datetime
+
+
+class DecisionMode(StrEnum):
+    IDENTIFY = "identify"
+    CLAIM = "claim"
+
+
+class DecisionReason(StrEnum):
+    MATCH = "match"
+    NO_MATCH = "no_match"
+    AMBIGUOUS = "ambiguous"
+    NO_CANDIDATES = "no_candidates"
+    NO_FACE = "no_face"
+    CLAIM_MISMATCH = "claim_mismatch"
+    CLAIM_UNKNOWN = "claim_unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of a door verification.
+
+    Attributes:
+        similarity: best cosine similarity in [-1, 1], None when nothing was compared.
+        threshold: the threshold that applied (cosine).
+        visitor_id: who was granted (None on deny; never returned to the terminal).
+        runner_up: second-best similarity in identify mode (audit only).
+    """
+
+    granted: bool
+    reason: DecisionReason
+    mode: DecisionMode
+    similarity: float | None
+    threshold: float
+    visitor_id: str | None = None
+    runner_up: float | None = None
+    candidates: int = 0
+
+
+class AuditKind(StrEnum):
+    VERIFY = "verify"
+    ENROLL = "enroll"
+    ENROLL_REFUSED = "enroll_refused"
+    CONSENT = "consent"
+    ERASE = "erase"
+    INVITE = "invite"
+    TERMINAL_REVOKED = "terminal_revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audited event. Never holds an image, a template, a token or a secret.
+
+    Attributes:
+        latency_ms: server-side processing time of the request, milliseconds.
+        expires_at: when DynamoDB TTL may delete the record.
+    """
+
+    site_id: str
+    event_id: str
+    kind: AuditKind
+    at: datetime
+    expires_at: datetime
+    actor: str
+    door_id: str | None = None
+    terminal_id: str | None = None
+    visitor_id: str | None = None
+    decision: str | None = None
+    reason: str | None = None
+    mode: str | None = None
+    similarity: float | None = None
+    threshold: float | None = None
+    model_id: str | None = None
+    latency_ms: float | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReceipt:
+    """What an erasure removed, for the person who asked.
+
+    ``items`` names each kind of data removed (e.g. ``template``, ``consent``, ``claim_code``).
+    """
+
+    erased_at: datetime
+    items: tuple[str, ...]
+    invite_id: str | None = None

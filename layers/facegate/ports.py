@@ -1,0 +1,148 @@
+"""Ports: the seams where facegate meets the outside world.
+
+Only real seams are ports: the stores (DynamoDB), key management (KMS) and the face engine
+(ONNX). Every port has an in-memory adapter (:mod:`facegate.adapters.memory`) that the unit
+tests use and a production adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from facegate.domain.models import (
+    AuditRecord,
+    Consent,
+    Door,
+    Invite,
+    Site,
+    StoredTemplate,
+    Terminal,
+)
+from facegate.vision.types import Template
+
+
+class Repository(Protocol):
+    """Directory (sites, doors, terminals, invites) and templates: one transactional store.
+
+    Writes that must be atomic are single methods here (``enroll``, ``erase_visitor``).
+    """
+
+    def put_site(self, site: Site) -> None: ...
+
+    def get_site(self, site_id: str) -> Site | None: ...
+
+    def get_template_version(self, site_id: str) -> int | None:
+        """The site's template version (one cheap read), None if the site does not exist."""
+        ...
+
+    def put_door(self, door: Door) -> None: ...
+
+    def get_door(self, site_id: str, door_id: str) -> Door | None: ...
+
+    def list_doors(self, site_id: str) -> list[Door]: ...
+
+    def put_terminal(self, terminal: Terminal) -> None: ...
+
+    def get_terminal(self, terminal_id: str) -> Terminal | None: ...
+
+    def get_terminal_by_key(self, key_id: str) -> Terminal | None: ...
+
+    def revoke_terminal(self, terminal_id: str, at: datetime) -> Terminal | None:
+        """Mark the terminal and its key revoked; None if it does not exist."""
+        ...
+
+    def put_invite(self, invite: Invite) -> None:
+        """Store a new invite and its token-hash lookup (fails if the id exists)."""
+        ...
+
+    def get_invite(self, invite_id: str) -> Invite | None: ...
+
+    def get_invite_by_token(self, token_hash: str) -> Invite | None: ...
+
+    def record_consent(self, invite_id: str, consent: Consent) -> Invite:
+        """Store the consent on an active invite.
+
+        Raises:
+            Gone: the invite was revoked.
+        """
+        ...
+
+    def enroll(
+        self, invite_id: str, template: StoredTemplate, claim_code_ct: bytes, consent_version: str, at: datetime
+    ) -> None:
+        """Atomically: put (replace) the template, mark the invite enrolled with its claim code, bump the
+        site's template version — only if the invite still carries consent ``consent_version`` and is not
+        revoked.
+
+        Raises:
+            Conflict: with code ``consent_required`` when the condition fails (consent withdrawn, revoked).
+        """
+        ...
+
+    def erase_visitor(self, invite_id: str, at: datetime, revoke: bool) -> tuple[str, ...]:
+        """Atomically delete the template, clear consent/claim code/enrollment, bump the site version; with
+        ``revoke`` also revoke the invite (its token stops working). Returns the kinds of data removed.
+        """
+        ...
+
+    def list_templates(self, site_id: str) -> Iterator[StoredTemplate]:
+        """Every stored template of a site (all pages)."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Append-only audit trail (no images, templates, tokens or secrets)."""
+
+    def record(self, record: AuditRecord) -> None: ...
+
+    def query(
+        self, site_id: str, start: datetime, end: datetime, limit: int, cursor: str | None
+    ) -> tuple[list[AuditRecord], str | None]:
+        """Records of ``site_id`` with ``start <= at < end``, oldest first, at most ``limit``; returns the
+        next-page cursor (opaque) or None."""
+        ...
+
+
+class Ephemeral(Protocol):
+    """Short-lived state with TTL: nonces, rate-limit counters and cool-downs."""
+
+    def claim_nonce(self, scope: str, nonce: str, expires_at: datetime) -> bool:
+        """Record ``nonce`` for ``scope``; False if it was already recorded (replay)."""
+        ...
+
+    def hit(self, counter: str, window_seconds: int, now: datetime) -> int:
+        """Count one event in the fixed window containing ``now``; returns the count so far in that window."""
+        ...
+
+    def block(self, key: str, until: datetime) -> None:
+        """Block ``key`` until ``until``."""
+        ...
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        """When the block on ``key`` ends, or None if not blocked at ``now``."""
+        ...
+
+
+class KeyService(Protocol):
+    """Envelope key management (KMS). ``context`` is bound as KMS encryption context."""
+
+    def generate_data_key(self, context: dict[str, str]) -> tuple[bytes, bytes]:
+        """A new AES-256 data key: (plaintext 32 bytes, encrypted blob)."""
+        ...
+
+    def encrypt(self, plaintext: bytes, context: dict[str, str]) -> bytes: ...
+
+    def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes: ...
+
+
+class FaceEnginePort(Protocol):
+    """What the backend needs from the face engine (:class:`facegate.vision.FaceEngine`)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def enroll_template(self, images: bytes | Sequence[bytes]) -> Template: ...
+
+    def probe_template(self, frames: bytes | Sequence[bytes]) -> Template: ...

@@ -1,0 +1,61 @@
+"""Composition root: builds :class:`Services` from :class:`Settings` (once per warm instance).
+
+``FACEGATE_BACKEND=memory`` wires the in-memory adapters (quick experiments); anything else wires
+DynamoDB and KMS through boto3 (on AWS, or against emulators via ``FACEGATE_AWS_ENDPOINT_URL``).
+The face engine is loaded lazily, on the first request that touches a face.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+
+from facegate.ports import FaceEnginePort
+from facegate.settings import Settings
+from facegate.usecases.context import Services
+
+
+def engine_loader(settings: Settings) -> Callable[[], FaceEnginePort]:
+    """A thread-safe, load-once factory of the ONNX face engine for ``settings``."""
+    lock = threading.Lock()
+
+    @functools.cache
+    def load() -> FaceEnginePort:
+        with lock:
+            from facegate.vision import FaceEngine
+
+            return FaceEngine.load(settings.model_dir, variant=settings.model_variant)
+
+    return load
+
+
+def build_services(settings: Settings | None = None, backend: str | None = None) -> Services:
+    """Wire every port for ``settings`` (default: read from the environment)."""
+    settings = settings or Settings.from_env()
+    backend = backend or os.environ.get("FACEGATE_BACKEND", "aws")
+    if backend == "memory":
+        from facegate.adapters import memory
+
+        return Services(
+            settings=settings,
+            repo=memory.MemoryRepository(),
+            audit=memory.MemoryAuditLog(),
+            ephemeral=memory.MemoryEphemeral(),
+            keys=memory.MemoryKeyService(),
+            engine=engine_loader(settings),
+            idempotency=memory.MemoryIdempotencyStore(),
+        )
+    from facegate.adapters import dynamodb, kms
+
+    clients = dynamodb.AwsClients.from_settings(settings)
+    return Services(
+        settings=settings,
+        repo=dynamodb.DynamoRepository(clients.dynamodb, settings),
+        audit=dynamodb.DynamoAuditLog(clients.dynamodb, settings),
+        ephemeral=dynamodb.DynamoEphemeral(clients.dynamodb, settings),
+        keys=kms.KmsKeyService(clients.kms, settings.kms_key_id),
+        engine=engine_loader(settings),
+        idempotency=dynamodb.idempotency_store(clients.dynamodb, settings),
+    )

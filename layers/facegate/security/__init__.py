@@ -1,0 +1,1 @@
+"""Cryptographic primitives: request signatures, tokens, claim codes, template envelopes."""

@@ -1,0 +1,32 @@
+"""Door-terminal request signatures (HMAC-SHA256), as documented in README and docs/api.md.
+
+``string_to_sign = METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n hex(SHA-256(body)) [\\n CLAIM]``
+and the signature is the lowercase hex HMAC-SHA256 of that string under the terminal secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+MIN_NONCE_LENGTH = 16
+MAX_NONCE_LENGTH = 128
+
+
+def canonical_string(method: str, path: str, timestamp: str, nonce: str, body: bytes, claim: str | None = None) -> str:
+    """The exact string a terminal signs. ``path`` excludes the query string."""
+    parts = [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
+    if claim is not None:
+        parts.append(claim)
+    return "\n".join(parts)
+
+
+def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes, claim: str | None = None) -> str:
+    """Lowercase hex HMAC-SHA256 of :func:`canonical_string` under ``secret`` (UTF-8)."""
+    message = canonical_string(method, path, timestamp, nonce, body, claim).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signature_matches(expected: str, presented: str) -> bool:
+    """Constant-time comparison of two hex signatures."""
+    return hmac.compare_digest(expected.encode(), presented.strip().lower().encode())

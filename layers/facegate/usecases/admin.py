@@ -1,0 +1,210 @@
+"""Admin and host use cases: sites, doors, terminals, invites, invite erasure, audit reading."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from facegate.domain.models import (
+    AuditKind,
+    AuditRecord,
+    Door,
+    ErasureReceipt,
+    Invite,
+    Site,
+    Terminal,
+)
+from facegate.errors import InvalidRequest, NotFound
+from facegate.security import tokens
+from facegate.usecases.audit import record_event
+from facegate.usecases.context import Principal, Services
+from facegate.usecases.keys import door_context, site_context, terminal_context
+
+MAX_INVITE_WINDOW = timedelta(days=31)
+MAX_DOORS_PER_REQUEST = 50
+
+
+@dataclass(frozen=True, slots=True)
+class NewDoor:
+    door: Door
+    unlock_key: str
+    """base64url of the 32-byte unlock key: shown once, to configure the door controller."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewTerminal:
+    terminal: Terminal
+    secret: str
+    """The HMAC secret: shown once."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvite:
+    invite: Invite
+    token: str
+    registration_url: str
+
+
+def create_site(
+    services: Services, actor: Principal, name: str, timezone: str, match_threshold: float | None = None
+) -> Site:
+    """Create a site with its own KMS data key. ``match_threshold`` is a cosine in (0, 1) or None."""
+    actor.require_admin()
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidRequest(f"unknown time zone {timezone!r} (use an IANA name such as Asia/Seoul)") from exc
+    site_id = tokens.new_id("site")
+    _, blob = services.keys.generate_data_key(site_context(site_id))
+    site = Site(
+        site_id=site_id,
+        name=name,
+        timezone=timezone,
+        created_at=services.clock(),
+        data_key_blob=blob,
+        match_threshold=match_threshold,
+    )
+    services.repo.put_site(site)
+    return site
+
+
+def require_site(services: Services, site_id: str) -> Site:
+    """The site, or NotFound."""
+    site = services.repo.get_site(site_id)
+    if site is None:
+        raise NotFound("site not found")
+    return site
+
+
+def create_door(services: Services, actor: Principal, site_id: str, name: str) -> NewDoor:
+    """Create a door and its unlock key (returned once, stored KMS-encrypted)."""
+    actor.require_admin()
+    require_site(services, site_id)
+    door_id = tokens.new_id("door")
+    unlock_key = os.urandom(32)
+    door = Door(
+        door_id=door_id,
+        site_id=site_id,
+        name=name,
+        created_at=services.clock(),
+        unlock_key_blob=services.keys.encrypt(unlock_key, door_context(door_id)),
+    )
+    services.repo.put_door(door)
+    return NewDoor(door=door, unlock_key=tokens.encode_key(unlock_key))
+
+
+def _check_doors(services: Services, site_id: str, door_ids: list[str]) -> tuple[str, ...]:
+    unique = tuple(dict.fromkeys(door_ids))
+    if not unique or len(unique) > MAX_DOORS_PER_REQUEST:
+        raise InvalidRequest(f"door_ids must list 1 to {MAX_DOORS_PER_REQUEST} doors")
+    known = {door.door_id for door in services.repo.list_doors(site_id)}
+    unknown = [door_id for door_id in unique if door_id not in known]
+    if unknown:
+        raise InvalidRequest(f"unknown door for this site: {unknown[0]}", code="unknown_door")
+    return unique
+
+
+def create_terminal(services: Services, actor: Principal, site_id: str, name: str, door_ids: list[str]) -> NewTerminal:
+    """Create a door terminal bound to ``site_id`` and ``door_ids``, with a fresh HMAC key."""
+    actor.require_admin()
+    require_site(services, site_id)
+    doors = _check_doors(services, site_id, door_ids)
+    key_id = tokens.new_id("key", 20)
+    secret = secrets.token_urlsafe(32)
+    terminal = Terminal(
+        terminal_id=tokens.new_id("term"),
+        site_id=site_id,
+        name=name,
+        door_ids=doors,
+        key_id=key_id,
+        secret_blob=services.keys.encrypt(secret.encode(), terminal_context(key_id)),
+        created_at=services.clock(),
+    )
+    services.repo.put_terminal(terminal)
+    return NewTerminal(terminal=terminal, secret=secret)
+
+
+def revoke_terminal(services: Services, actor: Principal, terminal_id: str) -> Terminal:
+    """Revoke a terminal's key: its next request is rejected (no cache can outlive this)."""
+    actor.require_admin()
+    now = services.clock()
+    terminal = services.repo.revoke_terminal(terminal_id, now)
+    if terminal is None:
+        raise NotFound("terminal not found")
+    record_event(services, terminal.site_id, AuditKind.TERMINAL_REVOKED, actor.subject, terminal_id=terminal_id)
+    return terminal
+
+
+def create_invite(
+    services: Services,
+    actor: Principal,
+    site_id: str,
+    door_ids: list[str],
+    valid_from: datetime,
+    valid_until: datetime,
+    display_name: str | None = None,
+) -> NewInvite:
+    """Invite one visitor to ``door_ids`` of ``site_id`` for [valid_from, valid_until)."""
+    actor.require_host_of(site_id)
+    require_site(services, site_id)
+    now = services.clock()
+    if valid_until <= valid_from:
+        raise InvalidRequest("valid_until must be after valid_from", code="invalid_window")
+    if valid_until <= now:
+        raise InvalidRequest("valid_until is in the past", code="invalid_window")
+    if valid_until - valid_from > MAX_INVITE_WINDOW:
+        raise InvalidRequest("an invite may last at most 31 days", code="invalid_window")
+    doors = _check_doors(services, site_id, door_ids)
+    token = tokens.new_invite_token()
+    invite = Invite(
+        invite_id=tokens.new_id("inv"),
+        site_id=site_id,
+        door_ids=doors,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        token_hash=tokens.hash_token(token),
+        created_at=now,
+        created_by=actor.subject,
+        display_name=display_name or None,
+    )
+    services.repo.put_invite(invite)
+    record_event(services, site_id, AuditKind.INVITE, actor.subject, visitor_id=invite.invite_id)
+    url = f"{services.settings.public_base_url.rstrip('/')}/register/{token}"
+    return NewInvite(invite=invite, token=token, registration_url=url)
+
+
+def erase_invite(services: Services, actor: Principal, invite_id: str) -> ErasureReceipt:
+    """Erase everything biometric of an invite and revoke its token (hosts of the site, admins)."""
+    invite = services.repo.get_invite(invite_id)
+    if invite is None:
+        raise NotFound("invite not found")
+    actor.require_host_of(invite.site_id)
+    now = services.clock()
+    items = services.repo.erase_visitor(invite_id, now, revoke=True)
+    record_event(
+        services, invite.site_id, AuditKind.ERASE, actor.subject, visitor_id=invite_id, details={"by": "host_or_admin"}
+    )
+    return ErasureReceipt(erased_at=now, items=items, invite_id=invite_id)
+
+
+def read_audit(
+    services: Services,
+    actor: Principal,
+    site_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[AuditRecord], str | None]:
+    """One page of the audit trail of ``site_id`` in [start, end) (default: the last 24 hours)."""
+    actor.require_admin()
+    require_site(services, site_id)
+    now = services.clock()
+    end = end or now + timedelta(seconds=1)
+    start = start or end - timedelta(days=1)
+    if start >= end:
+        raise InvalidRequest("from must be before to", code="invalid_window")
+    return services.audit.query(site_id, start, end, max(1, min(limit, 500)), cursor)

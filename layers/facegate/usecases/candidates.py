@@ -1,0 +1,66 @@
+"""Warm-instance cache of each site's decrypted candidate matrix.
+
+Each request revalidates with one cheap read of the site's template version (bumped on every
+enrollment and erasure); only a changed version reloads and decrypts the site's templates.
+Plaintext vectors live only in this process's memory.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from facegate.domain.matching import Candidate, CandidateSet
+from facegate.errors import NotFound
+from facegate.ports import Repository
+from facegate.security import envelope
+from facegate.usecases.keys import KeyCache, site_context
+
+
+class CandidateCache:
+    """Site id -> :class:`CandidateSet`, revalidated per request against the template version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sets: dict[str, CandidateSet] = {}
+        self.loads = 0
+        """How many times a set was (re)built: observable by tests and benchmarks."""
+
+    def get(self, repo: Repository, keys: KeyCache, site_id: str) -> CandidateSet:
+        """The current candidates of ``site_id`` (one version read; a reload only when it changed)."""
+        version = repo.get_template_version(site_id)
+        if version is None:
+            raise NotFound("site not found")
+        cached = self._sets.get(site_id)
+        if cached is not None and cached.version == version:
+            return cached
+        site = repo.get_site(site_id)
+        if site is None:
+            raise NotFound("site not found")
+        data_key = keys.decrypt(site.data_key_blob, site_context(site_id))
+        rows = []
+        for stored in repo.list_templates(site_id):
+            plain = envelope.open_sealed(
+                data_key, stored.ciphertext, envelope.template_aad(site_id, stored.visitor_id, stored.model_id)
+            )
+            rows.append(
+                Candidate(
+                    visitor_id=stored.visitor_id,
+                    vector=np.frombuffer(plain, dtype="<f4").astype(np.float32),
+                    model_id=stored.model_id,
+                    door_ids=stored.door_ids,
+                    valid_from=stored.valid_from,
+                    valid_until=stored.valid_until,
+                    claim_hash=stored.claim_hash,
+                )
+            )
+        candidates = CandidateSet.build(version, rows)
+        with self._lock:
+            self._sets[site_id] = candidates
+            self.loads += 1
+        return candidates
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sets.clear()

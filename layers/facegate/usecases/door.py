@@ -1,0 +1,194 @@
+"""Door verification: authenticate the terminal, embed the frames, decide, audit, unlock.
+
+Order matters: cheap checks that need no storage come first (header shape, clock skew), then the
+key (revocation is read on every request), the signature, the nonce (recorded only for a valid
+signature, so attackers cannot burn nonces), the door binding and cool-downs — and only then is
+any image decoded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from facegate.domain.matching import identify, verify_claim
+from facegate.domain.models import AuditKind, Decision, DecisionMode, DecisionReason, Terminal
+from facegate.errors import FaceRejected, Forbidden, NotFound, RateLimited, Unauthorized
+from facegate.security import signing, tokens
+from facegate.usecases.admin import require_site
+from facegate.usecases.audit import record_event
+from facegate.usecases.context import Services
+from facegate.usecases.keys import door_context, site_context, terminal_context
+from facegate.usecases.visitor import claim_key
+from facegate.vision import thresholds
+
+COUNTED_DENIALS = frozenset(
+    {DecisionReason.NO_MATCH, DecisionReason.AMBIGUOUS, DecisionReason.CLAIM_MISMATCH, DecisionReason.CLAIM_UNKNOWN}
+)
+"""Denials that count towards a terminal's cool-down (an empty frame does not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """The authentication material of one terminal request (headers as sent, body bytes as received)."""
+
+    method: str
+    path: str
+    key_id: str | None
+    timestamp: str | None
+    nonce: str | None
+    signature: str | None
+    body: bytes
+    claim: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyOutcome:
+    decision: Decision
+    decision_id: str
+    unlock_token: str | None
+    model_id: str
+    latency_ms: float
+    terminal_id: str
+
+
+def authenticate_terminal(services: Services, request: SignedRequest, door_id: str) -> Terminal:
+    """Check the request signature and the terminal's binding to ``door_id``.
+
+    Raises:
+        Unauthorized: ``missing_signature``, ``clock_skew``, ``unknown_key``, ``key_revoked``,
+            ``invalid_signature`` or ``nonce_reused``.
+        Forbidden: ``door_not_allowed``.
+    """
+    settings = services.settings
+    if not (request.key_id and request.timestamp and request.nonce and request.signature):
+        raise Unauthorized("signed request headers are missing", code="missing_signature")
+    nonce_ok = signing.MIN_NONCE_LENGTH <= len(request.nonce) <= signing.MAX_NONCE_LENGTH
+    if not request.timestamp.isdigit() or len(request.timestamp) > 12 or not nonce_ok:
+        raise Unauthorized("signed request headers are malformed", code="missing_signature")
+    now = services.clock()
+    if abs(now.timestamp() - int(request.timestamp)) > settings.clock_skew_seconds:
+        raise Unauthorized("the request timestamp is too far from server time", code="clock_skew")
+    terminal = services.repo.get_terminal_by_key(request.key_id)
+    if terminal is None:
+        raise Unauthorized("unknown terminal key", code="unknown_key")
+    if terminal.revoked:
+        raise Unauthorized("this terminal key was revoked", code="key_revoked")
+    secret = services.key_cache.decrypt(terminal.secret_blob, terminal_context(terminal.key_id)).decode()
+    expected = signing.sign(
+        secret, request.method, request.path, request.timestamp, request.nonce, request.body, request.claim
+    )
+    if not signing.signature_matches(expected, request.signature):
+        raise Unauthorized("the request signature does not match", code="invalid_signature")
+    expires = now + timedelta(seconds=settings.nonce_ttl_seconds)
+    if not services.ephemeral.claim_nonce(f"nonce#{terminal.key_id}", request.nonce, expires):
+        raise Unauthorized("this request was already used", code="nonce_reused")
+    if door_id not in terminal.door_ids:
+        raise Forbidden("this terminal is not bound to this door", code="door_not_allowed")
+    return terminal
+
+
+def _check_throttles(services: Services, terminal: Terminal, claim: str | None, now: datetime) -> None:
+    until = services.ephemeral.blocked_until(f"cooldown#{terminal.terminal_id}", now)
+    if until is not None:
+        wait = int((until - now).total_seconds()) + 1
+        raise RateLimited("too many denied attempts; the door is cooling down", code="cooling_down", retry_after=wait)
+    if claim is not None:
+        count = services.ephemeral.hit(f"claims#{terminal.terminal_id}", 60, now)
+        if count > services.settings.claim_attempts_per_minute:
+            raise RateLimited(
+                "too many claim-code attempts from this terminal", retry_after=60 - int(now.timestamp()) % 60
+            )
+
+
+def _count_denial(services: Services, terminal: Terminal, now: datetime) -> None:
+    settings = services.settings
+    denials = services.ephemeral.hit(f"denies#{terminal.terminal_id}", settings.deny_cooldown_window_seconds, now)
+    if denials >= settings.deny_cooldown_threshold:
+        services.ephemeral.block(
+            f"cooldown#{terminal.terminal_id}", now + timedelta(seconds=settings.deny_cooldown_seconds)
+        )
+
+
+def verify(
+    services: Services, request: SignedRequest, door_id: str, read_frames: Callable[[], Sequence[bytes]]
+) -> VerifyOutcome:
+    """Decide whether to open ``door_id`` for the face in the frames (1-3 images, fused).
+
+    ``read_frames`` parses the body into images; it runs only after the terminal is authenticated.
+
+    Without a claim code: closed-set 1:N against the visitors admitted at this door now, at the
+    site's identify threshold, with the runner-up margin. With a claim code: 1:1 against that
+    visitor at the claim threshold. A non-match is a normal ``deny``.
+    """
+    started = time.perf_counter()
+    terminal = authenticate_terminal(services, request, door_id)
+    now = services.clock()
+    claim = request.claim
+    _check_throttles(services, terminal, claim, now)
+    frames = read_frames()
+    site = require_site(services, terminal.site_id)
+    engine = services.engine()
+    settings = services.settings
+    identify_default, claim_threshold = thresholds.defaults(settings)
+    identify_threshold = site.match_threshold if site.match_threshold is not None else identify_default
+    mode = DecisionMode.CLAIM if claim is not None else DecisionMode.IDENTIFY
+    threshold = claim_threshold if mode is DecisionMode.CLAIM else identify_threshold
+    try:
+        probe = engine.probe_template(list(frames))
+    except FaceRejected:
+        decision = Decision(False, DecisionReason.NO_FACE, mode, None, threshold)
+    else:
+        candidates = services.candidates.get(services.repo, services.key_cache, site.site_id)
+        if claim is not None:
+            code = tokens.normalize_claim_code(claim)
+            data_key = services.key_cache.decrypt(site.data_key_blob, site_context(site.site_id))
+            decision = (
+                Decision(False, DecisionReason.CLAIM_UNKNOWN, mode, None, threshold)
+                if code is None
+                else verify_claim(
+                    candidates,
+                    probe.vector,
+                    probe.model_id,
+                    tokens.claim_hash(claim_key(data_key), code),
+                    door_id,
+                    now,
+                    threshold,
+                )
+            )
+        else:
+            decision = identify(
+                candidates, probe.vector, probe.model_id, door_id, now, threshold, settings.match_margin
+            )
+    decision_id = tokens.new_id("dec")
+    unlock_token = None
+    if decision.granted:
+        door = services.repo.get_door(site.site_id, door_id)
+        if door is None:
+            raise NotFound("door not found")
+        key = services.key_cache.decrypt(door.unlock_key_blob, door_context(door_id))
+        unlock_token = tokens.issue_unlock_token(key, door_id, decision_id, now, settings.unlock_token_ttl_seconds)
+    elif decision.reason in COUNTED_DENIALS:
+        _count_denial(services, terminal, now)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    record_event(
+        services,
+        site.site_id,
+        AuditKind.VERIFY,
+        f"terminal:{terminal.terminal_id}",
+        event_id=decision_id,
+        visitor_id=decision.visitor_id,
+        terminal_id=terminal.terminal_id,
+        door_id=door_id,
+        decision="grant" if decision.granted else "deny",
+        reason=decision.reason.value,
+        mode=decision.mode.value,
+        similarity=decision.similarity,
+        threshold=decision.threshold,
+        model_id=engine.model_id,
+        latency_ms=latency_ms,
+        details={"candidates": str(decision.candidates), "frames": str(len(frames))},
+    )
+    return VerifyOutcome(decision, decision_id, unlock_token, engine.model_id, latency_ms, terminal.terminal_id)

@@ -1,0 +1,212 @@
+"""Visitor use cases, authenticated by the invite token: notice, consent, enroll, status, erase."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from facegate.domain.models import AuditKind, Consent, ErasureReceipt, Invite, InviteState, Site, StoredTemplate
+from facegate.domain.notice import CONSENT_VERSION, Notice, build_notice
+from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, RateLimited, Unauthorized
+from facegate.security import envelope, tokens
+from facegate.usecases.admin import require_site
+from facegate.usecases.keys import site_context
+from facegate.usecases.audit import record_event
+from facegate.usecases.context import Services
+
+VISITOR = "visitor"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """The result of a successful enrollment (``quality`` holds one report per image)."""
+
+    status: str
+    quality: tuple[dict[str, object], ...]
+    claim_code: str
+    enrolled_at: datetime
+    n_images: int
+    model_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorStatus:
+    status: InviteState
+    valid_from: datetime
+    valid_until: datetime
+    consent_version: str | None
+    enrolled_at: datetime | None
+    claim_code: str | None
+    display_name: str | None
+
+
+def find_invite(services: Services, token: str, source: str) -> Invite:
+    """The invite a token belongs to.
+
+    Unknown tokens count against ``source`` (the caller's IP); past the per-minute limit the
+    source is throttled even for valid tokens, which makes token guessing pointless.
+
+    Raises:
+        Unauthorized: ``invalid_token``.
+        Gone: ``invite_revoked`` when a host or admin erased the invite.
+        RateLimited: too many invalid tokens from ``source``.
+    """
+    now = services.clock()
+    block_key = f"badtoken#{source}"
+    until = services.ephemeral.blocked_until(block_key, now)
+    if until is not None:
+        raise RateLimited("too many invalid links; wait a moment", retry_after=int((until - now).total_seconds()) + 1)
+    invite = (
+        services.repo.get_invite_by_token(tokens.hash_token(token)) if tokens.looks_like_invite_token(token) else None
+    )
+    if invite is None:
+        if services.ephemeral.hit(block_key, 60, now) >= services.settings.invalid_token_limit_per_minute:
+            services.ephemeral.block(block_key, now + timedelta(seconds=60))
+        raise Unauthorized("this registration link is not valid", code="invalid_token")
+    if invite.revoked_at is not None:
+        raise Gone("this invitation was cancelled", code="invite_revoked")
+    return invite
+
+
+def _require_open(invite: Invite, now: datetime) -> None:
+    if now >= invite.valid_until:
+        raise Gone("this invitation has ended", code="invite_expired")
+
+
+def notice(services: Services, token: str, source: str) -> Notice:
+    """The privacy notice for this invite."""
+    invite = find_invite(services, token, source)
+    site = require_site(services, invite.site_id)
+    settings = services.settings
+    return build_notice(
+        site.name,
+        invite.valid_from,
+        invite.valid_until,
+        grace_hours=settings.retention_grace_seconds / 3600,
+        audit_days=settings.audit_retention_days,
+    )
+
+
+def consent(services: Services, token: str, source: str, consent_version: str, accepted: bool) -> Consent:
+    """Record explicit consent to the current notice version."""
+    invite = find_invite(services, token, source)
+    now = services.clock()
+    _require_open(invite, now)
+    if not accepted:
+        raise InvalidRequest("consent must be given explicitly (accepted: true)", code="consent_not_accepted")
+    if consent_version != CONSENT_VERSION:
+        raise Conflict(
+            f"the notice has changed; read version {CONSENT_VERSION} and consent again", code="consent_version_mismatch"
+        )
+    record = Consent(version=consent_version, accepted_at=now)
+    services.repo.record_consent(invite.invite_id, record)
+    record_event(services, invite.site_id, AuditKind.CONSENT, VISITOR, visitor_id=invite.invite_id)
+    return record
+
+
+def _site_key(services: Services, site: Site) -> bytes:
+    return services.key_cache.decrypt(site.data_key_blob, site_context(site.site_id))
+
+
+def claim_key(data_key: bytes) -> bytes:
+    """The sub-key under which claim codes are hashed for lookup."""
+    return envelope.derive_key(data_key, "claim-code")
+
+
+def enroll(services: Services, token: str, source: str, images: Sequence[bytes]) -> Enrollment:
+    """Turn 1-3 selfies into one fused, encrypted template; the images never leave this call.
+
+    A new enrollment replaces the previous template and claim code.
+
+    Raises:
+        Conflict: ``consent_required`` when there is no consent for the current notice.
+        FaceRejected: a quality reason (``no_face``, ``multiple_faces``, ...), also audited.
+    """
+    invite = find_invite(services, token, source)
+    now = services.clock()
+    _require_open(invite, now)
+    if invite.consent is None or invite.consent.version != CONSENT_VERSION:
+        raise Conflict("consent is required before taking selfies", code="consent_required")
+    engine = services.engine()
+    try:
+        template = engine.enroll_template(list(images))
+    except FaceRejected as exc:
+        record_event(
+            services,
+            invite.site_id,
+            AuditKind.ENROLL_REFUSED,
+            VISITOR,
+            visitor_id=invite.invite_id,
+            reason=exc.code,
+            model_id=engine.model_id,
+        )
+        raise
+    site = require_site(services, invite.site_id)
+    data_key = _site_key(services, site)
+    code = tokens.new_claim_code()
+    stored = StoredTemplate(
+        site_id=site.site_id,
+        visitor_id=invite.invite_id,
+        ciphertext=envelope.seal(
+            data_key, template.to_bytes(), envelope.template_aad(site.site_id, invite.invite_id, template.model_id)
+        ),
+        model_id=template.model_id,
+        n_images=template.n_images,
+        door_ids=invite.door_ids,
+        valid_from=invite.valid_from,
+        valid_until=invite.valid_until,
+        claim_hash=tokens.claim_hash(claim_key(data_key), code),
+        enrolled_at=now,
+    )
+    claim_ct = envelope.seal(data_key, code.encode(), envelope.claim_code_aad(site.site_id, invite.invite_id))
+    services.repo.enroll(invite.invite_id, stored, claim_ct, invite.consent.version, now)
+    record_event(
+        services,
+        site.site_id,
+        AuditKind.ENROLL,
+        VISITOR,
+        visitor_id=invite.invite_id,
+        model_id=template.model_id,
+        details={"n_images": str(template.n_images)},
+    )
+    return Enrollment(
+        status="enrolled",
+        quality=tuple(report.as_dict() for report in template.quality),
+        claim_code=code,
+        enrolled_at=now,
+        n_images=template.n_images,
+        model_id=template.model_id,
+    )
+
+
+def status(services: Services, token: str, source: str) -> VisitorStatus:
+    """Where the visitor is in the flow; includes the claim code once enrolled (and not expired)."""
+    invite = find_invite(services, token, source)
+    now = services.clock()
+    state = invite.state(now)
+    claim_code = None
+    if state is InviteState.ENROLLED and invite.claim_code_ct is not None:
+        site = require_site(services, invite.site_id)
+        aad = envelope.claim_code_aad(site.site_id, invite.invite_id)
+        claim_code = envelope.open_sealed(_site_key(services, site), invite.claim_code_ct, aad).decode()
+    return VisitorStatus(
+        status=state,
+        valid_from=invite.valid_from,
+        valid_until=invite.valid_until,
+        consent_version=invite.consent.version if invite.consent else None,
+        enrolled_at=invite.enrolled_at if state is InviteState.ENROLLED else None,
+        claim_code=claim_code,
+        display_name=invite.display_name,
+    )
+
+
+def erase(services: Services, token: str, source: str) -> ErasureReceipt:
+    """Erase the visitor's template, claim code and consent (the invite itself stays, minus biometrics)."""
+    invite = find_invite(services, token, source)
+    now = services.clock()
+    items = services.repo.erase_visitor(invite.invite_id, now, revoke=False)
+    record_event(
+        services, invite.site_id, AuditKind.ERASE, VISITOR, visitor_id=invite.invite_id, details={"by": "visitor"}
+    )
+    return ErasureReceipt(erased_at=now, items=items, invite_id=invite.invite_id)
