@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,6 +22,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+import numpy as np
+import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facegate.domain.models import (
@@ -33,8 +35,9 @@ from facegate.domain.models import (
     StoredTemplate,
     Terminal,
 )
-from facegate.errors import Conflict, Gone, NotFound
+from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, NotFound
 from facegate.security.envelope import DecryptionFailed
+from facegate.vision.types import Template
 
 
 class MemoryRepository:
@@ -302,3 +305,48 @@ class MemoryIdempotencyStore(BasePersistenceLayer):
     def _delete_record(self, data_record: DataRecord) -> None:
         with self._store_lock:
             self._records.pop(data_record.idempotency_key, None)
+
+
+class MemoryFaceEngine:
+    """An in-memory face engine for unit tests of the backend: images are looked up, not analysed.
+
+    Register each test image with the vector it stands for (or the refusal code it triggers);
+    fusion is the normalised mean, like the real engine. Unregistered bytes have no face.
+    """
+
+    def __init__(self, model_id: str = "memory-engine-1", dim: int = 128) -> None:
+        self._model_id = model_id
+        self.dim = dim
+        self._faces: dict[bytes, npt.NDArray[np.float32] | str] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def register(self, image: bytes, face: npt.NDArray[np.float32] | str) -> None:
+        """``face`` is a vector (any norm) or a refusal code such as ``"multiple_faces"``."""
+        self._faces[image] = face if isinstance(face, str) else np.asarray(face, dtype=np.float32)
+
+    def _vectors(self, images: bytes | Sequence[bytes], limit: int) -> list[npt.NDArray[np.float32]]:
+        batch = [images] if isinstance(images, bytes) else list(images)
+        if not 1 <= len(batch) <= limit:
+            raise InvalidRequest(f"send 1 to {limit} images")
+        vectors = []
+        for image in batch:
+            face = self._faces.get(image, "no_face")
+            if isinstance(face, str):
+                raise FaceRejected(f"refused: {face}", code=face)
+            vectors.append(face / np.linalg.norm(face))
+        return vectors
+
+    def _fuse(self, vectors: list[npt.NDArray[np.float32]]) -> Template:
+        mean = np.mean(vectors, axis=0)
+        return Template(
+            vector=(mean / np.linalg.norm(mean)).astype(np.float32), model_id=self._model_id, n_images=len(vectors)
+        )
+
+    def enroll_template(self, images: bytes | Sequence[bytes]) -> Template:
+        return self._fuse(self._vectors(images, 5))
+
+    def probe_template(self, frames: bytes | Sequence[bytes]) -> Template:
+        return self._fuse(self._vectors(frames, 3))

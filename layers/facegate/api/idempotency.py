@@ -31,17 +31,26 @@ _CONFIG = IdempotencyConfig(
 
 
 def run_once(
-    services: Services, scope: str, key: str, payload_hash: str, work: Callable[[], dict[str, Any]]
+    services: Services,
+    scope: str,
+    key: str,
+    payload_hash: str,
+    work: Callable[[], dict[str, Any]],
+    lambda_context: Any = None,
 ) -> dict[str, Any]:
     """Run ``work`` once per (``scope``, ``key``); replays return the stored result.
 
     Args:
         scope: what the key is unique within (e.g. ``enroll#<token hash>``).
         key: the client's ``Idempotency-Key`` (8-128 characters of ``[A-Za-z0-9._:-]``).
-        payload_hash: hex hash of the request body, checked on replay.
+        payload_hash: hex hash of the request's images, checked on replay.
+        lambda_context: the invocation's context (lets Powertools expire an in-progress record on timeout).
     """
     if not KEY_PATTERN.match(key):
         raise InvalidRequest("Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 . _ : -", code="invalid_request")
+
+    if lambda_context is not None:
+        _CONFIG.register_lambda_context(lambda_context)
 
     @idempotent_function(
         data_keyword_argument="request",

@@ -80,7 +80,8 @@ def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> Enr
         return {"quality": list(result.quality), "enrolled_at": result.enrolled_at.isoformat(), "n": result.n_images}
 
     scope = f"enroll#{hash_token(token)}"
-    outcome = run_once(services, scope, key, hashlib.sha256(body).hexdigest(), enroll) if key else enroll()
+    images_hash = hashlib.sha256(b"".join(hashlib.sha256(image).digest() for image in images)).hexdigest()
+    outcome = run_once(services, scope, key, images_hash, enroll, router.lambda_context) if key else enroll()
     status = visitor.status(services, token, source)
     return EnrollmentOut.model_validate(
         {

@@ -1,0 +1,197 @@
+"""Shared test fixtures: where the read-only data sets live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def shared_dir_path() -> Path:
+    """``../shared`` beside the repository, or ``$FACEGATE_SHARED_DIR`` when set."""
+    override = os.environ.get("FACEGATE_SHARED_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared folder; skips the test when it is absent."""
+    path = shared_dir_path()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder {path} not found (set FACEGATE_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lfw_dev_dir(shared_dir: Path) -> Path:
+    """LFW View 1 development images (``datasets/lfw-dev``); skips the test when absent."""
+    path = shared_dir / "datasets" / "lfw-dev"
+    if not (path / "pairsDevTest.txt").is_file():
+        pytest.skip(f"LFW dev set not found under {path}")
+    return path
+
+
+# --- backend harness: the API in-process over any wired Services --------------------------------
+
+import secrets  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+
+from facegate.api.app import ALL_ROUTERS, build_resolver  # noqa: E402
+from facegate.api.deps import provide_services  # noqa: E402
+from facegate.local.inprocess import ApiResponse, InProcessApi  # noqa: E402
+from facegate.security.signing import sign  # noqa: E402
+from facegate.usecases.context import Services  # noqa: E402
+
+ADMIN_CLAIMS = {"sub": "admin-1", "cognito:groups": "[admins]"}
+
+
+class FakeClock:
+    """A controllable clock for use cases (UTC, second precision)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = (start or datetime.now(UTC)).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def multipart(parts: Sequence[bytes], name: str, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+    """A multipart/form-data body with one part per image, all named ``name``."""
+    boundary = f"fg{uuid.uuid4().hex}"
+    chunks = [
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}{i}.jpg"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + part
+        + b"\r\n"
+        for i, part in enumerate(parts)
+    ]
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@dataclass
+class Stack:
+    """The whole API in-process: admin, host, visitor and terminal calls as one test would make them."""
+
+    api: InProcessApi
+    services: Services
+    clock: Callable[[], datetime]
+    site_id: str = ""
+    door_id: str = ""
+    terminal: dict[str, Any] = field(default_factory=dict)
+
+    def admin(self, method: str, path: str, json_body: Any = None, **kw: Any) -> ApiResponse:
+        return self.api.request(method, path, json_body=json_body, claims=ADMIN_CLAIMS, **kw)
+
+    def host(self, site_ids: Sequence[str], method: str, path: str, json_body: Any = None) -> ApiResponse:
+        claims = {"sub": "host-1", "cognito:groups": "[hosts]", "custom:site_ids": ",".join(site_ids)}
+        return self.api.request(method, path, json_body=json_body, claims=claims)
+
+    def create_site(self, doors: int = 1) -> None:
+        site = self.admin("POST", "/sites", {"name": "Sejong Complex", "timezone": "Asia/Seoul"})
+        assert site.status == 201, site.body
+        self.site_id = site.json()["site_id"]
+        door_ids = []
+        for i in range(doors):
+            door = self.admin("POST", f"/sites/{self.site_id}/doors", {"name": f"Gate {i}"})
+            assert door.status == 201, door.body
+            door_ids.append(door.json()["door_id"])
+        self.door_id = door_ids[0]
+        terminal = self.admin("POST", f"/sites/{self.site_id}/terminals", {"name": "kiosk", "door_ids": door_ids})
+        assert terminal.status == 201, terminal.body
+        self.terminal = terminal.json()
+
+    def invite(
+        self, hours: float = 4, start_offset: float = -60, door_ids: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        now = self.clock()
+        body = {
+            "door_ids": list(door_ids or [self.door_id]),
+            "valid_from": (now + timedelta(seconds=start_offset)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "valid_until": (now + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "display_name": "Visitor",
+        }
+        response = self.admin("POST", f"/sites/{self.site_id}/invites", body)
+        assert response.status == 201, response.body
+        invite: dict[str, Any] = response.json()
+        return invite
+
+    def consent(self, token: str) -> ApiResponse:
+        notice = self.api.request("GET", f"/register/{token}/notice").json()
+        return self.api.request(
+            "POST",
+            f"/register/{token}/consent",
+            json_body={"consent_version": notice["consent_version"], "accepted": True},
+        )
+
+    def enroll(self, token: str, images: Sequence[bytes], idempotency_key: str | None = None) -> ApiResponse:
+        body, content_type = multipart(images, "image")
+        headers = {"content-type": content_type}
+        if idempotency_key:
+            headers["idempotency-key"] = idempotency_key
+        return self.api.request("POST", f"/register/{token}/selfie", body=body, headers=headers)
+
+    def signed_headers(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        claim: str | None = None,
+        nonce: str | None = None,
+        timestamp: int | None = None,
+        terminal: dict[str, Any] | None = None,
+        content_type: str = "image/jpeg",
+    ) -> dict[str, str]:
+        term = terminal or self.terminal
+        ts = str(timestamp if timestamp is not None else int(self.clock().timestamp()))
+        nonce = nonce or secrets.token_urlsafe(18)
+        headers = {
+            "content-type": content_type,
+            "x-facegate-key-id": term["key_id"],
+            "x-facegate-timestamp": ts,
+            "x-facegate-nonce": nonce,
+            "x-facegate-signature": sign(term["secret"], "POST", path, ts, nonce, body, claim),
+        }
+        if claim is not None:
+            headers["x-facegate-claim"] = claim
+        return headers
+
+    def verify(self, frames: Sequence[bytes] | bytes, door_id: str | None = None, **kw: Any) -> ApiResponse:
+        path = f"/doors/{door_id or self.door_id}/verify"
+        if isinstance(frames, bytes):
+            body, content_type = frames, "image/jpeg"
+        else:
+            body, content_type = multipart(frames, "frame")
+        headers = self.signed_headers(path, body, content_type=content_type, **kw)
+        return self.api.request("POST", path, body=body, headers=headers)
+
+
+def in_process_api(services: Services) -> InProcessApi:
+    """All routers in one resolver, with ``services`` injected."""
+    resolver = build_resolver(*ALL_ROUTERS)
+    resolver.dependency_overrides[provide_services] = lambda: services
+    return InProcessApi(resolver)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_stack() -> Callable[[Services], Stack]:
+    """Builds a :class:`Stack` over given services (their clock is the stack's clock)."""
+
+    def build(services: Services) -> Stack:
+        return Stack(api=in_process_api(services), services=services, clock=services.clock)
+
+    return build
