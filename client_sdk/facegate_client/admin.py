@@ -1,0 +1,191 @@
+"""Admin and host client: sites, doors, terminals, invites, erasure and the audit log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from facegate_client._http import ApiClient, Transport, load, segment
+from facegate_client._time import parse_rfc3339, to_rfc3339
+from facegate_client.models import (
+    AuditPage,
+    AuditRecord,
+    Door,
+    ErasureReceipt,
+    Invite,
+    Site,
+    Terminal,
+    TerminalRevocation,
+)
+
+__all__ = ["AdminClient"]
+
+
+class AdminClient(ApiClient):
+    """Client for admins (group ``admins``) and hosts (group ``hosts``: invites and invite erasure only).
+
+    Args:
+        api_url: API base URL, for example ``https://abc.execute-api.eu-west-1.amazonaws.com``.
+        token: a Cognito ID token (JWT), sent as ``Authorization: Bearer <token>``.
+        timeout: seconds allowed for each socket operation (connect, each read) of one attempt.
+        retries: further attempts after a retryable failure (see :class:`~facegate_client._http.ApiClient`).
+            Creations (POST) are retried only when the connection could not be established; GET and
+            DELETE also on 429, 5xx and timeouts.
+        sleep: called with the backoff delay in seconds (inject a fake in tests).
+        transport: sends the requests (default: :class:`~facegate_client.HttpTransport`).
+        user_agent: overrides the User-Agent header.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: Transport | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        super().__init__(
+            api_url, timeout=timeout, retries=retries, sleep=sleep, transport=transport, user_agent=user_agent
+        )
+        token = token.strip()
+        if token.lower().startswith("bearer "):
+            token = token[7:].strip()
+        if not token or any(char.isspace() for char in token):
+            raise ValueError("token must be a non-empty bearer token without whitespace")
+        self._auth = {"Authorization": f"Bearer {token}"}
+
+    def __repr__(self) -> str:
+        return f"AdminClient(api_url={self.api_url!r})"
+
+    def create_site(self, name: str, timezone: str, *, match_threshold: float | None = None) -> Site:
+        """Create a site.
+
+        Args:
+            name: display name.
+            timezone: IANA zone name (``Asia/Seoul``).
+            match_threshold: camera-only identify threshold, cosine similarity in [-1, 1]; default: the server's.
+        """
+        payload: dict[str, Any] = {"name": name, "timezone": timezone}
+        if match_threshold is not None:
+            payload["match_threshold"] = match_threshold
+        return load(Site, self.call("POST", "/sites", payload=payload, headers=self._auth, idempotent=False))
+
+    def create_door(self, site_id: str, name: str) -> Door:
+        """Create a door; the result's ``unlock_key`` is shown only now (configure the door controller with it)."""
+        path = f"/sites/{segment(site_id)}/doors"
+        return load(Door, self.call("POST", path, payload={"name": name}, headers=self._auth, idempotent=False))
+
+    def create_terminal(self, site_id: str, name: str, door_ids: Sequence[str]) -> Terminal:
+        """Register a door terminal for some doors of a site; the result's ``secret`` is shown only now."""
+        if isinstance(door_ids, str):
+            raise TypeError("door_ids must be a sequence of ids, not a string")
+        path = f"/sites/{segment(site_id)}/terminals"
+        payload = {"name": name, "door_ids": list(door_ids)}
+        return load(Terminal, self.call("POST", path, payload=payload, headers=self._auth, idempotent=False))
+
+    def revoke_terminal(self, terminal_id: str) -> TerminalRevocation:
+        """Revoke a terminal key; its next request is refused with ``key_revoked``."""
+        path = f"/terminals/{segment(terminal_id)}"
+        return load(TerminalRevocation, self.call("DELETE", path, headers=self._auth, idempotent=True))
+
+    def create_invite(
+        self,
+        site_id: str,
+        door_ids: Sequence[str],
+        valid_from: datetime | str,
+        valid_until: datetime | str,
+        *,
+        display_name: str | None = None,
+    ) -> Invite:
+        """Invite a visitor to some doors of a site for a time window.
+
+        Args:
+            site_id: the site.
+            door_ids: doors the visitor may open.
+            valid_from, valid_until: window as aware datetimes or RFC 3339 strings with an offset;
+                sent as RFC 3339 UTC (``...Z``). Naive datetimes are refused (their zone is ambiguous).
+            display_name: optional name shown to the host (data minimisation: nothing else).
+
+        Returns:
+            The invite; give ``registration_url`` to the visitor.
+
+        Raises:
+            ValueError: naive datetime, unparseable string, or ``valid_until`` not after ``valid_from``.
+        """
+        if isinstance(door_ids, str):
+            raise TypeError("door_ids must be a sequence of ids, not a string")
+        start, end = to_rfc3339(valid_from), to_rfc3339(valid_until)
+        if parse_rfc3339(end) <= parse_rfc3339(start):
+            raise ValueError("valid_until must be after valid_from")
+        payload: dict[str, Any] = {"door_ids": list(door_ids), "valid_from": start, "valid_until": end}
+        if display_name is not None:
+            payload["display_name"] = display_name
+        path = f"/sites/{segment(site_id)}/invites"
+        return load(Invite, self.call("POST", path, payload=payload, headers=self._auth, idempotent=False))
+
+    def erase_invite(self, invite_id: str) -> ErasureReceipt:
+        """Erase an invite and everything stored for its visitor; the token stops working.
+
+        A retried DELETE whose first attempt succeeded unseen may answer 410 (:class:`GoneError`).
+        """
+        path = f"/invites/{segment(invite_id)}"
+        return load(ErasureReceipt, self.call("DELETE", path, headers=self._auth, idempotent=True))
+
+    def audit_page(
+        self,
+        site_id: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> AuditPage:
+        """Fetch one page of a site's audit log (``start``/``end`` are sent as the ``from``/``to`` query)."""
+        query: dict[str, str] = {}
+        if start is not None:
+            query["from"] = to_rfc3339(start)
+        if end is not None:
+            query["to"] = to_rfc3339(end)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError("limit must be ≥ 1")
+            query["limit"] = str(limit)
+        if next_token is not None:
+            query["next_token"] = next_token
+        path = f"/sites/{segment(site_id)}/audit"
+        return load(AuditPage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+
+    def audit(
+        self,
+        site_id: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        page_size: int | None = None,
+        max_items: int | None = None,
+    ) -> Iterator[AuditRecord]:
+        """Iterate over a site's audit records, fetching pages lazily by following ``next_token``.
+
+        Args:
+            site_id: the site.
+            start, end: time window (aware datetimes or RFC 3339 strings), sent as ``from`` and ``to``.
+            page_size: records per request (the ``limit`` query); default: the server's.
+            max_items: stop after this many records; default: all.
+        """
+        token: str | None = None
+        produced = 0
+        while max_items is None or produced < max_items:
+            page = self.audit_page(site_id, start=start, end=end, limit=page_size, next_token=token)
+            for record in page.items:
+                if max_items is not None and produced >= max_items:
+                    return
+                produced += 1
+                yield record
+            if not page.next_token or page.next_token == token:
+                return
+            token = page.next_token

@@ -1,0 +1,260 @@
+"""``facegate-client``: command-line access to the facegate API. Prints JSON.
+
+Exit codes: 0 success (or ``grant``), 1 ``deny`` (verify only), 2 any error (printed as JSON on stderr).
+
+Defaults come, in this order, from command-line options, from ``.facegate/local.json`` when ``--local``
+is given (written by the local stack; searched in the current directory and its parents), and from
+the environment: ``FACEGATE_API_URL``, ``FACEGATE_TOKEN``, ``FACEGATE_KEY_ID``, ``FACEGATE_SECRET``,
+``FACEGATE_SITE_ID``, ``FACEGATE_DOOR_ID``, ``FACEGATE_REGISTRATION_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from facegate_client._time import hours_from_now, utc_now
+from facegate_client._version import __version__
+from facegate_client.admin import AdminClient
+from facegate_client.errors import FacegateClientError
+from facegate_client.images import ImageInputError
+from facegate_client.terminal import TerminalClient
+from facegate_client.visitor import VisitorClient
+
+__all__ = ["EXIT_DENY", "EXIT_ERROR", "EXIT_OK", "main"]
+
+EXIT_OK = 0
+EXIT_DENY = 1
+EXIT_ERROR = 2
+LOCAL_FILE = Path(".facegate") / "local.json"
+
+
+class UsageError(Exception):
+    """A missing or invalid option (exit code 2)."""
+
+
+def _find_local_file(start: Path) -> Path:
+    for directory in (start, *start.parents):
+        candidate = directory / LOCAL_FILE
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f"--local: no {LOCAL_FILE} in {start} or its parents (start the local stack first)")
+
+
+def _load_local(args: argparse.Namespace) -> Mapping[str, Any]:
+    if args.local_file is not None:
+        path = Path(args.local_file)
+    elif args.local:
+        path = _find_local_file(Path.cwd())
+    else:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold a JSON object")
+    return data
+
+
+def _local(local: Mapping[str, Any], *keys: str) -> str | None:
+    value: Any = local
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+class _Settings:
+    """Resolves each setting from option, then local.json, then environment."""
+
+    def __init__(self, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
+        self.args = args
+        self.local = _load_local(args)
+        self.environ = environ
+
+    def get(self, option: str | None, local_keys: tuple[str, ...], env: str | None, what: str) -> str:
+        value = self.find(option, local_keys, env)
+        if value is None:
+            sources = [f"--{option.replace('_', '-')}"] if option else []
+            sources += ["--local"] if local_keys else []
+            sources += [env] if env else []
+            raise UsageError(f"{what} is required ({' or '.join(sources)})")
+        return value
+
+    def find(self, option: str | None, local_keys: tuple[str, ...], env: str | None) -> str | None:
+        explicit = getattr(self.args, option, None) if option else None
+        if isinstance(explicit, str) and explicit:
+            return explicit
+        from_local = _local(self.local, *local_keys) if local_keys else None
+        if from_local is not None:
+            return from_local
+        return (self.environ.get(env) or None) if env else None
+
+    def api_url(self) -> str:
+        return self.get("api_url", ("api_url",), "FACEGATE_API_URL", "the API URL")
+
+    def registration_url(self) -> str:
+        return self.get("url", ("invite", "registration_url"), "FACEGATE_REGISTRATION_URL", "the registration link")
+
+    def admin(self) -> AdminClient:
+        token = self.get("token", ("admin", "token"), "FACEGATE_TOKEN", "an admin or host token")
+        return AdminClient(self.api_url(), token, timeout=self.args.timeout, retries=self.args.retries)
+
+    def visitor(self) -> VisitorClient:
+        return VisitorClient(self.registration_url(), timeout=self.args.timeout, retries=self.args.retries)
+
+    def terminal(self) -> TerminalClient:
+        key_id = self.get("key_id", ("terminal", "key_id"), "FACEGATE_KEY_ID", "the terminal key id")
+        secret = self.get("secret", ("terminal", "secret"), "FACEGATE_SECRET", "the terminal secret")
+        return TerminalClient(self.api_url(), key_id, secret, timeout=self.args.timeout, retries=self.args.retries)
+
+
+def _print(out: TextIO, value: Any) -> None:
+    out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _cmd_invite(settings: _Settings, out: TextIO) -> int:
+    args = settings.args
+    site_id = settings.get("site_id", ("site_id",), "FACEGATE_SITE_ID", "the site id")
+    door_ids = args.door_id or [settings.get(None, ("door_id",), "FACEGATE_DOOR_ID", "a door id (--door-id)")]
+    valid_from = args.valid_from or utc_now()
+    valid_until = args.valid_until or hours_from_now(args.hours)
+    invite = settings.admin().create_invite(site_id, door_ids, valid_from, valid_until, display_name=args.display_name)
+    _print(out, invite.to_dict())
+    return EXIT_OK
+
+
+def _cmd_enroll(settings: _Settings, out: TextIO) -> int:
+    client = settings.visitor()
+    if settings.args.consent:
+        notice = client.notice()
+        if client.status().consent_version != notice.consent_version:
+            client.consent(notice.consent_version)
+    enrollment = client.enroll(settings.args.images, idempotency_key=settings.args.idempotency_key)
+    _print(out, enrollment.to_dict())
+    return EXIT_OK
+
+
+def _cmd_status(settings: _Settings, out: TextIO) -> int:
+    _print(out, settings.visitor().status().to_dict())
+    return EXIT_OK
+
+
+def _cmd_erase(settings: _Settings, out: TextIO) -> int:
+    if settings.args.invite_id:
+        receipt = settings.admin().erase_invite(settings.args.invite_id)
+    else:
+        receipt = settings.visitor().erase()
+    _print(out, receipt.to_dict())
+    return EXIT_OK
+
+
+def _cmd_verify(settings: _Settings, out: TextIO) -> int:
+    door_id = settings.get("door_id", ("door_id",), "FACEGATE_DOOR_ID", "the door id")
+    decision = settings.terminal().verify(settings.args.images, door_id, claim=settings.args.claim)
+    _print(out, decision.to_dict())
+    return EXIT_OK if decision.granted else EXIT_DENY
+
+
+def _cmd_audit(settings: _Settings, out: TextIO) -> int:
+    args = settings.args
+    site_id = settings.get("site_id", ("site_id",), "FACEGATE_SITE_ID", "the site id")
+    records = settings.admin().audit(
+        site_id, start=args.start, end=args.end, page_size=args.page_size, max_items=args.max_items
+    )
+    items = [record.to_dict() for record in records]
+    _print(out, {"items": items, "count": len(items)})
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facegate-client",
+        description="Call the facegate API. Prints JSON. Exit codes: 0 ok, 1 deny, 2 error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--api-url", help="API base URL (env FACEGATE_API_URL)")
+    parser.add_argument("--token", help="admin/host Cognito ID token (env FACEGATE_TOKEN)")
+    parser.add_argument("--local", action="store_true", help="take defaults from .facegate/local.json")
+    parser.add_argument("--local-file", metavar="PATH", help="take defaults from this local.json")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per socket operation (default 10)")
+    parser.add_argument("--retries", type=int, default=3, help="retries of retryable failures (default 3)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    invite = commands.add_parser("invite", help="create an invite (admin or host)")
+    invite.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
+    invite.add_argument("--door-id", action="append", help="door the visitor may open (repeatable)")
+    invite.add_argument("--valid-from", help="RFC 3339 start (default: now)")
+    invite.add_argument("--valid-until", help="RFC 3339 end (default: --hours after now)")
+    invite.add_argument("--hours", type=float, default=8.0, help="window length when --valid-until is absent")
+    invite.add_argument("--display-name", help="optional visitor name")
+    invite.set_defaults(handler=_cmd_invite)
+
+    enroll = commands.add_parser("enroll", help="upload 1-3 selfies (visitor)")
+    enroll.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, HEIC)")
+    enroll.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
+    enroll.add_argument("--consent", action="store_true", help="first consent to the current notice")
+    enroll.add_argument("--idempotency-key", help="Idempotency-Key header (default: random)")
+    enroll.set_defaults(handler=_cmd_enroll)
+
+    status = commands.add_parser("status", help="registration status (visitor)")
+    status.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
+    status.set_defaults(handler=_cmd_status)
+
+    verify = commands.add_parser("verify", help="verify a face at a door (terminal); exit 1 on deny")
+    verify.add_argument("images", nargs="+", metavar="FRAME", help="1-3 face images")
+    verify.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
+    verify.add_argument("--claim", help="the visitor's claim code")
+    verify.add_argument("--key-id", help="terminal key id (env FACEGATE_KEY_ID)")
+    verify.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
+    verify.set_defaults(handler=_cmd_verify)
+
+    erase = commands.add_parser("erase", help="erase a visitor (registration link) or an invite (admin)")
+    erase.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
+    erase.add_argument("--invite-id", help="erase this invite as admin/host instead")
+    erase.set_defaults(handler=_cmd_erase)
+
+    audit = commands.add_parser("audit", help="read a site's audit log (admin)")
+    audit.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
+    audit.add_argument("--from", dest="start", help="RFC 3339 start")
+    audit.add_argument("--to", dest="end", help="RFC 3339 end")
+    audit.add_argument("--page-size", type=int, help="records per request")
+    audit.add_argument("--max-items", type=int, default=1000, help="stop after this many records (default 1000)")
+    audit.set_defaults(handler=_cmd_audit)
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 deny, 2 error)."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args = _parser().parse_args(argv)
+    failure: dict[str, Any]
+    try:
+        settings = _Settings(args, os.environ if environ is None else environ)
+        code: int = args.handler(settings, out)
+        return code
+    except FacegateClientError as exc:
+        failure = {"status": exc.status, "code": exc.code, "message": exc.message}
+        if exc.retry_after is not None:
+            failure["retry_after"] = exc.retry_after
+    except UsageError as exc:
+        failure = {"status": None, "code": "usage", "message": str(exc)}
+    except ImageInputError as exc:
+        failure = {"status": None, "code": "invalid_image", "message": str(exc)}
+    except (ValueError, TypeError) as exc:
+        failure = {"status": None, "code": "invalid_argument", "message": str(exc)}
+    except OSError as exc:
+        failure = {"status": None, "code": "io_error", "message": str(exc)}
+    _print(err, {"error": failure})
+    return EXIT_ERROR

@@ -1,0 +1,104 @@
+"""Door-terminal client: signed face verification at a door."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from facegate_client._http import ApiClient, Transport, image_body, load, segment
+from facegate_client.images import ImageInput, prepare_images
+from facegate_client.models import Decision
+from facegate_client.signing import signature_headers
+
+__all__ = ["TerminalClient"]
+
+
+class TerminalClient(ApiClient):
+    """Client for a door terminal, authenticated by an HMAC-SHA256 request signature.
+
+    Retry choice: ``verify`` is retried only when the connection could not be established (refused,
+    DNS failure, connect timeout), because then the request never reached the server; each retry is
+    signed again with a fresh timestamp and nonce. Once any byte was sent, it is never retried, not
+    even on 429 or 5xx: every verify is an audited access attempt that counts towards the terminal's
+    cool-down, a 5xx may come after the decision was recorded, and a person at the door is better
+    served by fresh frames (or a claim code) than by re-sent old ones. A 429 raises
+    :class:`~facegate_client.RateLimitedError` with ``retry_after`` so the door UI can say how long to wait.
+
+    Args:
+        api_url: API base URL.
+        key_id: the terminal's key id (``X-Facegate-Key-Id``).
+        secret: the terminal secret shown once by ``create_terminal``.
+        timeout: seconds allowed for each socket operation (connect, each read) of one attempt.
+        retries: further attempts when the connection could not be established.
+        sleep: called with the backoff delay in seconds (inject a fake in tests).
+        clock: unix time in seconds used for ``X-Facegate-Timestamp`` (must be within 60 s of the server).
+        transport: sends the requests (default: :class:`~facegate_client.HttpTransport`).
+        user_agent: overrides the User-Agent header.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        key_id: str,
+        secret: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        transport: Transport | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        super().__init__(
+            api_url, timeout=timeout, retries=retries, sleep=sleep, transport=transport, user_agent=user_agent
+        )
+        if not key_id or not secret:
+            raise ValueError("key_id and secret must not be empty")
+        self.key_id = key_id
+        self._secret = secret
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"TerminalClient(api_url={self.api_url!r}, key_id={self.key_id!r})"
+
+    def verify(
+        self,
+        frames: ImageInput | Sequence[ImageInput],
+        door_id: str,
+        claim: str | None = None,
+    ) -> Decision:
+        """Ask whether the person in front of ``door_id`` may enter.
+
+        Args:
+            frames: one face image or a burst of 2-3 (bytes, paths or PIL images); one is sent as the raw
+                body, several as ``multipart/form-data`` parts named ``frame``. Large images are downscaled
+                to ≤ 1280 px.
+            door_id: the door this terminal guards.
+            claim: the visitor's claim code (QR or 8 characters) for a 1:1 check, sent as ``X-Facegate-Claim``.
+
+        Returns:
+            The decision; a ``deny`` is a normal result, not an exception. On ``grant`` pass
+            ``unlock_token`` to the door controller (it checks it with :func:`~facegate_client.verify_unlock_token`).
+
+        Raises:
+            AuthenticationError: signature problems (``clock_skew``, ``key_revoked``, ...).
+            PermissionDeniedError: ``door_not_allowed``.
+            RateLimitedError: ``cooling_down`` after repeated denies (see ``retry_after``).
+        """
+        prepared = prepare_images(frames)
+        body, content_type = image_body("frame", prepared)
+        claim_code = (claim or "").strip() or None
+        response = self.request(
+            "POST",
+            f"/doors/{segment(door_id)}/verify",
+            body=body,
+            content_type=content_type,
+            idempotent=False,
+            sign=lambda method, path, signed_body: self._signature(method, path, signed_body, claim_code),
+        )
+        return load(Decision, response)
+
+    def _signature(self, method: str, path: str, body: bytes, claim: str | None) -> dict[str, str]:
+        """Headers for one attempt: a fresh timestamp and nonce every time."""
+        stamp = int(self._clock())
+        return signature_headers(self.key_id, self._secret, method, path, body, claim=claim, timestamp=stamp)
