@@ -1,0 +1,1 @@
+"""Evaluation: verification metrics, data-set readers, accuracy and speed reports."""
