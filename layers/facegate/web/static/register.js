@@ -1,0 +1,671 @@
+/**
+ * Visitor pre-registration page (served at /register/<token>).
+ *
+ * Flow: GET status -> notice + consent -> guided burst of 3 selfies (or picked files) -> POST selfie ->
+ * claim code (QR + text); "delete my data" at any step. The camera is never touched before consent.
+ *
+ * Stable hooks for tests and the end-to-end flow (do not rename):
+ *   body[data-view]        loading | notice | capture | enrolled | erased | expired | invalid | error
+ *   #lang-switch           toggles Korean/English (html[lang] follows)
+ *   #view-<name>           one section per view
+ *   notice:   #notice-site #notice-window #notice-data #notice-not-stored #notice-purpose #notice-retention
+ *             #notice-controller #notice-rights (.fact[data-shown]) #notice-full-text-only #notice-text #notice-version
+ *             #consent-checkbox #consent-submit #consent-error
+ *   capture:  #camera-start #camera-message #camera-area[data-step] #camera-video #face-guide
+ *             #step-label #step-prompt #shutter-btn #countdown-toggle #countdown
+ *             #use-files-btn #file-fallback #file-pick-btn #file-input
+ *             #thumbs > li.thumb[data-slot=0..2][data-filled] with img and button[data-testid=retake-1..3]
+ *             #send-btn #restart-btn #capture-result[data-code]
+ *   enrolled: #claim-qr (canvas, data-code) #claim-code #claim-hint #claim-missing #enrolled-window
+ *   delete:   #delete-section #delete-btn #delete-confirm #delete-confirm-btn #delete-cancel-btn #delete-error
+ *   erased:   #receipt #receipt-erased-at (time[datetime]) #receipt-items
+ *   expired:  #view-expired[data-code] #expired-heading #expired-text
+ *   error:    #load-error[data-code] #retry-load
+ */
+
+import { applyTranslations, formatDateTime, hasString, initialLanguage, localized, saveLanguage, t } from './i18n.js';
+import { request } from './api.js';
+import { fileToJpeg, frameToJpeg } from './imaging.js';
+import { renderQR } from './qr.js';
+
+const MAX_SIDE_PX = 720;
+const JPEG_QUALITY = 0.9;
+const SHOTS = 3;
+const COUNTDOWN_SECONDS = 3;
+const VIEWS = ['loading', 'notice', 'capture', 'enrolled', 'erased', 'expired', 'invalid', 'error'];
+const VIEWS_WITH_DELETE = new Set(['notice', 'capture', 'enrolled']);
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  lang: initialLanguage(),
+  token: tokenFromPath(window.location.pathname),
+  view: 'loading',
+  status: null,
+  notice: null,
+  shots: new Array(SHOTS).fill(null),
+  stream: null,
+  fileMode: false,
+  fileTargetSlot: null,
+  idempotencyKey: null,
+  busy: false,
+  claimCode: null,
+  receipt: null,
+  expiredCode: 'invite_expired',
+};
+
+const tr = (key, vars) => t(state.lang, key, vars);
+const apiBase = () => `/register/${encodeURIComponent(state.token)}`;
+
+/** The invite token from /register/<token>[/], or null. */
+function tokenFromPath(pathname) {
+  const match = /^\/register\/([A-Za-z0-9_-]+)\/?$/.exec(pathname);
+  return match ? match[1] : null;
+}
+
+function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// ---- messages that follow the language switch ------------------------------------------------
+
+/** Shows the strings [[key, vars], ...] in `element` and remembers them for re-translation. */
+function say(element, parts, code = '') {
+  element.dataset.msg = JSON.stringify(parts);
+  element.dataset.code = code;
+  element.textContent = parts.map(([key, vars]) => tr(key, vars)).join(' ');
+  element.hidden = false;
+}
+
+function unsay(element) {
+  delete element.dataset.msg;
+  element.dataset.code = '';
+  element.textContent = '';
+  element.hidden = true;
+}
+
+function retranslateMessages() {
+  for (const element of document.querySelectorAll('[data-msg]')) {
+    const parts = JSON.parse(element.dataset.msg);
+    element.textContent = parts.map(([key, vars]) => tr(key, vars)).join(' ');
+  }
+}
+
+/** The [key, vars] that explains an API error code to a visitor. */
+function errorMessage(result) {
+  const { code, retryAfter } = result;
+  if (code === 'network_error') return ['error.network', {}];
+  if (code === 'rate_limited') {
+    return retryAfter ? ['error.rate_limited', { seconds: retryAfter }] : ['error.rate_limited_short', {}];
+  }
+  if (hasString(`error.${code}`)) return [`error.${code}`, {}];
+  if (result.status === 503) return ['error.service_unavailable', {}];
+  if (result.status >= 500) return ['error.internal_error', {}];
+  return ['error.unknown', { code }];
+}
+
+// ---- views ----------------------------------------------------------------------------------------
+
+function showView(name, { focus = true } = {}) {
+  if (state.view === 'capture' && name !== 'capture') stopCamera();
+  state.view = name;
+  document.body.dataset.view = name;
+  for (const view of VIEWS) $(`#view-${view}`).hidden = view !== name;
+  const deletable = VIEWS_WITH_DELETE.has(name);
+  $('#delete-section').hidden = !deletable;
+  if (!deletable) hideDeleteConfirm();
+  if (focus) {
+    const heading = $(`#view-${name} h2`);
+    if (heading) heading.focus({ preventScroll: false });
+  }
+}
+
+function handleFatal(result) {
+  if (result.status === 410) return showExpired(result.code);
+  if (result.status === 401 || result.status === 404) return showView('invalid');
+  const element = $('#load-error');
+  say(element, [errorMessage(result)], result.code);
+  return showView('error');
+}
+
+async function load() {
+  showView('loading', { focus: false });
+  if (!state.token) return showView('invalid');
+  const result = await request(`${apiBase()}/status`);
+  if (!result.ok) return handleFatal(result);
+  return applyStatus(result.data || {});
+}
+
+async function applyStatus(status) {
+  state.status = status;
+  switch (status.status) {
+    case 'invited':
+      return loadNotice();
+    case 'consented':
+      return showCapture();
+    case 'enrolled':
+      return showEnrolled(status.claim_code || null);
+    case 'erased':
+      return showErased(null);
+    case 'expired':
+      return showExpired('invite_expired');
+    default:
+      return handleFatal({ ok: false, status: 0, code: `status_${status.status}` });
+  }
+}
+
+function showExpired(code) {
+  state.expiredCode = code === 'invite_revoked' ? 'invite_revoked' : 'invite_expired';
+  renderExpired();
+  showView('expired');
+}
+
+function renderExpired() {
+  const revoked = state.expiredCode === 'invite_revoked';
+  $('#view-expired').dataset.code = state.expiredCode;
+  $('#expired-heading').textContent = tr(revoked ? 'revoked.heading' : 'expired.heading');
+  $('#expired-text').textContent = tr(revoked ? 'revoked.text' : 'expired.text');
+}
+
+// ---- notice and consent ---------------------------------------------------------------------------
+
+async function loadNotice(messageKey = null) {
+  const result = await request(`${apiBase()}/notice`);
+  if (!result.ok) return handleFatal(result);
+  state.notice = result.data || {};
+  renderNotice();
+  const checkbox = $('#consent-checkbox');
+  checkbox.checked = false;
+  $('#consent-submit').disabled = true;
+  if (messageKey) say($('#consent-error'), [[messageKey, {}]], messageKey);
+  else unsay($('#consent-error'));
+  return showView('notice');
+}
+
+/** True when a server value carries per-language text ({en, ko} objects) rather than plain English. */
+function isLocalized(value) {
+  if (Array.isArray(value)) return value.length > 0 && value.every(isLocalized);
+  return Boolean(value) && typeof value === 'object' && state.lang in value;
+}
+
+/**
+ * Fills `element` with a server value: a list when it is an array, text otherwise. The row is hidden when
+ * the value is empty, or when it is plain (English) text on a non-English page and not `neutral`
+ * (names and dates read the same in any language); the full notice text covers it in that language.
+ */
+function fillValue(element, value, { neutral = false } = {}) {
+  const text = localized(state.lang, value);
+  element.replaceChildren();
+  const isEmpty = Array.isArray(text) ? text.length === 0 : !text;
+  const readable = neutral || state.lang === 'en' || isLocalized(value);
+  element.closest('.fact').hidden = isEmpty || !readable;
+  element.closest('.fact').dataset.shown = String(!isEmpty && readable);
+  if (Array.isArray(text)) {
+    const list = document.createElement('ul');
+    list.className = 'plain-list';
+    for (const item of text.flat(Infinity)) {
+      const li = document.createElement('li');
+      li.textContent = item;
+      list.append(li);
+    }
+    element.append(list);
+  } else {
+    element.textContent = text;
+  }
+}
+
+function renderNotice() {
+  const notice = state.notice;
+  if (!notice) return;
+  fillValue($('#notice-site'), notice.site_name, { neutral: true });
+  const from = notice.valid_from || state.status?.valid_from;
+  const until = notice.valid_until || state.status?.valid_until;
+  fillValue(
+    $('#notice-window'),
+    from && until ? tr('notice.window_value', { from: formatDateTime(state.lang, from), until: formatDateTime(state.lang, until) }) : '',
+    { neutral: true },
+  );
+  fillValue($('#notice-data'), notice.data_stored);
+  fillValue($('#notice-not-stored'), notice.not_stored);
+  fillValue($('#notice-purpose'), notice.purpose);
+  fillValue($('#notice-retention'), notice.retention);
+  fillValue($('#notice-controller'), notice.controller);
+  fillValue($('#notice-rights'), notice.rights);
+  const summaryRows = ['#notice-data', '#notice-not-stored', '#notice-purpose', '#notice-retention', '#notice-controller', '#notice-rights'];
+  $('#notice-full-text-only').hidden = summaryRows.some((id) => !$(id).closest('.fact').hidden);
+
+  const container = $('#notice-text');
+  container.replaceChildren();
+  const text = notice.text ? localized(state.lang, notice.text) : '';
+  for (const paragraph of String(text).split(/\n\s*\n/)) {
+    if (!paragraph.trim()) continue;
+    const p = document.createElement('p');
+    p.textContent = paragraph.trim();
+    container.append(p);
+  }
+  $('#notice-version').textContent = notice.consent_version ? tr('notice.version', { version: notice.consent_version }) : '';
+}
+
+async function submitConsent(event) {
+  event.preventDefault();
+  if (state.busy || !$('#consent-checkbox').checked || !state.notice) return;
+  state.busy = true;
+  const button = $('#consent-submit');
+  button.disabled = true;
+  say($('#status-live'), [['consent.saving', {}]]);
+  const result = await request(`${apiBase()}/consent`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ consent_version: state.notice.consent_version, accepted: true }),
+  });
+  state.busy = false;
+  unsay($('#status-live'));
+  if (result.ok) {
+    state.status = { ...(state.status || {}), status: 'consented', consent_version: state.notice.consent_version };
+    return showCapture();
+  }
+  if (result.code === 'consent_version_mismatch') return loadNotice('consent.version_changed');
+  if (result.status === 410 || result.status === 401 || result.status === 404) return handleFatal(result);
+  button.disabled = !$('#consent-checkbox').checked;
+  return say($('#consent-error'), [errorMessage(result)], result.code);
+}
+
+// ---- capture --------------------------------------------------------------------------------------
+
+function showCapture() {
+  const hasCamera = Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  $('#camera-start').hidden = !hasCamera || Boolean(state.stream);
+  if (!hasCamera) {
+    say($('#camera-message'), [['camera.unavailable', {}]], 'no_camera');
+    enableFileMode();
+  }
+  unsay($('#capture-result'));
+  renderCapture();
+  showView('capture');
+}
+
+async function startCamera() {
+  const button = $('#camera-start');
+  button.disabled = true;
+  button.textContent = tr('capture.starting');
+  unsay($('#camera-message'));
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: 'user', width: { ideal: 1280 }, height: { ideal: 960 } },
+      audio: false,
+    });
+  } catch (error) {
+    const name = error && error.name;
+    const key =
+      name === 'NotAllowedError' || name === 'SecurityError'
+        ? 'camera.denied'
+        : name === 'NotReadableError' || name === 'AbortError'
+          ? 'camera.in_use'
+          : 'camera.unavailable';
+    say($('#camera-message'), [[key, {}]], name || 'error');
+    button.disabled = false;
+    button.textContent = tr('capture.start');
+    enableFileMode();
+    return;
+  }
+  if (state.view !== 'capture') {
+    stopCamera();
+    return;
+  }
+  const video = $('#camera-video');
+  video.srcObject = state.stream;
+  try {
+    await video.play();
+  } catch {
+    // autoplay muted playsinline normally starts on its own; frames arrive either way.
+  }
+  button.hidden = true;
+  button.disabled = false;
+  button.textContent = tr('capture.start');
+  $('#camera-area').hidden = false;
+  $('#capture-controls').hidden = false;
+  renderCapture();
+  $('#shutter-btn').focus();
+}
+
+function stopCamera() {
+  if (state.stream) {
+    for (const track of state.stream.getTracks()) track.stop();
+  }
+  state.stream = null;
+  const video = $('#camera-video');
+  video.srcObject = null;
+  $('#camera-area').hidden = true;
+  $('#capture-controls').hidden = true;
+  $('#camera-start').hidden = !(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+}
+
+function enableFileMode() {
+  state.fileMode = true;
+  $('#file-fallback').hidden = false;
+  $('#use-files-btn').hidden = true;
+  renderCapture();
+}
+
+function nextEmptySlot() {
+  return state.shots.findIndex((shot) => shot === null);
+}
+
+function filledCount() {
+  return state.shots.filter(Boolean).length;
+}
+
+function renderCapture() {
+  const next = nextEmptySlot();
+  const step = next === -1 ? SHOTS : next + 1;
+  $('#camera-area').dataset.step = String(next === -1 ? 0 : step);
+  $('#step-label').textContent = next === -1 ? '' : tr('capture.step', { n: step });
+  $('#step-prompt').textContent = next === -1 ? tr('capture.all_taken') : tr(`capture.step_${step}`);
+  $('#shutter-btn').disabled = next === -1 || state.busy;
+
+  for (const item of document.querySelectorAll('#thumbs .thumb')) {
+    const slot = Number(item.dataset.slot);
+    const shot = state.shots[slot];
+    const image = item.querySelector('img');
+    const empty = item.querySelector('.thumb-empty');
+    const retake = item.querySelector('.retake');
+    item.dataset.filled = shot ? 'true' : 'false';
+    image.hidden = !shot;
+    if (shot) {
+      image.src = shot.url;
+      image.alt = tr('capture.thumb_alt', { n: slot + 1 });
+    } else {
+      image.removeAttribute('src');
+      image.alt = '';
+    }
+    empty.hidden = Boolean(shot);
+    empty.textContent = tr('capture.slot_empty', { n: slot + 1 });
+    retake.hidden = !shot;
+    retake.textContent = tr('capture.retake');
+    retake.setAttribute('aria-label', tr('capture.retake_label', { n: slot + 1 }));
+    retake.disabled = state.busy;
+  }
+  const filled = filledCount();
+  $('#send-btn').disabled = state.busy || !(filled === SHOTS || (state.fileMode && filled > 0));
+  $('#restart-btn').hidden = filled === 0;
+  $('#restart-btn').disabled = state.busy;
+}
+
+function setShot(slot, blob) {
+  const previous = state.shots[slot];
+  if (previous) URL.revokeObjectURL(previous.url);
+  state.shots[slot] = blob ? { blob, url: URL.createObjectURL(blob) } : null;
+  state.idempotencyKey = null;
+}
+
+function clearShots() {
+  for (let slot = 0; slot < SHOTS; slot++) setShot(slot, null);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function shoot() {
+  const slot = nextEmptySlot();
+  if (slot === -1 || state.busy || !state.stream) return;
+  state.busy = true;
+  renderCapture();
+  const countdown = $('#countdown');
+  if ($('#countdown-toggle').checked) {
+    countdown.hidden = false;
+    for (let n = COUNTDOWN_SECONDS; n > 0; n--) {
+      countdown.textContent = String(n);
+      countdown.setAttribute('aria-label', tr('capture.countdown_label', { n }));
+      await sleep(1000);
+    }
+    countdown.hidden = true;
+  }
+  try {
+    if (state.stream) setShot(slot, await frameToJpeg($('#camera-video'), MAX_SIDE_PX, JPEG_QUALITY));
+  } catch {
+    say($('#camera-message'), [['camera.unavailable', {}]], 'capture_failed');
+  }
+  state.busy = false;
+  unsay($('#capture-result'));
+  renderCapture();
+  const focusTarget = nextEmptySlot() === -1 ? $('#send-btn') : $('#shutter-btn');
+  if (!focusTarget.disabled) focusTarget.focus();
+}
+
+function retake(slot) {
+  if (state.busy) return;
+  setShot(slot, null);
+  unsay($('#capture-result'));
+  renderCapture();
+  if (state.stream) {
+    $('#shutter-btn').focus();
+  } else if (state.fileMode) {
+    state.fileTargetSlot = slot;
+    $('#file-input').click();
+  }
+}
+
+function restart() {
+  if (state.busy) return;
+  clearShots();
+  unsay($('#capture-result'));
+  renderCapture();
+  if (state.stream) $('#shutter-btn').focus();
+}
+
+async function addFiles(fileList) {
+  const files = Array.from(fileList || []);
+  if (!files.length) return;
+  let slots = [];
+  if (state.fileTargetSlot !== null && state.shots[state.fileTargetSlot] === null) slots.push(state.fileTargetSlot);
+  state.fileTargetSlot = null;
+  for (let slot = 0; slot < SHOTS; slot++) if (state.shots[slot] === null && !slots.includes(slot)) slots.push(slot);
+  if (!slots.length) {
+    clearShots();
+    slots = [0, 1, 2];
+  }
+  const available = slots.length;
+  state.busy = true;
+  renderCapture();
+  const messages = [];
+  for (const file of files.slice(0, slots.length)) {
+    try {
+      setShot(slots.shift(), await fileToJpeg(file, MAX_SIDE_PX, JPEG_QUALITY));
+    } catch {
+      if (!messages.some(([key]) => key === 'capture.file_unreadable')) messages.push(['capture.file_unreadable', {}]);
+    }
+  }
+  if (files.length > available) messages.push(['capture.files_extra', {}]);
+  state.busy = false;
+  if (messages.length) say($('#camera-message'), messages, 'files');
+  unsay($('#capture-result'));
+  renderCapture();
+}
+
+async function sendPhotos() {
+  const shots = state.shots.filter(Boolean);
+  if (state.busy || !shots.length) return;
+  state.busy = true;
+  state.idempotencyKey = state.idempotencyKey || newIdempotencyKey();
+  renderCapture();
+  say($('#capture-result'), [['capture.sending', {}]], 'sending');
+  $('#capture-result').classList.remove('error', 'success');
+  const form = new FormData();
+  shots.forEach((shot, index) => form.append('image', shot.blob, `selfie-${index + 1}.jpg`));
+  const result = await request(`${apiBase()}/selfie`, {
+    method: 'POST',
+    headers: { 'Idempotency-Key': state.idempotencyKey },
+    body: form,
+  });
+  state.busy = false;
+  if (result.ok && result.data && result.data.status === 'enrolled') {
+    clearShots();
+    state.status = { ...(state.status || {}), status: 'enrolled', enrolled_at: result.data.enrolled_at };
+    unsay($('#capture-result'));
+    return showEnrolled(result.data.claim_code || null);
+  }
+  if (result.code === 'consent_required') return loadNotice('error.consent_required');
+  if (result.code === 'consent_version_mismatch') return loadNotice('consent.version_changed');
+  if (result.status === 410 || result.status === 401 || result.status === 404) return handleFatal(result);
+  if (result.code === 'idempotency_conflict') state.idempotencyKey = null;
+  const box = $('#capture-result');
+  say(box, [errorMessage(result)], result.code);
+  box.classList.add('error');
+  renderCapture();
+  if (result.status === 429 && result.retryAfter) {
+    $('#send-btn').disabled = true;
+    setTimeout(renderCapture, result.retryAfter * 1000);
+  }
+  return undefined;
+}
+
+// ---- enrolled, delete, erased ---------------------------------------------------------------------
+
+function showEnrolled(claimCode) {
+  state.claimCode = claimCode;
+  renderEnrolled();
+  showView('enrolled');
+  say($('#status-live'), [['result.enrolled', {}]]);
+}
+
+function renderEnrolled() {
+  const canvas = $('#claim-qr');
+  const code = state.claimCode;
+  canvas.hidden = !code;
+  $('#claim-code').textContent = code || '';
+  $('#claim-code').closest('.claim-code-row').hidden = !code;
+  $('#claim-hint').hidden = !code;
+  $('#claim-missing').hidden = Boolean(code);
+  if (code) {
+    if (canvas.dataset.code !== code) renderQR(canvas, code, { scale: 8, quiet: 4 });
+    canvas.dataset.code = code;
+    canvas.setAttribute('aria-label', tr('claim.qr_label', { code }));
+  }
+  const from = state.status?.valid_from || state.notice?.valid_from;
+  const until = state.status?.valid_until || state.notice?.valid_until;
+  $('#enrolled-window').textContent =
+    from && until ? tr('enrolled.window', { from: formatDateTime(state.lang, from), until: formatDateTime(state.lang, until) }) : '';
+}
+
+function showDeleteConfirm() {
+  $('#delete-confirm').hidden = false;
+  $('#delete-btn').setAttribute('aria-expanded', 'true');
+  $('#delete-cancel-btn').focus();
+}
+
+function hideDeleteConfirm() {
+  $('#delete-confirm').hidden = true;
+  $('#delete-btn').setAttribute('aria-expanded', 'false');
+}
+
+async function deleteData() {
+  if (state.busy) return;
+  state.busy = true;
+  const confirmButton = $('#delete-confirm-btn');
+  confirmButton.disabled = true;
+  confirmButton.textContent = tr('delete.deleting');
+  const result = await request(apiBase(), { method: 'DELETE' });
+  state.busy = false;
+  confirmButton.disabled = false;
+  confirmButton.textContent = tr('delete.confirm');
+  if (result.ok) {
+    clearShots();
+    unsay($('#delete-error'));
+    return showErased(result.data || {});
+  }
+  if (result.status === 410 || result.status === 401 || result.status === 404) return handleFatal(result);
+  return say($('#delete-error'), [errorMessage(result)], result.code);
+}
+
+function showErased(receipt) {
+  state.receipt = receipt;
+  state.claimCode = null;
+  renderReceipt();
+  showView('erased');
+}
+
+function renderReceipt() {
+  const receipt = state.receipt;
+  $('#receipt').hidden = !receipt;
+  if (!receipt) return;
+  const time = $('#receipt-erased-at');
+  time.dateTime = receipt.erased_at || '';
+  time.textContent = formatDateTime(state.lang, receipt.erased_at);
+  const list = $('#receipt-items');
+  list.replaceChildren();
+  let items = receipt.items;
+  if (typeof items === 'number') items = [String(items)];
+  if (!Array.isArray(items) || items.length === 0) items = [null];
+  for (const item of items) {
+    const li = document.createElement('li');
+    const name = item && typeof item === 'object' ? item.kind || item.type || item.name || JSON.stringify(item) : item;
+    li.dataset.item = name === null ? '' : String(name);
+    if (name === null) li.textContent = tr('erased.items_none');
+    else li.textContent = hasString(`item.${name}`) ? tr(`item.${name}`) : String(name);
+    list.append(li);
+  }
+}
+
+// ---- language -------------------------------------------------------------------------------------
+
+function applyLanguage() {
+  applyTranslations(state.lang);
+  $('#lang-switch').lang = state.lang === 'ko' ? 'en' : 'ko';
+  retranslateMessages();
+  renderNotice();
+  renderCapture();
+  if (state.claimCode || state.view === 'enrolled') renderEnrolled();
+  renderReceipt();
+  renderExpired();
+}
+
+function toggleLanguage() {
+  state.lang = state.lang === 'ko' ? 'en' : 'ko';
+  saveLanguage(state.lang);
+  applyLanguage();
+}
+
+// ---- wiring ---------------------------------------------------------------------------------------
+
+function wire() {
+  $('#lang-switch').addEventListener('click', toggleLanguage);
+  $('#consent-checkbox').addEventListener('change', (event) => {
+    $('#consent-submit').disabled = !event.target.checked || state.busy;
+  });
+  $('#consent-form').addEventListener('submit', submitConsent);
+  $('#camera-start').addEventListener('click', startCamera);
+  $('#shutter-btn').addEventListener('click', shoot);
+  $('#use-files-btn').addEventListener('click', () => {
+    enableFileMode();
+    $('#file-pick-btn').focus();
+  });
+  $('#file-pick-btn').addEventListener('click', () => $('#file-input').click());
+  $('#file-input').addEventListener('change', async (event) => {
+    await addFiles(event.target.files);
+    event.target.value = '';
+  });
+  $('#thumbs').addEventListener('click', (event) => {
+    const button = event.target.closest('.retake');
+    if (button) retake(Number(button.dataset.slot));
+  });
+  $('#restart-btn').addEventListener('click', restart);
+  $('#send-btn').addEventListener('click', sendPhotos);
+  $('#delete-btn').addEventListener('click', showDeleteConfirm);
+  $('#delete-cancel-btn').addEventListener('click', () => {
+    hideDeleteConfirm();
+    $('#delete-btn').focus();
+  });
+  $('#delete-confirm-btn').addEventListener('click', deleteData);
+  $('#retry-load').addEventListener('click', load);
+  window.addEventListener('pagehide', stopCamera);
+}
+
+wire();
+applyLanguage();
+load();

@@ -1,0 +1,367 @@
+"""The door kiosk page in headless Chromium; the door API is faked and checks signatures with Python's HMAC."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Harness
+from .fakes import FakeDoorApi, decision, error, image_info
+
+DOOR_ID = "d_lobby-1"
+KEY_ID = "tk_01HXYZ"
+SECRET = "s3cret-터미널-🔑"
+SETTINGS_KEY = "facegate.kiosk.settings"
+
+
+def preset(settings: dict[str, Any]) -> str:
+    """An init script that stores kiosk settings before the page loads."""
+    return f"localStorage.setItem({json.dumps(SETTINGS_KEY)}, {json.dumps(json.dumps(settings))});"
+
+
+def configured(**overrides: Any) -> dict[str, Any]:
+    settings = {"apiUrl": "", "doorId": DOOR_ID, "keyId": KEY_ID, "secret": SECRET, "auto": False, "interval": 5}
+    settings.update(overrides)
+    return settings
+
+
+def open_kiosk(
+    open_page: Callable[..., Harness],
+    api: FakeDoorApi | None,
+    *,
+    settings: dict[str, Any] | None = None,
+    init_script: str = "",
+    **kwargs: Any,
+) -> Harness:
+    script = (preset(settings) if settings else "") + init_script
+    harness = open_page(width=1280, height=800, init_script=script or None, **kwargs)
+    if api is not None:
+        api.install(harness.page)
+    harness.page.goto(f"{harness.base}/kiosk")
+    harness.page.wait_for_selector("body[data-ready='true']")
+    return harness
+
+
+def wait_decision(harness: Harness, value: str) -> None:
+    harness.page.wait_for_selector(f"#result[data-decision='{value}']")
+
+
+def wait_camera(harness: Harness) -> None:
+    harness.page.wait_for_function("() => document.querySelector('#kiosk-video').videoWidth > 0")
+
+
+def test_settings_are_entered_once_and_kept(open_page: Callable[..., Harness]) -> None:
+    # Given a kiosk that was never configured
+    harness = open_kiosk(open_page, None)
+    page = harness.page
+
+    # Then the settings panel is open and the prompt asks for settings
+    assert page.is_visible("#settings-panel")
+    assert "settings" in page.inner_text("#kiosk-prompt")
+    harness.screenshot("kiosk-settings-en")
+
+    # When the operator fills and saves them
+    page.fill("#set-door-id", DOOR_ID)
+    page.fill("#set-key-id", KEY_ID)
+    page.fill("#set-secret", SECRET)
+    page.check("#set-auto")
+    page.fill("#set-interval", "7")
+    page.click("#settings-save")
+
+    # Then the panel closes, the settings are in localStorage, and they survive a reload
+    assert page.is_hidden("#settings-panel")
+    stored = json.loads(page.evaluate(f"localStorage.getItem({json.dumps(SETTINGS_KEY)})"))
+    assert stored == configured(auto=True, interval=7)
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']")
+    assert page.is_hidden("#settings-panel")
+    assert "7 seconds" in page.inner_text("#kiosk-prompt")
+    page.click("#settings-toggle")
+    assert page.input_value("#set-door-id") == DOOR_ID
+    assert page.input_value("#set-key-id") == KEY_ID
+    assert page.input_value("#set-secret") == ""
+    assert page.is_visible("#secret-saved-hint")
+
+    # When the settings are saved again without retyping the secret, the secret is kept
+    page.fill("#set-door-id", "d_other")
+    page.click("#settings-save")
+    stored = json.loads(page.evaluate(f"localStorage.getItem({json.dumps(SETTINGS_KEY)})"))
+    assert stored["secret"] == SECRET and stored["doorId"] == "d_other"
+
+    # When the operator forgets the settings
+    page.click("#settings-toggle")
+    page.click("#settings-clear")
+    assert page.evaluate(f"localStorage.getItem({json.dumps(SETTINGS_KEY)})") is None
+    harness.assert_clean()
+
+
+def test_settings_reject_a_bad_api_address_and_missing_fields(open_page: Callable[..., Harness]) -> None:
+    # Given an unconfigured kiosk
+    harness = open_kiosk(open_page, None)
+    page = harness.page
+
+    # When an invalid address is saved, then an incomplete form
+    page.fill("#set-api-url", "ftp://example")
+    page.click("#settings-save")
+    invalid_url = page.inner_text("#settings-status")
+    page.fill("#set-api-url", "")
+    page.fill("#set-door-id", DOOR_ID)
+    page.click("#settings-save")
+    missing = page.inner_text("#settings-status")
+
+    # Then both are refused and nothing is stored
+    assert "not a valid" in invalid_url
+    assert "door id, key id and secret" in missing
+    assert page.evaluate(f"localStorage.getItem({json.dumps(SETTINGS_KEY)})") is None
+    harness.assert_clean()
+
+
+def test_signed_burst_is_granted(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a configured kiosk with the LFW fake camera and a door API that checks signatures
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("grant", "match", similarity=0.7123, threshold=0.64))
+    harness = open_kiosk(open_page, api, settings=configured())
+    page = harness.page
+    wait_camera(harness)
+    page.evaluate("() => { window.__grants = []; addEventListener('facegate:grant', (e) => __grants.push(e.detail)); }")
+
+    # When the visitor presses the big button
+    page.click("#verify-btn")
+    wait_decision(harness, "grant")
+
+    # Then one request was signed correctly (checked by Python's HMAC) over the exact bytes sent
+    (call,) = api.calls
+    assert call.signature_ok, call.problem
+    assert call.path == f"/doors/{DOOR_ID}/verify"
+    assert call.headers["x-facegate-key-id"] == KEY_ID
+    assert len(call.headers["x-facegate-nonce"]) >= 16
+    assert "x-facegate-claim" not in call.headers
+    assert call.headers["content-type"].startswith("multipart/form-data; boundary=")
+
+    # And it carried three JPEG frames named "frame", each at most 640 px
+    assert [f.name for f in call.frames] == ["frame", "frame", "frame"]
+    for frame in call.frames:
+        fmt, width, height = image_info(frame.data)
+        assert fmt == "JPEG" and frame.content_type == "image/jpeg"
+        assert max(width, height) <= 640
+
+    # And the page shows a large green GRANT with the reason in words and the scores small
+    assert page.inner_text("#result-decision") == "GRANTED"
+    assert page.inner_text("#result-reason") == "Welcome. You have been recognised."
+    assert page.inner_text("#result-score") == "similarity 0.712 · threshold 0.640 · camera"
+    background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(20, 108, 46)"
+    assert page.is_hidden("#claim-panel")
+    grants = page.evaluate("window.__grants")
+    assert grants == [{"door_id": DOOR_ID, "decision_id": "dec_01", "unlock_token": "eyJhbGciOiJIUzI1NiJ9.e30.sig"}]
+    harness.screenshot("kiosk-grant-en")
+    harness.assert_clean()
+
+
+def test_deny_offers_the_claim_code_and_resends_it_signed(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a configured kiosk whose first check is denied
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("deny", "no_match", similarity=0.41, threshold=0.64))
+    api.replies.append(decision("grant", "match", mode="claim", similarity=0.58, threshold=0.52))
+    harness = open_kiosk(open_page, api, settings=configured(), locale="ko-KR")
+    page = harness.page
+    wait_camera(harness)
+
+    # When the visitor is checked
+    page.click("#verify-btn")
+    wait_decision(harness, "deny")
+
+    # Then a large red DENY in Korean offers the claim code; no QR scanning without BarcodeDetector
+    assert page.inner_text("#result-decision") == "출입 거부"
+    assert page.inner_text("#result-reason") == "얼굴을 인식하지 못했습니다."
+    background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(179, 38, 30)"
+    assert page.is_visible("#claim-panel")
+    assert page.is_hidden("#claim-scan")
+    harness.screenshot("kiosk-deny-claim-ko")
+
+    # When a malformed code is typed, nothing is sent
+    page.fill("#claim-input", "K7Q2")
+    page.click("#claim-send")
+    assert "8자리" in page.inner_text("#claim-status")
+    assert len(api.calls) == 1
+
+    # When the 8-character code is typed (lower case, with a dash) and sent
+    page.fill("#claim-input", "k7q2-m9xa")
+    page.click("#claim-send")
+    wait_decision(harness, "grant")
+
+    # Then the same frames were re-sent with the claim header, signed over the claim too
+    first, second = api.calls
+    assert second.signature_ok, second.problem
+    assert second.headers["x-facegate-claim"] == "K7Q2M9XA"
+    assert second.headers["x-facegate-nonce"] != first.headers["x-facegate-nonce"]
+    assert [f.data for f in second.frames] == [f.data for f in first.frames]
+    assert page.get_attribute("#result", "data-mode") == "claim"
+    assert "본인 확인 코드" in page.inner_text("#result-score")
+    assert page.is_hidden("#claim-panel")
+    harness.assert_clean()
+
+
+FAKE_BARCODE_DETECTOR = """
+window.BarcodeDetector = class {
+  static async getSupportedFormats() { return ['qr_code', 'ean_13']; }
+  constructor(options) { this.options = options; }
+  async detect(source) { return source && source.videoWidth ? [{ format: 'qr_code', rawValue: 'K7Q2M9XA' }] : []; }
+};
+"""
+
+
+def test_claim_code_can_be_scanned_when_barcode_detector_exists(
+    open_page: Callable[..., Harness], camera: Path
+) -> None:
+    # Given a browser with BarcodeDetector (faked) and a first check that is denied
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("deny", "ambiguous"))
+    api.replies.append(decision("grant", "match", mode="claim"))
+    harness = open_kiosk(open_page, api, settings=configured(), init_script=FAKE_BARCODE_DETECTOR)
+    page = harness.page
+    wait_camera(harness)
+    page.click("#verify-btn")
+    wait_decision(harness, "deny")
+
+    # When the visitor scans the QR code from their phone
+    assert page.is_visible("#claim-scan")
+    page.click("#claim-scan")
+    wait_decision(harness, "grant")
+
+    # Then the scanned code was sent as the claim, correctly signed
+    assert api.calls[1].signature_ok
+    assert api.calls[1].headers["x-facegate-claim"] == "K7Q2M9XA"
+    harness.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("settings", "reply", "code", "words"),
+    [
+        (configured(secret="wrong secret"), None, "invalid_signature", "Check the secret"),
+        (configured(keyId="tk_unknown"), None, "unknown_key", "key id is unknown"),
+        (configured(), error(401, "key_revoked"), "key_revoked", "revoked"),
+        (configured(), error(401, "clock_skew"), "clock_skew", "60 seconds"),
+        (configured(), error(401, "nonce_reused"), "nonce_reused", "replay"),
+        (configured(doorId="d_elsewhere"), None, "door_not_allowed", "may not check this door"),
+        (configured(), error(400, "corrupt_image"), "corrupt_image", "could not be read"),
+        (configured(), error(413, "payload_too_large"), "payload_too_large", "too large"),
+        (configured(), error(500, "internal_error"), "internal_error", "went wrong"),
+    ],
+)
+def test_errors_are_shown_clearly(
+    open_page: Callable[..., Harness], camera: Path, settings: dict[str, Any], reply: Any, code: str, words: str
+) -> None:
+    # Given a kiosk whose request fails (a wrong secret, key or door is refused by the HMAC-checking fake)
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    if reply is not None:
+        api.replies.append(reply)
+    harness = open_kiosk(open_page, api, settings=settings)
+    page = harness.page
+    wait_camera(harness)
+
+    # When the visitor is checked
+    page.click("#verify-btn")
+
+    # Then the error is shown in words with its code, and no GRANT/DENY
+    page.wait_for_selector(f"#result[data-code='{code}']")
+    assert page.get_attribute("#result", "data-decision") == "error"
+    assert words in page.inner_text("#result-reason")
+    assert page.is_hidden("#claim-panel")
+    harness.assert_clean()
+
+
+def test_cooling_down_counts_down_retry_after(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a terminal that is cooling down for 3 seconds
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(error(429, "cooling_down", {"Retry-After": "3"}))
+    harness = open_kiosk(open_page, api, settings=configured())
+    page = harness.page
+    wait_camera(harness)
+
+    # When the visitor is checked
+    page.click("#verify-btn")
+
+    # Then the wait is shown with a countdown and the button is disabled until it ends
+    page.wait_for_selector("#result[data-code='cooling_down']")
+    seconds = int(page.get_attribute("#retry-countdown", "data-seconds") or "0")
+    assert 1 <= seconds <= 3
+    assert page.get_attribute("#result", "data-decision") == "wait"
+    assert page.inner_text("#result-decision") == "PLEASE WAIT"
+    assert "Too many denied attempts" in page.inner_text("#result-reason")
+    assert page.is_disabled("#verify-btn")
+    harness.screenshot("kiosk-cooling-down-en")
+    page.wait_for_selector("#verify-btn:not([disabled])", timeout=15_000)
+    assert page.get_attribute("#result", "data-decision") == "idle"
+
+    # When checked again after the wait
+    page.click("#verify-btn")
+
+    # Then the request goes through
+    wait_decision(harness, "grant")
+    assert len(api.calls) == 2
+    harness.assert_clean()
+
+
+def test_auto_mode_checks_by_itself(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a kiosk in auto mode every 2 seconds, where the first automatic check sees nobody
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("deny", "no_face", similarity=None))
+    harness = open_kiosk(open_page, api, settings=configured(auto=True, interval=2))
+
+    # When nobody presses anything
+    wait_decision(harness, "grant")
+
+    # Then signed bursts were sent on their own, and the empty frame did not open the claim fallback
+    assert len(api.calls) == 2
+    assert all(call.signature_ok for call in api.calls)
+    assert page_claim_hidden(harness)
+    harness.assert_clean()
+
+
+def page_claim_hidden(harness: Harness) -> bool:
+    return bool(harness.page.is_hidden("#claim-panel"))
+
+
+def test_signing_helpers_match_python(open_page: Callable[..., Harness]) -> None:
+    # Given the page's signing module
+    harness = open_page()
+    harness.page.goto(f"{harness.base}/kiosk")
+    body = bytes(range(256)) * 3
+
+    # When it signs a request with a claim, and builds a multipart body
+    signed = harness.page.evaluate(
+        """async ([body, secret]) => {
+            const m = await import('/static/terminal.js');
+            const bytes = new Uint8Array(body);
+            const hash = await m.sha256Hex(bytes);
+            const text = m.stringToSign({method: 'post', path: '/doors/d1/verify', timestamp: 1764320400,
+                                         nonce: 'abcdefghijklmnop', bodyHash: hash, claim: 'K7Q2M9XA'});
+            const part = {name: 'frame', filename: 'a.jpg', contentType: 'image/jpeg', bytes};
+            const multipart = m.buildMultipart([part], 'XyZ');
+            return {hash, text, signature: await m.hmacSha256Hex(secret, text), nonce: m.randomNonce(),
+                    multipart: Array.from(multipart.body), contentType: multipart.contentType};
+        }""",
+        [list(body), SECRET],
+    )
+
+    # Then every piece equals an independent Python computation
+    body_hash = hashlib.sha256(body).hexdigest()
+    text = f"POST\n/doors/d1/verify\n1764320400\nabcdefghijklmnop\n{body_hash}\nK7Q2M9XA"
+    assert signed["hash"] == body_hash
+    assert signed["text"] == text
+    assert signed["signature"] == hmac.new(SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
+    assert len(signed["nonce"]) == 32 and int(signed["nonce"], 16) >= 0
+    assert bytes(signed["multipart"]) == (
+        b'--XyZ\r\nContent-Disposition: form-data; name="frame"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + body + b"\r\n--XyZ--\r\n"
+    )
+    assert signed["contentType"] == "multipart/form-data; boundary=XyZ"
+    harness.assert_clean()

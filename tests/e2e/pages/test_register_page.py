@@ -1,0 +1,651 @@
+"""The visitor registration page in headless Chromium against a faked API (page.route)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from .conftest import Harness
+from .fakes import (
+    CLAIM_CODE,
+    CONSENT_VERSION,
+    NOTICE,
+    NOTICE_LOCALIZED,
+    TOKEN,
+    FakeRegistrationApi,
+    Reply,
+    error,
+    image_info,
+    parse_multipart,
+)
+from .qrdecode import assert_qr_encodes
+
+RETAKE_CODES = [
+    "no_face",
+    "multiple_faces",
+    "face_too_small",
+    "too_blurry",
+    "too_dark",
+    "overexposed",
+    "pose_too_far",
+    "inconsistent_faces",
+]
+STAY_ERRORS = [
+    Reply(400, {"error": {"code": "invalid_request", "message": "x"}}),
+    Reply(400, {"error": {"code": "empty_image", "message": "x"}}),
+    Reply(400, {"error": {"code": "corrupt_image", "message": "x"}}),
+    Reply(400, {"error": {"code": "image_too_large", "message": "x"}}),
+    Reply(400, {"error": {"code": "unsupported_image_format", "message": "x"}}),
+    Reply(413, {"error": {"code": "payload_too_large", "message": "x"}}),
+    Reply(415, {"error": {"code": "unsupported_media_type", "message": "x"}}),
+    Reply(409, {"error": {"code": "idempotency_conflict", "message": "x"}}),
+    Reply(409, {"error": {"code": "conflict", "message": "x"}}),
+    Reply(503, {"error": {"code": "service_unavailable", "message": "x"}}, {"Retry-After": "5"}),
+    Reply(500, {"error": {"code": "internal_error", "message": "x"}}),
+]
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def open_register(open_page: Callable[..., Harness], api: FakeRegistrationApi, **kwargs: Any) -> Harness:
+    harness = open_page(**kwargs)
+    api.install(harness.page)
+    harness.page.goto(f"{harness.base}/register/{TOKEN}")
+    return harness
+
+
+def wait_view(harness: Harness, view: str) -> None:
+    harness.page.wait_for_selector(f"body[data-view='{view}']")
+
+
+def photo_files(tmp_path: Path, sizes: list[tuple[int, int]], fmt: str = "PNG") -> list[Path]:
+    """Synthetic photos (a gradient with a face-like oval) of the given sizes in pixels."""
+    paths = []
+    for index, (width, height) in enumerate(sizes):
+        image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+        pixels = image.load()
+        assert pixels is not None
+        for y in range(height // 4, 3 * height // 4, 3):
+            for x in range(width // 3, 2 * width // 3, 3):
+                pixels[x, y] = (200, 160, 140)
+        path = tmp_path / f"photo{index}.{fmt.lower()}"
+        image.save(path, fmt)
+        paths.append(path)
+    return paths
+
+
+def fill_with_files(harness: Harness, files: list[Path]) -> None:
+    page = harness.page
+    page.click("#use-files-btn")
+    page.set_input_files("#file-input", [str(f) for f in files])
+    page.wait_for_selector(f"#thumbs .thumb[data-slot='{len(files) - 1}'][data-filled='true']")
+
+
+def selfie_parts(api: FakeRegistrationApi) -> list[Any]:
+    calls = api.calls_to("POST", "/selfie")
+    assert len(calls) == 1, f"expected one selfie request, got {len(calls)}"
+    return parse_multipart(calls[0].body, calls[0].headers["content-type"])
+
+
+def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., Harness]) -> None:
+    # Given an invited visitor on an English browser
+    api = FakeRegistrationApi("invited")
+    harness = open_register(open_page, api)
+    page = harness.page
+
+    # When the page has loaded
+    wait_view(harness, "notice")
+
+    # Then the notice is shown in plain words with every structured field, and nothing touched the camera
+    assert page.inner_text("#notice-site") == "Sejong Complex, Building 6"
+    assert "28 Nov 2026" in page.inner_text("#notice-window")
+    assert page.locator("#notice-data li").all_inner_texts() == NOTICE["data_stored"]
+    assert page.inner_text("#notice-not-stored") == NOTICE["not_stored"][0]
+    assert page.inner_text("#notice-purpose") == NOTICE["purpose"]
+    assert page.inner_text("#notice-retention") == NOTICE["retention"]
+    assert page.inner_text("#notice-controller") == NOTICE["controller"]
+    assert page.inner_text("#notice-rights") == NOTICE["rights"][0]
+    assert page.is_hidden("#notice-full-text-only")
+    assert "photos are never stored" in page.inner_text("#notice-text")
+    assert CONSENT_VERSION in page.inner_text("#notice-version")
+    assert not page.is_checked("#consent-checkbox")
+    assert page.is_disabled("#consent-submit")
+    assert page.locator("#camera-video").count() == 1 and not page.is_visible("#camera-video")
+    assert harness.get_user_media_calls() == 0
+    assert api.calls_to("POST", "/consent") == []
+    harness.screenshot("register-notice-en")
+
+    # When the visitor ticks the box and agrees
+    page.check("#consent-checkbox")
+    assert page.is_enabled("#consent-submit")
+    page.click("#consent-submit")
+    wait_view(harness, "capture")
+
+    # Then the consent is posted with the notice version, and the camera waits for an explicit tap
+    (consent,) = api.calls_to("POST", "/consent")
+    assert consent.headers["content-type"].startswith("application/json")
+    assert json.loads(consent.body) == {
+        "consent_version": CONSENT_VERSION,
+        "accepted": True,
+    }
+    assert harness.get_user_media_calls() == 0
+    assert page.is_visible("#camera-start")
+    harness.assert_clean()
+
+
+def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a consented visitor with the LFW fake camera
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+
+    # When the camera is turned on
+    page.click("#camera-start")
+    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+
+    # Then the guide and the first prompt are shown
+    assert page.is_visible("#face-guide")
+    assert page.inner_text("#step-prompt") == "Look straight at the camera"
+    assert page.get_attribute("#camera-area", "data-step") == "1"
+    assert harness.get_user_media_calls() == 1
+
+    # When three photos are taken, following the prompts
+    prompts = []
+    for slot in range(3):
+        prompts.append(page.inner_text("#step-prompt"))
+        page.click("#shutter-btn")
+        page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
+    assert prompts == [
+        "Look straight at the camera",
+        "Turn your head slightly to the left",
+        "Turn your head slightly to the right",
+    ]
+    harness.screenshot("register-capture-3-shots")
+
+    # And the second one is retaken
+    page.click("[data-testid='retake-2']")
+    assert page.get_attribute("#thumbs .thumb[data-slot='1']", "data-filled") == "false"
+    assert page.is_disabled("#send-btn")
+    assert page.inner_text("#step-prompt") == "Turn your head slightly to the left"
+    page.click("#shutter-btn")
+    page.wait_for_selector("#thumbs .thumb[data-slot='1'][data-filled='true']")
+
+    # And the photos are sent
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+
+    # Then exactly one request carried three JPEG parts named "image", each at most 720 px, with an idempotency key
+    (call,) = api.calls_to("POST", "/selfie")
+    uuid.UUID(call.headers["idempotency-key"])
+    assert call.headers["content-type"].startswith("multipart/form-data; boundary=")
+    parts = selfie_parts(api)
+    assert [p.name for p in parts] == ["image", "image", "image"]
+    for part in parts:
+        assert part.content_type == "image/jpeg"
+        assert part.data[:3] == b"\xff\xd8\xff"
+        fmt, width, height = image_info(part.data)
+        assert fmt == "JPEG"
+        assert max(width, height) <= 720
+    assert harness.get_user_media_calls() == 1
+    assert page.evaluate("document.querySelector('#camera-video').srcObject") is None
+
+    # And the claim code is shown as text and as a QR code that decodes to it
+    assert page.inner_text("#claim-code") == CLAIM_CODE
+    assert "show this at the door if the camera does not recognise you" in page.inner_text("#claim-hint").lower()
+    assert_qr_encodes(page, "#claim-qr", CLAIM_CODE)
+    harness.screenshot("register-enrolled-en")
+    harness.assert_clean()
+
+
+def test_countdown_option_still_takes_the_photo(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a consented visitor with the camera on and the 3-second timer switched on
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+    page.click("#camera-start")
+    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+    page.check("#countdown-toggle")
+
+    # When the shutter is pressed
+    page.click("#shutter-btn")
+
+    # Then a countdown is shown and the photo is taken after it
+    page.wait_for_selector("#countdown:not([hidden])")
+    assert page.inner_text("#countdown") in {"3", "2", "1"}
+    page.wait_for_selector("#thumbs .thumb[data-slot='0'][data-filled='true']")
+    assert page.is_hidden("#countdown")
+    harness.assert_clean()
+
+
+REFUSE_CAMERA = """
+navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('refused', 'NotAllowedError'));
+"""
+
+
+def test_refused_camera_falls_back_to_files_downscaled_on_the_device(
+    open_page: Callable[..., Harness], tmp_path: Path
+) -> None:
+    # Given a consented visitor whose browser refuses the camera
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api, init_script=REFUSE_CAMERA)
+    page = harness.page
+    wait_view(harness, "capture")
+
+    # When they try the camera
+    page.click("#camera-start")
+
+    # Then they are told so and offered the file picker (front camera, several images)
+    page.wait_for_selector("#file-fallback:not([hidden])")
+    assert "not allowed" in page.inner_text("#camera-message")
+    assert page.get_attribute("#file-input", "accept") == "image/*"
+    assert page.get_attribute("#file-input", "capture") == "user"
+    assert page.get_attribute("#file-input", "multiple") is not None
+
+    # When three large photos are picked and sent
+    files = photo_files(tmp_path, [(1800, 1350), (1000, 2000), (640, 480)])
+    page.set_input_files("#file-input", [str(f) for f in files])
+    page.wait_for_selector("#thumbs .thumb[data-slot='2'][data-filled='true']")
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+
+    # Then each part is a JPEG whose longest side is at most 720 px, aspect ratio kept, never upscaled
+    parts = selfie_parts(api)
+    sizes = [image_info(p.data) for p in parts]
+    assert [s[0] for s in sizes] == ["JPEG", "JPEG", "JPEG"]
+    assert sizes[0][1:] == (720, 540)
+    assert sizes[1][1:] == (360, 720)
+    assert sizes[2][1:] == (640, 480)
+    harness.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_every_refusal_is_explained_in_words(open_page: Callable[..., Harness], tmp_path: Path, lang: str) -> None:
+    # Given a consented visitor with three photos ready, in English or Korean
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api, locale="ko-KR" if lang == "ko" else "en-US")
+    page = harness.page
+    wait_view(harness, "capture")
+    strings = harness.strings(lang)
+    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
+    shown: dict[str, str] = {}
+
+    for code in RETAKE_CODES:
+        # When the server refuses the photos for quality
+        api.queue("selfie", error(422, code))
+        page.click("#send-btn")
+        page.wait_for_selector(f"#capture-result[data-code='{code}']")
+
+        # Then the exact reason is shown in words and the photos can be retaken
+        text = page.inner_text("#capture-result")
+        assert text == strings["error." + code]
+        assert code not in text
+        shown[code] = text
+        assert page.is_visible("[data-testid='retake-1']")
+    if lang == "ko":
+        assert all(HANGUL.search(text) for text in shown.values())
+    assert len(set(shown.values())) == len(RETAKE_CODES)
+    harness.screenshot(f"register-retake-reason-{lang}")
+
+    for reply in STAY_ERRORS:
+        # When the upload fails for an image, format, conflict or server reason
+        assert reply.body is not None
+        code = reply.body["error"]["code"]
+        api.queue("selfie", reply)
+        page.click("#send-btn")
+        page.wait_for_selector(f"#capture-result[data-code='{code}']")
+
+        # Then that reason is explained in words
+        assert page.inner_text("#capture-result") == strings["error." + code]
+
+    # When the visitor is rate limited
+    api.queue("selfie", error(429, "rate_limited", {"Retry-After": "7"}))
+    page.click("#send-btn")
+    page.wait_for_selector("#capture-result[data-code='rate_limited']")
+    assert page.inner_text("#capture-result") == strings["error.rate_limited"].replace("{seconds}", "7")
+
+    # When the network is down (the request aborts), after the rate limit has passed
+    page.wait_for_function("() => !document.querySelector('#send-btn').disabled", timeout=20_000)
+    api.queue("selfie", Reply(0, None, abort=True))
+    page.click("#send-btn")
+    page.wait_for_selector("#capture-result[data-code='network_error']")
+    assert page.inner_text("#capture-result") == strings["error.network"]
+    assert len(api.calls_to("POST", "/selfie")) == len(RETAKE_CODES) + len(STAY_ERRORS) + 2
+    harness.assert_clean()
+
+
+def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
+    open_page: Callable[..., Harness], tmp_path: Path
+) -> None:
+    # Given a consented visitor with photos ready whose first upload fails on the network
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
+    api.queue("selfie", Reply(0, None, abort=True))
+    page.click("#send-btn")
+    page.wait_for_selector("#capture-result[data-code='network_error']")
+
+    # When the same photos are sent again, then one is retaken and they are sent once more
+    api.queue("selfie", error(422, "too_dark"))
+    page.click("#send-btn")
+    page.wait_for_selector("#capture-result[data-code='too_dark']")
+    page.click("[data-testid='retake-1']")
+    page.set_input_files("#file-input", [str(photo_files(tmp_path, [(300, 400)])[0])])
+    page.wait_for_selector("#thumbs .thumb[data-slot='0'][data-filled='true']")
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+
+    # Then the retry reused the key and the new set of photos got a new one
+    keys = [c.headers["idempotency-key"] for c in api.calls_to("POST", "/selfie")]
+    assert len(keys) == 3
+    assert keys[0] == keys[1]
+    assert keys[2] != keys[1]
+    harness.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("reply", "view", "expect"),
+    [
+        (error(410, "invite_expired"), "expired", "This invitation has expired"),
+        (error(410, "invite_revoked"), "expired", "This invitation was cancelled"),
+        (error(401, "invalid_token"), "invalid", "This link does not work"),
+        (error(409, "consent_required"), "notice", "Please read the notice and give your consent first."),
+        (error(409, "consent_version_mismatch"), "notice", "The notice has changed."),
+    ],
+)
+def test_upload_errors_that_change_the_step(
+    open_page: Callable[..., Harness], tmp_path: Path, reply: Reply, view: str, expect: str
+) -> None:
+    # Given a consented visitor with photos ready
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
+
+    # When the upload is refused for the invite or the consent
+    api.queue("selfie", reply)
+    page.click("#send-btn")
+
+    # Then the page moves to the right step and says why
+    wait_view(harness, view)
+    assert expect in page.inner_text(f"#view-{view}")
+    if view == "notice":
+        assert not page.is_checked("#consent-checkbox")
+    harness.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("status", "view"),
+    [
+        ("invited", "notice"),
+        ("consented", "capture"),
+        ("enrolled", "enrolled"),
+        ("erased", "erased"),
+        ("expired", "expired"),
+    ],
+)
+def test_page_resumes_at_the_step_of_the_status(open_page: Callable[..., Harness], status: str, view: str) -> None:
+    # Given an invite in each state
+    api = FakeRegistrationApi(status)
+
+    # When the visitor (re)opens the link
+    harness = open_register(open_page, api)
+
+    # Then the page resumes at the matching step; delete is offered only while there is something to delete
+    wait_view(harness, view)
+    page = harness.page
+    assert page.is_visible("#delete-btn") == (status in {"invited", "consented", "enrolled"})
+    if status == "enrolled":
+        assert page.inner_text("#claim-code") == CLAIM_CODE
+        assert_qr_encodes(page, "#claim-qr", CLAIM_CODE)
+    if status == "erased":
+        assert page.is_hidden("#receipt")
+    assert harness.get_user_media_calls() == 0
+    harness.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("reply", "view"),
+    [
+        (error(410, "invite_revoked"), "expired"),
+        (error(401, "invalid_token"), "invalid"),
+        (error(404, "not_found"), "invalid"),
+        (error(503, "service_unavailable", {"Retry-After": "3"}), "error"),
+        (Reply(0, None, abort=True), "error"),
+    ],
+)
+def test_status_failures(open_page: Callable[..., Harness], reply: Reply, view: str) -> None:
+    # Given the status request fails
+    api = FakeRegistrationApi("invited")
+    api.queue("status", reply)
+
+    # When the page loads
+    harness = open_register(open_page, api)
+
+    # Then it shows the matching view; a transient failure can be retried
+    wait_view(harness, view)
+    if view == "error":
+        harness.page.click("#retry-load")
+        wait_view(harness, "notice")
+    harness.assert_clean()
+
+
+def test_language_follows_the_browser_and_the_switch(open_page: Callable[..., Harness]) -> None:
+    # Given a Korean browser
+    api = FakeRegistrationApi("invited")
+    harness = open_register(open_page, api, locale="ko-KR")
+    page = harness.page
+    wait_view(harness, "notice")
+
+    # Then the page and the server's notice text are in Korean
+    assert page.evaluate("document.documentElement.lang") == "ko"
+    assert page.inner_text("#notice-heading") == "시작하기 전에: 얼굴 정보 처리 안내"
+    assert "사진은 저장하지 않습니다" in page.inner_text("#notice-text")
+    assert page.inner_text("#notice-site") == "Sejong Complex, Building 6"
+    assert "2026. 11. 28." in page.inner_text("#notice-window")
+    assert page.is_hidden("#notice-controller") and page.is_hidden("#notice-data")
+    assert page.is_visible("#notice-full-text-only")
+    assert page.inner_text("#consent-submit") == "동의하고 계속하기"
+    assert page.inner_text("#lang-switch") == "English"
+    harness.screenshot("register-notice-ko")
+
+    # When the visitor switches language
+    page.click("#lang-switch")
+
+    # Then everything is in English, including the notice, and the choice survives a reload
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.inner_text("#notice-heading") == "Before you start: how your face data is used"
+    assert "photos are never stored" in page.inner_text("#notice-text")
+    assert page.inner_text("#notice-controller") == NOTICE["controller"]
+    assert page.is_hidden("#notice-full-text-only")
+    assert page.inner_text("#lang-switch") == "한국어"
+    page.reload()
+    wait_view(harness, "notice")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    harness.assert_clean()
+
+
+def test_per_language_notice_fields_are_shown_in_korean(open_page: Callable[..., Harness]) -> None:
+    # Given a notice whose structured fields carry both languages
+    api = FakeRegistrationApi("invited")
+    api.queue("notice", Reply(200, NOTICE_LOCALIZED))
+
+    # When a Korean visitor opens the page
+    harness = open_register(open_page, api, locale="ko-KR")
+    wait_view(harness, "notice")
+    page = harness.page
+
+    # Then the summary rows are shown in Korean
+    assert page.inner_text("#notice-controller") == "건물 관리 주체"
+    assert page.inner_text("#notice-data") == "암호화된 얼굴 특징 정보"
+    assert page.inner_text("#notice-retention") == "방문 종료 1시간 후까지"
+    assert page.is_hidden("#notice-full-text-only")
+    harness.assert_clean()
+
+
+def test_every_string_exists_in_both_languages(open_page: Callable[..., Harness]) -> None:
+    # Given the page's string tables
+    harness = open_page()
+    harness.page.goto(f"{harness.base}/kiosk")
+    english, korean = harness.strings("en"), harness.strings("ko")
+
+    # Then both languages have the same keys, no empty text, the same placeholders, and Korean is Korean
+    assert english.keys() == korean.keys()
+    for key in english:
+        assert english[key].strip() and korean[key].strip(), key
+        assert sorted(re.findall(r"\{\w+\}", english[key])) == sorted(re.findall(r"\{\w+\}", korean[key])), key
+        if key not in {"app.name", "lang.switch"}:
+            assert HANGUL.search(korean[key]), key
+    for code in RETAKE_CODES:
+        assert f"error.{code}" in english
+
+
+@pytest.mark.parametrize("locale", ["en-US", "ko-KR"])
+def test_no_horizontal_overflow_at_360_px(open_page: Callable[..., Harness], tmp_path: Path, locale: str) -> None:
+    # Given a 360 px wide phone
+    api = FakeRegistrationApi("invited")
+    harness = open_register(open_page, api, locale=locale, width=360, height=740)
+    page = harness.page
+    lang = locale[:2]
+    overflow = "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+
+    # When the visitor goes through every step
+    wait_view(harness, "notice")
+    widths = {"notice": page.evaluate(overflow)}
+    harness.screenshot(f"register-360-notice-{lang}")
+    page.check("#consent-checkbox")
+    page.click("#consent-submit")
+    wait_view(harness, "capture")
+    fill_with_files(harness, photo_files(tmp_path, [(640, 480)] * 3, "JPEG"))
+    api.queue("selfie", error(422, "inconsistent_faces"))
+    page.click("#send-btn")
+    page.wait_for_selector("#capture-result[data-code='inconsistent_faces']")
+    widths["capture"] = page.evaluate(overflow)
+    harness.screenshot(f"register-360-capture-{lang}")
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+    widths["enrolled"] = page.evaluate(overflow)
+    harness.screenshot(f"register-360-enrolled-{lang}")
+    page.click("#delete-btn")
+    widths["delete"] = page.evaluate(overflow)
+    page.click("#delete-confirm-btn")
+    wait_view(harness, "erased")
+    widths["erased"] = page.evaluate(overflow)
+    harness.screenshot(f"register-360-erased-{lang}")
+
+    # Then no step scrolls sideways
+    assert all(width <= 360 for width in widths.values()), widths
+    page.reload()
+    wait_view(harness, "erased")
+    harness.assert_clean()
+
+
+def test_touch_targets_and_labels(open_page: Callable[..., Harness], tmp_path: Path) -> None:
+    # Given the capture step with photos (a 360 px phone)
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api, width=360, height=740)
+    page = harness.page
+    wait_view(harness, "capture")
+    fill_with_files(harness, photo_files(tmp_path, [(640, 480)] * 3, "JPEG"))
+
+    # Then every visible button is at least 44 px tall and has an accessible name
+    sizes = page.evaluate(
+        """() => [...document.querySelectorAll('button')]
+            .filter((b) => b.offsetParent !== null)
+            .map((b) => [b.id || b.dataset.testid, b.getBoundingClientRect().height,
+                         (b.getAttribute('aria-label') || b.textContent).trim()])"""
+    )
+    assert sizes
+    for name, height, label in sizes:
+        assert height >= 44, (name, height)
+        assert label, name
+    assert page.get_attribute("[data-testid='retake-2']", "aria-label") == "Retake photo 2"
+    assert page.get_attribute("#capture-result", "role") == "alert"
+    harness.assert_clean()
+
+
+def test_delete_my_data_asks_first_and_shows_the_receipt(open_page: Callable[..., Harness]) -> None:
+    # Given an enrolled visitor
+    api = FakeRegistrationApi("enrolled")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "enrolled")
+
+    # When they press delete, then cancel
+    page.click("#delete-btn")
+    assert page.is_visible("#delete-confirm")
+    page.click("#delete-cancel-btn")
+
+    # Then nothing was deleted
+    assert page.is_hidden("#delete-confirm")
+    assert api.calls_to("DELETE", "") == []
+
+    # When they press delete and confirm
+    page.click("#delete-btn")
+    page.click("#delete-confirm-btn")
+    wait_view(harness, "erased")
+
+    # Then one DELETE was sent and the receipt lists when and what was erased, in words
+    assert len(api.calls_to("DELETE", "")) == 1
+    assert page.get_attribute("#receipt-erased-at", "datetime") == "2026-11-27T10:05:00Z"
+    assert page.inner_text("#receipt-erased-at")
+    items = page.locator("#receipt-items li").all_inner_texts()
+    assert items == ["Face template", "Consent record", "Claim code"]
+    assert page.locator("#claim-qr").is_hidden()
+    harness.screenshot("register-erased-receipt-en")
+
+    # When the language is switched, the receipt follows
+    page.click("#lang-switch")
+    assert page.locator("#receipt-items li").all_inner_texts() == [
+        "얼굴 특징 정보(템플릿)",
+        "동의 기록",
+        "본인 확인 코드",
+    ]
+    harness.assert_clean()
+
+
+def test_delete_failure_is_explained(open_page: Callable[..., Harness]) -> None:
+    # Given an enrolled visitor whose delete request is rate limited
+    api = FakeRegistrationApi("enrolled")
+    api.queue("delete", error(429, "rate_limited", {"Retry-After": "30"}))
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "enrolled")
+
+    # When they confirm the deletion
+    page.click("#delete-btn")
+    page.click("#delete-confirm-btn")
+
+    # Then the page stays, explains the wait, and the claim code is still there
+    page.wait_for_selector("#delete-error[data-code='rate_limited']")
+    assert "30 seconds" in page.inner_text("#delete-error")
+    assert page.inner_text("#claim-code") == CLAIM_CODE
+    harness.assert_clean()
+
+
+def test_selfie_parts_are_parsed_independently_of_the_page() -> None:
+    # Given a multipart body built by hand
+    jpeg = io.BytesIO()
+    Image.new("RGB", (10, 8)).save(jpeg, "JPEG")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + jpeg.getvalue() + b"\r\n--b--\r\n"
+    )
+
+    # When it is parsed by the test helper
+    (part,) = parse_multipart(body, "multipart/form-data; boundary=b")
+
+    # Then the part's name, type and bytes come back
+    assert (part.name, part.filename, part.content_type) == ("image", "a.jpg", "image/jpeg")
+    assert image_info(part.data) == ("JPEG", 10, 8)
