@@ -1,0 +1,46 @@
+"""``facegate compare A B``: are two photos the same person (1:1, at the claim threshold)?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("compare", help="compare the faces in two images (1:1)")
+    parser.add_argument("image_a", type=Path)
+    parser.add_argument("image_b", type=Path)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--model", choices=("fp32", "int8"), default="int8")
+    parser.add_argument(
+        "--mode",
+        choices=("claim", "identify"),
+        default="claim",
+        help="which shipped threshold decides same_person (default: claim, the 1:1 threshold)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from facegate.evaluation.runner import default_threshold
+    from facegate.vision.engine import FaceEngine
+
+    engine = FaceEngine.load(variant=args.model)
+    a = engine.probe_template(args.image_a.read_bytes())
+    b = engine.probe_template(args.image_b.read_bytes())
+    similarity = engine.similarity(a, b)
+    threshold = default_threshold(args.mode)
+    result = {
+        "similarity": round(similarity, 4),
+        "same_person": similarity >= threshold,
+        "threshold": threshold,
+        "mode": args.mode,
+        "model_id": engine.model_id,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        verdict = "same person" if result["same_person"] else "different people"
+        print(f"{verdict}: similarity {similarity:.4f} (threshold {threshold}, {args.mode}, {engine.model_id})")
+    return 0

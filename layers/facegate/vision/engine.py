@@ -1,0 +1,325 @@
+"""The face engine: decode → detect → align → quality → embed → fuse, behind a few verbs.
+
+``FaceEngine.load()`` opens one ONNX session per model (detector stages and embedder) from the
+model directory built by ``facegate model build``. Descriptors are the embedder's 128-d output,
+flip-averaged (chip + mirror image) and L2-normalised; similarity is their cosine in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
+from facegate.vision import quality, thresholds
+from facegate.vision.align import align_face
+from facegate.vision.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode_image
+from facegate.vision.detector import MtcnnDetector
+from facegate.vision.embedder import Embedder
+from facegate.vision.landmarks import ShapePredictor
+from facegate.vision.pipeline import ALIGNMENT_ROUTE, FLIP_AVERAGE
+from facegate.vision.types import Detection, Face, FloatArray, ImageArray, QualityReport, Template
+
+Pick = Literal["largest", "center"]
+
+MAX_ENROLL_IMAGES = 5
+MAX_PROBE_FRAMES = 3
+MIN_FACE_FRACTION = 0.04
+"""The detector looks for faces down to this fraction of the image's shorter side (and >= 20 px)."""
+MIN_DETECTOR_FACE_PX = 20.0
+SIGNIFICANT_FACE_RATIO = 0.4
+"""A second face counts against an enrollment when its box is at least this fraction of the largest
+face's height (small faces far in the background do not)."""
+MIN_FACE_SCORE = 0.9
+"""Detections below this confidence are ignored."""
+CONSISTENCY_THRESHOLD = 0.80
+"""Enrollment images whose descriptors are less similar than this (cosine) to the others are not one
+person (``inconsistent_faces``). Chosen by measurement: see README (fairness and quality sections)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    """Paths of the model directory's files, from its manifest."""
+
+    pnet: Path
+    rnet: Path
+    onet: Path
+    embedder: Path
+    shape_predictor: Path | None
+    model_id: str
+    manifest: dict[str, Any]
+
+
+def model_files(model_dir: Path, variant: str) -> ModelFiles:
+    """Locate and verify the model files of ``variant`` (``fp32`` or ``int8``).
+
+    Raises:
+        ModelUnavailable: missing directory/manifest, unknown variant, or a file that fails its sha256.
+    """
+    from facegate.modelbuild.build import DETECTOR_FILES, EMBEDDER_FILES, SHAPE_PREDICTOR_FILE, verify_model_dir
+
+    manifest = verify_model_dir(model_dir)
+    if variant not in EMBEDDER_FILES:
+        raise ModelUnavailable(f"unknown model variant {variant!r}; expected one of {sorted(EMBEDDER_FILES)}")
+    predictor = model_dir / SHAPE_PREDICTOR_FILE
+    return ModelFiles(
+        pnet=model_dir / DETECTOR_FILES["pnet"],
+        rnet=model_dir / DETECTOR_FILES["rnet"],
+        onet=model_dir / DETECTOR_FILES["onet"],
+        embedder=model_dir / EMBEDDER_FILES[variant],
+        shape_predictor=predictor if predictor.is_file() else None,
+        model_id=str(manifest["model_ids"][variant]),
+        manifest=manifest,
+    )
+
+
+def l2_normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def fuse(descriptors: npt.NDArray[np.float32]) -> FloatArray:
+    """One unit vector from several unit descriptors of one person: their normalised mean."""
+    return l2_normalise(np.mean(descriptors, axis=0, keepdims=True))[0]
+
+
+def pick_face(detections: Sequence[Detection], width: int, height: int, pick: Pick) -> Detection:
+    """The dominant face: the largest box, or the one whose centre is nearest the image centre."""
+    if pick == "center":
+        cx, cy = width / 2.0, height / 2.0
+        return min(detections, key=lambda d: (d.box.center[0] - cx) ** 2 + (d.box.center[1] - cy) ** 2)
+    return max(detections, key=lambda d: d.box.width * d.box.height)
+
+
+class FaceEngine:
+    """Face detection, quality and templates from image bytes (one CPU thread by default)."""
+
+    def __init__(
+        self,
+        detector: MtcnnDetector,
+        embedder: Embedder,
+        model_id: str,
+        shape_predictor: ShapePredictor | None = None,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+        route: str = ALIGNMENT_ROUTE,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.shape_predictor = shape_predictor
+        self.limits = limits
+        self.route = route
+        self._model_id = model_id
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path | str | None = None,
+        *,
+        variant: str = "int8",
+        threads: int = 1,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+    ) -> FaceEngine:
+        """Open the models once. ``model_dir`` defaults to ``$FACEGATE_MODEL_DIR``, ``/opt/models`` on
+        Lambda, else ``build/models``; every file is checked against the manifest's sha256."""
+        from facegate.settings import Settings
+
+        directory = Path(model_dir) if model_dir is not None else Settings.from_env().model_dir
+        files = model_files(directory, variant)
+        predictor = ShapePredictor.load(files.shape_predictor) if files.shape_predictor else None
+        return cls(
+            detector=MtcnnDetector(files.pnet, files.rnet, files.onet, threads=threads),
+            embedder=Embedder(files.embedder, threads=threads),
+            model_id=files.model_id,
+            shape_predictor=predictor,
+            limits=limits,
+        )
+
+    @property
+    def model_id(self) -> str:
+        """Id of the model files and preprocessing; templates of other ids are never compared."""
+        return self._model_id
+
+    @property
+    def identify_threshold(self) -> float:
+        return thresholds.IDENTIFY_THRESHOLD
+
+    @property
+    def claim_threshold(self) -> float:
+        return thresholds.CLAIM_THRESHOLD
+
+    # -- building blocks --------------------------------------------------------------------
+
+    def decode(self, image: bytes) -> DecodedImage:
+        """Decode untrusted bytes under the engine's limits (typed errors on bad input)."""
+        return decode_image(image, self.limits)
+
+    def find_faces(self, decoded: DecodedImage) -> list[Detection]:
+        """Confident detections on the working image, down to a size relative to the image."""
+        height, width = decoded.rgb.shape[:2]
+        min_face = max(MIN_DETECTOR_FACE_PX, MIN_FACE_FRACTION * min(height, width))
+        return [d for d in self.detector.detect(decoded.rgb, min_face_px=min_face) if d.score >= MIN_FACE_SCORE]
+
+    def chip(self, rgb: ImageArray, detection: Detection) -> ImageArray:
+        """The aligned 150x150 chip of one detection."""
+        return align_face(rgb, detection, self.route, self.shape_predictor)
+
+    def descriptors(self, chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Unit descriptors (N, 128) of chips (N, 150, 150, 3), flip-averaged in one batch."""
+        if not FLIP_AVERAGE:
+            return l2_normalise(self.embedder.embed(chips))
+        batch = np.concatenate([chips, chips[:, :, ::-1, :]], axis=0)
+        raw = self.embedder.embed(np.ascontiguousarray(batch))
+        count = chips.shape[0]
+        return l2_normalise(raw[:count] + raw[count:])
+
+    def describe(self, image: bytes, pick: Pick = "largest") -> FloatArray | None:
+        """The unit descriptor of the dominant face of ``image`` without quality gates, or None if no face.
+
+        Used by evaluation; products use :meth:`enroll_template` and :meth:`probe_template`.
+        """
+        decoded = self.decode(image)
+        detections = self.find_faces(decoded)
+        if not detections:
+            return None
+        height, width = decoded.rgb.shape[:2]
+        chip = self.chip(decoded.rgb, pick_face(detections, width, height, pick))
+        return self.descriptors(chip[None])[0]
+
+    # -- the public verbs ---------------------------------------------------------------------
+
+    def detect(self, image: bytes) -> list[Face]:
+        """Every confident face in ``image``: box and landmarks (original-image pixels), score, and
+        a quality report against the enrollment gates. Largest face first."""
+        decoded = self.decode(image)
+        faces = []
+        for detection in sorted(self.find_faces(decoded), key=lambda d: -d.box.height):
+            chip = self.chip(decoded.rgb, detection)
+            report = quality.assess(detection, chip, decoded.scale, quality.ENROLL_THRESHOLDS)
+            faces.append(_to_original(detection, decoded.scale, report))
+        return faces
+
+    def enroll_template(self, images: bytes | Sequence[bytes]) -> Template:
+        """Fuse 1-5 selfies of one person into a template.
+
+        Each image must hold exactly one significant face that passes the enrollment quality gates;
+        the images must show the same person.
+
+        Raises:
+            ImageRejected / PayloadTooLarge: undecodable or unsafe image.
+            FaceRejected: ``no_face``, ``multiple_faces``, ``face_too_small``, ``too_blurry``,
+                ``too_dark``, ``overexposed``, ``pose_too_far`` or ``inconsistent_faces``.
+        """
+        batch = _as_list(images, MAX_ENROLL_IMAGES)
+        chips, reports = [], []
+        for number, data in enumerate(batch, start=1):
+            decoded = self.decode(data)
+            detections = self.find_faces(decoded)
+            if not detections:
+                raise FaceRejected(_where("no face was found", number, len(batch)), code="no_face")
+            largest = max(detections, key=lambda d: d.box.height)
+            significant = [d for d in detections if d.box.height >= SIGNIFICANT_FACE_RATIO * largest.box.height]
+            if len(significant) > 1:
+                raise FaceRejected(_where("more than one face is visible", number, len(batch)), code="multiple_faces")
+            chip = self.chip(decoded.rgb, largest)
+            report = quality.assess(largest, chip, decoded.scale, quality.ENROLL_THRESHOLDS)
+            if report.issues:
+                raise FaceRejected(_where(_ISSUE_TEXT[report.issues[0]], number, len(batch)), code=report.issues[0])
+            chips.append(chip)
+            reports.append(report)
+        descriptors = self.descriptors(np.stack(chips))
+        if len(batch) > 1:
+            pairwise = descriptors @ descriptors.T
+            worst = float(pairwise[np.triu_indices(len(batch), k=1)].min())
+            if worst < CONSISTENCY_THRESHOLD:
+                raise FaceRejected("the photos do not seem to show the same person", code="inconsistent_faces")
+        return Template(vector=fuse(descriptors), model_id=self.model_id, n_images=len(batch), quality=tuple(reports))
+
+    def probe_template(self, frames: bytes | Sequence[bytes]) -> Template:
+        """Fuse the dominant face of each of 1-3 door frames into a probe.
+
+        Frames without a usable face are skipped; if none has one, raises FaceRejected (``no_face``
+        or the quality reason of the last frame).
+        """
+        batch = _as_list(frames, MAX_PROBE_FRAMES)
+        chips, reports = [], []
+        reason = "no_face"
+        for data in batch:
+            decoded = self.decode(data)
+            detections = self.find_faces(decoded)
+            if not detections:
+                continue
+            height, width = decoded.rgb.shape[:2]
+            face = pick_face(detections, width, height, "largest")
+            chip = self.chip(decoded.rgb, face)
+            report = quality.assess(face, chip, decoded.scale, quality.PROBE_THRESHOLDS)
+            if report.issues:
+                reason = report.issues[0]
+                continue
+            chips.append(chip)
+            reports.append(report)
+        if not chips:
+            raise FaceRejected("no usable face in the frames", code=reason)
+        descriptors = self.descriptors(np.stack(chips))
+        return Template(vector=fuse(descriptors), model_id=self.model_id, n_images=len(chips), quality=tuple(reports))
+
+    def similarity(self, a: Template, b: Template) -> float:
+        """Cosine similarity of two templates, in [-1, 1] (higher = more alike).
+
+        Raises:
+            ModelMismatch: the templates were made by different models.
+        """
+        if a.model_id != b.model_id:
+            raise ModelMismatch(f"templates of {a.model_id} and {b.model_id} cannot be compared")
+        return float(np.clip(np.dot(a.vector, b.vector), -1.0, 1.0))
+
+    def warm_up(self) -> float:
+        """Run one inference of every model on a synthetic image; returns milliseconds taken."""
+        started = time.perf_counter()
+        rgb = np.full((160, 160, 3), 128, dtype=np.uint8)
+        self.detector.detect(rgb, min_face_px=40.0)
+        self.embedder.embed(np.zeros((2, 150, 150, 3), dtype=np.uint8))
+        return (time.perf_counter() - started) * 1000.0
+
+    def describe_model(self) -> str:
+        """A one-line JSON description (model id and route) for logs and reports."""
+        return json.dumps({"model_id": self.model_id, "route": self.route, "flip_average": FLIP_AVERAGE})
+
+
+_ISSUE_TEXT = {
+    quality.FACE_TOO_SMALL: "the face is too small: come closer",
+    quality.TOO_BLURRY: "the photo is too blurred: hold still",
+    quality.TOO_DARK: "the photo is too dark: find more light",
+    quality.OVEREXPOSED: "the photo is too bright: avoid direct light",
+    quality.POSE_TOO_FAR: "the head is turned too far: look at the camera",
+}
+
+
+def _where(text: str, number: int, total: int) -> str:
+    return text if total == 1 else f"photo {number} of {total}: {text}"
+
+
+def _as_list(images: bytes | Sequence[bytes], limit: int) -> list[bytes]:
+    batch = [images] if isinstance(images, bytes | bytearray) else list(images)
+    if not 1 <= len(batch) <= limit:
+        raise InvalidRequest(f"send 1 to {limit} images", code="invalid_parts")
+    return [bytes(item) for item in batch]
+
+
+def _to_original(detection: Detection, scale: float, report: QualityReport) -> Face:
+    from facegate.vision.types import Box
+
+    box = detection.box
+    return Face(
+        box=Box(box.left / scale, box.top / scale, box.right / scale, box.bottom / scale),
+        landmarks=(np.asarray(detection.landmarks, dtype=np.float32) / scale).astype(np.float32),
+        score=detection.score,
+        quality=report,
+    )
