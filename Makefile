@@ -9,8 +9,15 @@ PIP         := $(PY) -m pip --disable-pip-version-check
 FACEGATE    := $(VENV)/bin/facegate
 MODEL_DIR   ?= $(or $(FACEGATE_MODEL_DIR),build/models)
 export FACEGATE_MODEL_DIR := $(abspath $(MODEL_DIR))
+SAM_VENV    := .venv-sam
+SAM         := $(SAM_VENV)/bin/sam
+SAM_REGION  ?= us-east-1
+# SAM CLI offline: no telemetry, its config under .aws-sam/, a region but no credentials needed.
+SAM_ENV     := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.aws-sam/cli AWS_DEFAULT_REGION=$(SAM_REGION) \
+               PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH
 
-.PHONY: help bootstrap venv models lint typecheck test test-unit test-integration test-e2e serve bench clean
+.PHONY: help bootstrap venv models lint typecheck test test-unit test-integration test-e2e serve bench clean \
+        sam-venv sam-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,10 +47,29 @@ lint: venv  ## ruff + mypy
 test-unit: bootstrap  ## pure, fast tests of the core
 	$(PY) -m pytest tests/unit -q
 
-test-integration: bootstrap  ## handlers in-process against AWS emulators, the real ONNX engine
+test-integration: bootstrap node_modules/.stamp  ## handlers in-process against AWS emulators, the real ONNX engine
 	$(PY) -m pytest tests/integration -q
 
-test: bootstrap lint  ## every check (the CI command)
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+$(SAM_VENV)/.stamp: infra/sam-requirements.txt
+	@py=$$(scripts/find-python312) && [ -x $(SAM_VENV)/bin/python ] || $$py -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --disable-pip-version-check --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(SAM_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r infra/sam-requirements.txt 2>&1 | grep -v '^WARNING: Location' || true
+	$(SAM) --version && $(SAM_VENV)/bin/cfn-lint --version
+	@touch $@
+
+sam-venv: $(SAM_VENV)/.stamp  ## the SAM CLI and cfn-lint in their own virtualenv (.venv-sam)
+
+sam-check: sam-venv venv models  ## sam validate --lint, cfn-lint, sam build (no Docker), layer sizes and imports
+	$(SAM_ENV) $(SAM) validate --lint --template template.yaml --region $(SAM_REGION)
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	time $(SAM_ENV) $(SAM) build --template template.yaml --build-dir .aws-sam/build --parallel
+	$(PY) infra/smoke_layers.py .aws-sam/build --runtime-site $$($(PY) -c 'import botocore, pathlib; print(pathlib.Path(botocore.__file__).parents[1])')
+
+test: bootstrap lint sam-check node_modules/.stamp  ## every check (the CI command)
 	$(PY) -m pytest tests -q
 
 clean:  ## remove build outputs (keeps the virtualenv)

