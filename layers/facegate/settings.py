@@ -52,8 +52,8 @@ class Settings:
     dynamodb_endpoint_url: str | None = None
     """Overrides ``aws_endpoint_url`` for DynamoDB only (DynamoDB Local)."""
 
-    public_base_url: str = "http://127.0.0.1:8000"
-    """Base URL that registration links point to (no trailing slash)."""
+    public_base_url: str | None = None
+    """Base URL of registration links (no trailing slash); None = the request's own host."""
     retention_grace_seconds: int = 3600
     """Templates and invites are deleted by TTL this long after the invite window ends."""
     audit_retention_days: int = 90

@@ -198,7 +198,9 @@ class MemoryAuditLog:
                 (r for r in self.records if r.site_id == site_id and start <= r.at < end),
                 key=lambda r: (r.at, r.event_id),
             )
-        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        if cursor is not None and not cursor.isdigit():
+            raise InvalidRequest("next_token is not valid", code="invalid_request")
+        offset = int(cursor) if cursor else 0
         page = rows[offset : offset + limit]
         more = offset + limit < len(rows)
         return page, (str(offset + limit) if more else None)

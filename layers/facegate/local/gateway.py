@@ -43,7 +43,9 @@ class JwtVerifier:
         self.audience = audience
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         for key in jwks.get("keys", []):
-            numbers = rsa.RSAPublicNumbers(int.from_bytes(_b64url(key["e"]), "big"), int.from_bytes(_b64url(key["n"]), "big"))
+            numbers = rsa.RSAPublicNumbers(
+                int.from_bytes(_b64url(key["e"]), "big"), int.from_bytes(_b64url(key["n"]), "big")
+            )
             self._keys[key.get("kid", "")] = numbers.public_key()
 
     def claims(self, token: str, now: float | None = None) -> dict[str, Any] | None:
@@ -100,9 +102,7 @@ class LocalGateway:
         self.routes = [(route, route.pattern) for route in routes]
         self.verifier = verifier
 
-    def handle(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str
-    ) -> ApiResponse:
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str) -> ApiResponse:
         """Serve one request; ``target`` is the request path with its query string."""
         split = urlsplit(target)
         path = split.path

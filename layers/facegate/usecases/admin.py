@@ -146,8 +146,13 @@ def create_invite(
     valid_from: datetime,
     valid_until: datetime,
     display_name: str | None = None,
+    base_url: str = "",
 ) -> NewInvite:
-    """Invite one visitor to ``door_ids`` of ``site_id`` for [valid_from, valid_until)."""
+    """Invite one visitor to ``door_ids`` of ``site_id`` for [valid_from, valid_until).
+
+    ``base_url`` is where the API is reached (the deployment's public URL, else the request's host);
+    the registration link is ``<base_url>/register/<token>``.
+    """
     actor.require_host_of(site_id)
     require_site(services, site_id)
     now = services.clock()
@@ -172,7 +177,7 @@ def create_invite(
     )
     services.repo.put_invite(invite)
     record_event(services, site_id, AuditKind.INVITE, actor.subject, visitor_id=invite.invite_id)
-    url = f"{services.settings.public_base_url.rstrip('/')}/register/{token}"
+    url = f"{(services.settings.public_base_url or base_url).rstrip('/')}/register/{token}"
     return NewInvite(invite=invite, token=token, registration_url=url)
 
 

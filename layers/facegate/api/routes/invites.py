@@ -33,8 +33,9 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$
 )
 def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor: ActorDep) -> InviteOut:
     """Invite a visitor (hosts of the site, admins)."""
+    host = router.current_event.request_context.domain_name
     new = admin.create_invite(
-        services, actor, site_id, body.door_ids, body.valid_from, body.valid_until, body.display_name
+        services, actor, site_id, body.door_ids, body.valid_from, body.valid_until, body.display_name, f"https://{host}"
     )
     invite = new.invite
     return InviteOut(
