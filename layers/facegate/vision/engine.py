@@ -24,21 +24,23 @@ from facegate.vision.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, d
 from facegate.vision.detector import MtcnnDetector
 from facegate.vision.embedder import Embedder
 from facegate.vision.landmarks import ShapePredictor
-from facegate.vision.pipeline import ALIGNMENT_ROUTE, FLIP_AVERAGE
+from facegate.vision.pipeline import (
+    ALIGNMENT_ROUTE,
+    ENROLL_MIN_FACE_FRACTION,
+    FLIP_AVERAGE,
+    MIN_DETECTOR_FACE_PX,
+    MIN_FACE_SCORE,
+    PROBE_MIN_FACE_FRACTION,
+)
 from facegate.vision.types import Detection, Face, FloatArray, ImageArray, QualityReport, Template
 
 Pick = Literal["largest", "center"]
 
 MAX_ENROLL_IMAGES = 5
 MAX_PROBE_FRAMES = 3
-MIN_FACE_FRACTION = 0.04
-"""The detector looks for faces down to this fraction of the image's shorter side (and >= 20 px)."""
-MIN_DETECTOR_FACE_PX = 20.0
 SIGNIFICANT_FACE_RATIO = 0.4
 """A second face counts against an enrollment when its box is at least this fraction of the largest
 face's height (small faces far in the background do not)."""
-MIN_FACE_SCORE = 0.9
-"""Detections below this confidence are ignored."""
 CONSISTENCY_THRESHOLD = 0.80
 """Enrollment images whose descriptors are less similar than this (cosine) to the others are not one
 person (``inconsistent_faces``). Chosen by measurement: see README (fairness and quality sections)."""
@@ -161,10 +163,10 @@ class FaceEngine:
         """Decode untrusted bytes under the engine's limits (typed errors on bad input)."""
         return decode_image(image, self.limits)
 
-    def find_faces(self, decoded: DecodedImage) -> list[Detection]:
-        """Confident detections on the working image, down to a size relative to the image."""
+    def find_faces(self, decoded: DecodedImage, min_fraction: float = PROBE_MIN_FACE_FRACTION) -> list[Detection]:
+        """Confident detections on the working image, down to ``min_fraction`` of its shorter side."""
         height, width = decoded.rgb.shape[:2]
-        min_face = max(MIN_DETECTOR_FACE_PX, MIN_FACE_FRACTION * min(height, width))
+        min_face = max(MIN_DETECTOR_FACE_PX, min_fraction * min(height, width))
         return [d for d in self.detector.detect(decoded.rgb, min_face_px=min_face) if d.score >= MIN_FACE_SCORE]
 
     def chip(self, rgb: ImageArray, detection: Detection) -> ImageArray:
@@ -200,7 +202,7 @@ class FaceEngine:
         a quality report against the enrollment gates. Largest face first."""
         decoded = self.decode(image)
         faces = []
-        for detection in sorted(self.find_faces(decoded), key=lambda d: -d.box.height):
+        for detection in sorted(self.find_faces(decoded, ENROLL_MIN_FACE_FRACTION), key=lambda d: -d.box.height):
             chip = self.chip(decoded.rgb, detection)
             report = quality.assess(detection, chip, decoded.scale, quality.ENROLL_THRESHOLDS)
             faces.append(_to_original(detection, decoded.scale, report))
@@ -221,7 +223,7 @@ class FaceEngine:
         chips, reports = [], []
         for number, data in enumerate(batch, start=1):
             decoded = self.decode(data)
-            detections = self.find_faces(decoded)
+            detections = self.find_faces(decoded, ENROLL_MIN_FACE_FRACTION)
             if not detections:
                 raise FaceRejected(_where("no face was found", number, len(batch)), code="no_face")
             largest = max(detections, key=lambda d: d.box.height)
