@@ -74,3 +74,6 @@ test: bootstrap lint sam-check node_modules/.stamp  ## every check (the CI comma
 
 clean:  ## remove build outputs (keeps the virtualenv)
 	rm -rf build .aws-sam .facegate test-artifacts
+
+serve: bootstrap  ## run the whole stack locally on http://127.0.0.1:8000 (Ctrl-C stops it)
+	$(FACEGATE) serve $(SERVE_ARGS)

@@ -9,9 +9,9 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _commands() -> list[Register]:
-    from facegate.commands import bench, compare, eval, model
+    from facegate.commands import bench, compare, eval, model, serve
 
-    return [model.register, compare.register, eval.register, bench.register]
+    return [model.register, compare.register, eval.register, bench.register, serve.register]
 
 
 COMMANDS: list[Register] = _commands()
