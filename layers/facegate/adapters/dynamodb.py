@@ -381,6 +381,25 @@ def _template(values: Mapping[str, Any]) -> StoredTemplate:
 # --- directory and templates ----------------------------------------------------------------------
 
 
+def template_item_of(template: StoredTemplate, expires_at: int) -> dict[str, Any]:
+    """The templates-table item of a stored template (``expires_at``: TTL, epoch seconds)."""
+    return encode(
+        {
+            "pk": template.site_id,
+            "sk": template.visitor_id,
+            "ciphertext": template.ciphertext,
+            "model_id": template.model_id,
+            "n_images": template.n_images,
+            "door_ids": list(template.door_ids),
+            "valid_from": _time(template.valid_from),
+            "valid_until": _time(template.valid_until),
+            "claim_hash": template.claim_hash,
+            "enrolled_at": _time(template.enrolled_at),
+            TTL_ATTRIBUTE: expires_at,
+        }
+    )
+
+
 class DynamoRepository:
     """Directory and templates in two DynamoDB tables (see the module docstring for the key design)."""
 
@@ -637,21 +656,7 @@ class DynamoRepository:
             NotFound: the site no longer exists.
             ServiceUnavailable: the transaction kept conflicting or was throttled.
         """
-        template_item = encode(
-            {
-                "pk": template.site_id,
-                "sk": template.visitor_id,
-                "ciphertext": template.ciphertext,
-                "model_id": template.model_id,
-                "n_images": template.n_images,
-                "door_ids": list(template.door_ids),
-                "valid_from": _time(template.valid_from),
-                "valid_until": _time(template.valid_until),
-                "claim_hash": template.claim_hash,
-                "enrolled_at": _time(template.enrolled_at),
-                TTL_ATTRIBUTE: self._expiry(template.valid_until),
-            }
-        )
+        template_item = template_item_of(template, self._expiry(template.valid_until))
         items: list[dict[str, Any]] = [
             {"Put": {"TableName": self._templates, "Item": template_item}},
             {

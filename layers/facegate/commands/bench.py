@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify = kinds.add_parser("verify", help="POST /doors/{id}/verify in-process against moto, real engine")
     verify.add_argument("--enrolled", default="1000,10000", help="comma-separated enrolled counts")
     verify.add_argument("--requests", type=int, default=200, help="verify requests per size")
+    verify.add_argument("--backend", choices=("moto", "dynamodb-local"), default="moto")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(run=run_verify)
 
@@ -52,7 +53,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from facegate.benchmarks.verify import verify_bench
 
     sizes = [int(value) for value in args.enrolled.split(",") if value.strip()]
-    _emit(verify_bench(sizes, args.requests, SHARED), args.json)
+    _emit(verify_bench(sizes, args.requests, SHARED, args.backend), args.json)
     return 0
 
 

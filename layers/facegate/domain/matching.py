@@ -50,6 +50,7 @@ class CandidateSet:
     door_ids: tuple[frozenset[str], ...]
     claim_index: dict[str, int]
     _door_masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    _model_masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, version: int, candidates: Sequence[Candidate], dim: int = 128) -> CandidateSet:
@@ -79,10 +80,19 @@ class CandidateSet:
             self._door_masks[door_id] = mask
         return mask
 
+    def model_mask(self, model_id: str) -> npt.NDArray[np.bool_]:
+        """Boolean mask of the rows made by ``model_id`` (cached per model)."""
+        mask = self._model_masks.get(model_id)
+        if mask is None:
+            mask = np.asarray(self.model_ids == model_id, dtype=np.bool_)
+            self._model_masks[model_id] = mask
+        return mask
+
     def eligible(self, door_id: str, now: datetime, model_id: str) -> npt.NDArray[np.bool_]:
         """Rows admissible at ``door_id`` at ``now`` made by ``model_id``."""
         t = now.timestamp()
-        return self.door_mask(door_id) & (self.valid_from <= t) & (t < self.valid_until) & (self.model_ids == model_id)
+        window = (self.valid_from <= t) & (t < self.valid_until)
+        return self.door_mask(door_id) & window & self.model_mask(model_id)
 
 
 def identify(
@@ -99,19 +109,21 @@ def identify(
     Grant only if the best cosine similarity is >= ``threshold`` and beats the runner-up by at
     least ``margin`` (cosine units). ``probe`` must be unit-norm.
     """
-    rows = np.flatnonzero(candidates.eligible(door_id, now, probe_model_id))
-    if rows.size == 0:
+    eligible = candidates.eligible(door_id, now, probe_model_id)
+    count = int(np.count_nonzero(eligible))
+    if count == 0:
         return Decision(False, DecisionReason.NO_CANDIDATES, DecisionMode.IDENTIFY, None, threshold)
-    scores = candidates.matrix[rows] @ probe
-    order = np.argsort(scores)[::-1]
-    best = float(scores[order[0]])
-    runner_up = float(scores[order[1]]) if rows.size > 1 else None
-    count = int(rows.size)
+    scores = np.where(eligible, candidates.matrix @ probe, -np.inf)
+    top = np.argpartition(scores, -2)[-2:] if scores.size > 1 else np.array([0])
+    top = top[np.argsort(scores[top])[::-1]]
+    best_row = int(top[0])
+    best = float(scores[best_row])
+    runner_up = float(scores[top[1]]) if count > 1 else None
     if best < threshold:
         return Decision(False, DecisionReason.NO_MATCH, DecisionMode.IDENTIFY, best, threshold, None, runner_up, count)
     if runner_up is not None and best - runner_up < margin:
         return Decision(False, DecisionReason.AMBIGUOUS, DecisionMode.IDENTIFY, best, threshold, None, runner_up, count)
-    visitor = candidates.visitor_ids[int(rows[order[0]])]
+    visitor = candidates.visitor_ids[best_row]
     return Decision(True, DecisionReason.MATCH, DecisionMode.IDENTIFY, best, threshold, visitor, runner_up, count)
 
 

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 
 from facegate.domain.matching import Candidate, CandidateSet
+from facegate.domain.models import Site
 from facegate.errors import NotFound
 from facegate.ports import Repository
 from facegate.security import envelope
@@ -28,16 +29,20 @@ class CandidateCache:
         """How many times a set was (re)built: observable by tests and benchmarks."""
 
     def get(self, repo: Repository, keys: KeyCache, site_id: str) -> CandidateSet:
-        """The current candidates of ``site_id`` (one version read; a reload only when it changed)."""
-        version = repo.get_template_version(site_id)
-        if version is None:
-            raise NotFound("site not found")
-        cached = self._sets.get(site_id)
-        if cached is not None and cached.version == version:
-            return cached
+        """The current candidates of ``site_id``: one read of the site (its template version), a reload
+        of the templates only when the version changed."""
         site = repo.get_site(site_id)
         if site is None:
             raise NotFound("site not found")
+        return self.for_site(repo, keys, site)
+
+    def for_site(self, repo: Repository, keys: KeyCache, site: Site) -> CandidateSet:
+        """The candidates of ``site`` as just read (``site.template_version`` is the revalidation)."""
+        site_id = site.site_id
+        cached = self._sets.get(site_id)
+        if cached is not None and cached.version == site.template_version:
+            return cached
+        version = site.template_version
         data_key = keys.decrypt(site.data_key_blob, site_context(site_id))
         rows = []
         for stored in repo.list_templates(site_id):

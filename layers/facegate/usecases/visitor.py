@@ -11,9 +11,9 @@ from facegate.domain.notice import CONSENT_VERSION, Notice, build_notice
 from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, RateLimited, Unauthorized
 from facegate.security import envelope, tokens
 from facegate.usecases.admin import require_site
-from facegate.usecases.keys import site_context
 from facegate.usecases.audit import record_event
 from facegate.usecases.context import Services
+from facegate.usecases.keys import site_context
 
 VISITOR = "visitor"
 

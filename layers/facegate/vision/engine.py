@@ -30,6 +30,7 @@ from facegate.vision.pipeline import (
     FLIP_AVERAGE,
     MIN_DETECTOR_FACE_PX,
     MIN_FACE_SCORE,
+    PROBE_MAX_MIN_FACE_PX,
     PROBE_MIN_FACE_FRACTION,
 )
 from facegate.vision.types import Detection, Face, FloatArray, ImageArray, QualityReport, Template
@@ -163,10 +164,18 @@ class FaceEngine:
         """Decode untrusted bytes under the engine's limits (typed errors on bad input)."""
         return decode_image(image, self.limits)
 
-    def find_faces(self, decoded: DecodedImage, min_fraction: float = PROBE_MIN_FACE_FRACTION) -> list[Detection]:
-        """Confident detections on the working image, down to ``min_fraction`` of its shorter side."""
+    def find_faces(self, decoded: DecodedImage, enrollment: bool = False) -> list[Detection]:
+        """Confident detections on the working image.
+
+        Enrollment looks for faces down to 4% of the shorter side (to see bystanders); door frames down to
+        15% of it, never above 40 px (speed). Never below 20 px.
+        """
         height, width = decoded.rgb.shape[:2]
-        min_face = max(MIN_DETECTOR_FACE_PX, min_fraction * min(height, width))
+        short = min(height, width)
+        if enrollment:
+            min_face = max(MIN_DETECTOR_FACE_PX, ENROLL_MIN_FACE_FRACTION * short)
+        else:
+            min_face = max(MIN_DETECTOR_FACE_PX, min(PROBE_MAX_MIN_FACE_PX, PROBE_MIN_FACE_FRACTION * short))
         return [d for d in self.detector.detect(decoded.rgb, min_face_px=min_face) if d.score >= MIN_FACE_SCORE]
 
     def chip(self, rgb: ImageArray, detection: Detection) -> ImageArray:
@@ -202,7 +211,7 @@ class FaceEngine:
         a quality report against the enrollment gates. Largest face first."""
         decoded = self.decode(image)
         faces = []
-        for detection in sorted(self.find_faces(decoded, ENROLL_MIN_FACE_FRACTION), key=lambda d: -d.box.height):
+        for detection in sorted(self.find_faces(decoded, enrollment=True), key=lambda d: -d.box.height):
             chip = self.chip(decoded.rgb, detection)
             report = quality.assess(detection, chip, decoded.scale, quality.ENROLL_THRESHOLDS)
             faces.append(_to_original(detection, decoded.scale, report))
@@ -223,7 +232,7 @@ class FaceEngine:
         chips, reports = [], []
         for number, data in enumerate(batch, start=1):
             decoded = self.decode(data)
-            detections = self.find_faces(decoded, ENROLL_MIN_FACE_FRACTION)
+            detections = self.find_faces(decoded, enrollment=True)
             if not detections:
                 raise FaceRejected(_where("no face was found", number, len(batch)), code="no_face")
             largest = max(detections, key=lambda d: d.box.height)

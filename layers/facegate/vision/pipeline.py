@@ -21,8 +21,11 @@ MIN_DETECTOR_FACE_PX: Final = 20.0
 """The detector never looks for faces smaller than this (pixels of the working image)."""
 ENROLL_MIN_FACE_FRACTION: Final = 0.04
 """Selfies: faces down to 4% of the shorter side are found, so bystanders are seen and refused."""
-PROBE_MIN_FACE_FRACTION: Final = 0.10
-"""Door frames: the person at the door fills the frame; smaller faces are not looked for (faster)."""
+PROBE_MIN_FACE_FRACTION: Final = 0.15
+"""Door frames: the person at the door fills much of the frame; smaller faces are not looked for."""
+PROBE_MAX_MIN_FACE_PX: Final = 40.0
+"""...but faces of 40 px and more are always looked for, however large the frame (a 40 px box is about
+the smallest face the probe quality gate accepts)."""
 MIN_FACE_SCORE: Final = 0.9
 """Detections below this confidence are ignored."""
 
@@ -34,6 +37,7 @@ PREPROCESSING: Final[dict[str, Any]] = {
         "min_face_px": MIN_DETECTOR_FACE_PX,
         "enroll_min_face_fraction": ENROLL_MIN_FACE_FRACTION,
         "probe_min_face_fraction": PROBE_MIN_FACE_FRACTION,
+        "probe_max_min_face_px": PROBE_MAX_MIN_FACE_PX,
         "min_score": MIN_FACE_SCORE,
     },
     "descriptor": "L2-normalised dlib ResNet v1 (128-d), cosine similarity",
