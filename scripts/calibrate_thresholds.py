@@ -66,13 +66,14 @@ def main() -> None:
     ea_found, ea_missing = describe_all([p for ps in ea.values() for p in ps], describe, "east-asian-dev")
     lfw_found, lfw_missing = describe_all(lfw_pairs.images, engine_describer(engine, "center"), "lfw-dev")
 
-    pair_scores = np.array([lfw_found[a] @ lfw_found[b] if a in lfw_found and b in lfw_found else -1.0
-                            for a, b in lfw_pairs.pairs])
+    pair_scores = np.array(
+        [lfw_found[a] @ lfw_found[b] if a in lfw_found and b in lfw_found else -1.0 for a, b in lfw_pairs.pairs]
+    )
     lfw_genuine, lfw_impostor = pair_scores[lfw_pairs.same], pair_scores[~lfw_pairs.same]
 
     candidates: dict[str, Any] = {"lfw_pairs_far_1e-3": metrics.threshold_for_far(lfw_impostor, 1e-3)}
     ea_sets = {k: identity_scores(ea, ea_found, k) for k in (1, 2, 3)}
-    for k, (genuine, impostor, _) in ea_sets.items():
+    for k, (_, impostor, _) in ea_sets.items():
         candidates[f"ea_k{k}_far_1e-3"] = metrics.threshold_for_far(impostor, 1e-3)
         candidates[f"ea_k{k}_far_1e-2"] = metrics.threshold_for_far(impostor, 1e-2)
     identify = max(v for key, v in candidates.items() if key.endswith("1e-3"))
@@ -80,7 +81,7 @@ def main() -> None:
 
     # margin: genuine probes above the identify threshold, gap to the best other identity
     gaps = []
-    for k, (_, _, table) in ea_sets.items():
+    for _, _, table in ea_sets.values():
         owners, scores = table[:, 0].astype(int), table[:, 1:]
         for owner, row in zip(owners, scores, strict=True):
             if row[owner] >= identify:
@@ -93,15 +94,20 @@ def main() -> None:
     lfw_sets = {k: identity_scores(lfw_ids, lfw_found, k) for k in (1, 2, 3)}
     for name, sets in (("east-asian-dev", ea_sets), ("lfw-dev", lfw_sets)):
         for k, (genuine, impostor, _) in sets.items():
-            table.append({
-                "data set": name, "K": k, "genuine": int(genuine.size), "impostor": int(impostor.size),
-                "tar@identify": round(metrics.tar_at(genuine, identify), 3),
-                "far@identify": round(metrics.far_at(impostor, identify), 5),
-                "tar@claim": round(metrics.tar_at(genuine, claim), 3),
-                "far@claim": round(metrics.far_at(impostor, claim), 5),
-                "tar@far1e-3": round(metrics.tar_at_far(genuine, impostor, 1e-3), 3),
-                "tar@far1e-2": round(metrics.tar_at_far(genuine, impostor, 1e-2), 3),
-            })
+            table.append(
+                {
+                    "data set": name,
+                    "K": k,
+                    "genuine": int(genuine.size),
+                    "impostor": int(impostor.size),
+                    "tar@identify": round(metrics.tar_at(genuine, identify), 3),
+                    "far@identify": round(metrics.far_at(impostor, identify), 5),
+                    "tar@claim": round(metrics.tar_at(genuine, claim), 3),
+                    "far@claim": round(metrics.far_at(impostor, claim), 5),
+                    "tar@far1e-3": round(metrics.tar_at_far(genuine, impostor, 1e-3), 3),
+                    "tar@far1e-2": round(metrics.tar_at_far(genuine, impostor, 1e-2), 3),
+                }
+            )
     report = {
         "model_id": engine.model_id,
         "candidates": {key: round(value, 4) for key, value in candidates.items()},
@@ -124,8 +130,10 @@ def main() -> None:
     print("\n| data set | K | genuine | impostor | TAR @ identify | FAR @ identify | TAR @ claim | FAR @ claim |")
     print("|---|---|---|---|---|---|---|---|")
     for row in table:
-        print(f"| {row['data set']} | {row['K']} | {row['genuine']} | {row['impostor']} | {row['tar@identify']} | "
-              f"{row['far@identify']} | {row['tar@claim']} | {row['far@claim']} |")
+        print(
+            f"| {row['data set']} | {row['K']} | {row['genuine']} | {row['impostor']} | {row['tar@identify']} | "
+            f"{row['far@identify']} | {row['tar@claim']} | {row['far@claim']} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

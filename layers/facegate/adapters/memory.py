@@ -16,14 +16,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
     IdempotencyItemNotFoundError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-import numpy as np
-import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facegate.domain.models import (

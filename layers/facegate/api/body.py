@@ -77,7 +77,7 @@ def _multipart_images(content_type: str, body: bytes, part_name: str, max_parts:
     message = BytesParser(policy=policy.HTTP).parsebytes(header + body)
     if not message.is_multipart() or message.defects:
         raise InvalidRequest("the multipart body is malformed")
-    parts = list(message.iter_parts())  # type: ignore[attr-defined]
+    parts = list(message.iter_parts())
     if not 1 <= len(parts) <= max_parts:
         raise InvalidRequest(f"send 1 to {max_parts} parts named '{part_name}'", code="invalid_parts")
     images: list[bytes] = []

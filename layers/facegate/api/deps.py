@@ -50,7 +50,8 @@ def jwt_principal(request: Request) -> Principal:
     API Gateway rejects missing or invalid tokens before the function runs; this check is defence
     in depth for an event without claims.
     """
-    claims = request.resolved_event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
+    event: Any = request.resolved_event
+    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt", {}).get("claims") or {}
     subject = claims.get("sub")
     if not subject:
         raise Unauthorized("a valid bearer token is required", code="unauthorized")
@@ -63,5 +64,6 @@ def jwt_principal(request: Request) -> Principal:
 
 def source_ip(request: Request) -> str:
     """The caller's IP as API Gateway saw it ("unknown" when absent)."""
-    http = request.resolved_event.get("requestContext", {}).get("http", {})
+    event: Any = request.resolved_event
+    http = (event.get("requestContext") or {}).get("http") or {}
     return str(http.get("sourceIp") or "unknown")

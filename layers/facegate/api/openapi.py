@@ -13,7 +13,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-
 from pydantic import BaseModel
 
 from facegate import __version__

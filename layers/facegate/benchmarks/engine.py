@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +73,13 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         height, width = decoded.rgb.shape[:2]
         face = pick_face(faces, width, height, "largest")
         chip = engine.chip(decoded.rgb, face)[None]
-        decode += timed(lambda data=data: engine.decode(data), runs)
-        detect += timed(lambda decoded=decoded: engine.find_faces(decoded), runs)
-        align += timed(lambda decoded=decoded, face=face: engine.chip(decoded.rgb, face), runs)
-        embed_int8 += timed(lambda chip=chip: engines["int8"].embedder.embed(chip), runs)
-        embed_fp32 += timed(lambda chip=chip: engines["fp32"].embedder.embed(chip), runs)
-        whole_int8 += timed(lambda data=data: engines["int8"].probe_template(data), runs)
-        whole_fp32 += timed(lambda data=data: engines["fp32"].probe_template(data), runs)
+        decode += timed(partial(engine.decode, data), runs)
+        detect += timed(partial(engine.find_faces, decoded), runs)
+        align += timed(partial(engine.chip, decoded.rgb, face), runs)
+        embed_int8 += timed(partial(engines["int8"].embedder.embed, chip), runs)
+        embed_fp32 += timed(partial(engines["fp32"].embedder.embed, chip), runs)
+        whole_int8 += timed(partial(engines["int8"].probe_template, data), runs)
+        whole_fp32 += timed(partial(engines["fp32"].probe_template, data), runs)
     sizes = sorted({image_size(data) for data in blobs})
     report: dict[str, Any] = {
         "images": len(blobs),
@@ -105,7 +106,7 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         reference = DlibPipeline(pick="largest")
         dlib_whole = []
         for data in blobs:
-            dlib_whole += timed(lambda data=data: reference.describe(data), max(1, runs // 2))
+            dlib_whole += timed(partial(reference.describe, data), max(1, runs // 2))
         report["dlib_median_ms"] = {"image_to_descriptor": _median(dlib_whole)}
         report["speedup_vs_dlib"] = {
             "int8": round(statistics.median(dlib_whole) / statistics.median(whole_int8), 2),

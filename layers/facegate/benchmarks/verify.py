@@ -26,6 +26,7 @@ from facegate.api.deps import provide_services
 from facegate.api.observability import metrics
 from facegate.api.routes import door
 from facegate.domain.models import StoredTemplate, utcnow
+from facegate.domain.notice import CONSENT_VERSION
 from facegate.local.inprocess import InProcessApi
 from facegate.security import envelope, signing, tokens
 from facegate.settings import Settings
@@ -45,7 +46,7 @@ class AwsCallTimer:
         self.calls = 0
 
     def wrap(self, client: Any) -> None:
-        original = client._make_api_call  # noqa: SLF001 - benchmark instrumentation
+        original = client._make_api_call
 
         def timed_call(operation: str, params: dict[str, Any]) -> Any:
             started = time.perf_counter()
@@ -55,7 +56,7 @@ class AwsCallTimer:
                 self.total_ms += (time.perf_counter() - started) * 1000.0
                 self.calls += 1
 
-        client._make_api_call = timed_call  # noqa: SLF001
+        client._make_api_call = timed_call
 
     def reset(self) -> None:
         self.total_ms, self.calls = 0.0, 0
@@ -118,7 +119,7 @@ def _seed_synthetic(services: Services, site_id: str, door_id: str, count: int, 
     claim_key = visitor.claim_key(data_key)
     now = utcnow()
     rng = np.random.default_rng(1)
-    client = repo._client  # noqa: SLF001 - benchmark seeding writes through the adapter's own client
+    client = repo._client
     batch: list[dict[str, Any]] = []
     for number in range(count):
         vector = rng.normal(size=128).astype(np.float32)
@@ -165,7 +166,7 @@ def _run_size(
         invite = admin.create_invite(
             services, ADMIN, site.site_id, [door_id], now - timedelta(minutes=5), now + timedelta(hours=8), None, "x"
         )
-        visitor.consent(services, invite.token, "bench", visitor.CONSENT_VERSION, True)
+        visitor.consent(services, invite.token, "bench", CONSENT_VERSION, True)
         visitor.enroll(services, invite.token, "bench", photos[:3])
     _seed_synthetic(services, site.site_id, door_id, size - len(enrolled_people), engine.model_id)
 

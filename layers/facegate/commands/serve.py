@@ -41,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"API            {state['api_url']}  (OpenAPI: {state['api_url']}/openapi.json)")
         if "invite" in state:
             print(f"visitor page   {state['invite']['registration_url']}")
-        print(
-            f"door kiosk     {state['api_url']}/kiosk  (door {state.get('door_id', '-')}; credentials in the state file)"
-        )
+        print(f"door kiosk     {state['api_url']}/kiosk  (door {state.get('door_id', '-')}; credentials: state file)")
         print(f"AWS emulator   {state['aws_endpoint_url']}")
         print(f"state file     {args.state_file}  (admin token, terminal key, invite)")
         print("ready — Ctrl-C stops everything", flush=True)

@@ -23,7 +23,7 @@ MISSING_SCORE = -1.0
 """Score given to a pair when one of its images has no detectable face: counted as 'different'."""
 
 
-def progress(items: Sequence[T], label: str, enabled: bool | None = None) -> Iterable[T]:
+def progress[T](items: Sequence[T], label: str, enabled: bool | None = None) -> Iterable[T]:
     """Yield ``items``, drawing a one-line progress bar on stderr when it is a terminal."""
     show = sys.stderr.isatty() if enabled is None else enabled
     total = len(items)
@@ -123,10 +123,10 @@ def evaluate_pairs(
         "accuracy_at_default_threshold": round(metrics.accuracy_at(scores, labels, threshold), 6),
         "mode": mode,
         **_rate_block(genuine, impostor, threshold),
-        "n_pairs": int(len(pairs.pairs)),
+        "n_pairs": len(pairs.pairs),
         "n_images": len(pairs.images),
         "n_no_face": len(missing),
-        "no_face_handling": f"pairs with an image without a detectable face score {missing_score} (counted as different)",
+        "no_face_handling": f"pairs with an image without a face score {missing_score} (counted as different)",
         "no_face_images": [str(p) for p in missing[:20]],
         "seconds": round(time.perf_counter() - started, 2),
         "model_id": model_id,

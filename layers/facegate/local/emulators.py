@@ -90,7 +90,7 @@ class DynamoDbLocal:
         self._log: IO[bytes] | None = None
 
     def start(self) -> DynamoDbLocal:
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         command = [
             self.java, "-Xmx768m", f"-Djava.library.path={self.jar.parent / 'DynamoDBLocal_lib'}",
             "-jar", str(self.jar), "-inMemory", "-disableTelemetry", "-port", str(self.port),
@@ -100,15 +100,12 @@ class DynamoDbLocal:
         return self
 
     def _wait(self) -> None:
-        import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = boto3.client(
-            "dynamodb", endpoint_url=self.endpoint, region_name="us-east-1",
-            aws_access_key_id="local", aws_secret_access_key="local",
-        )  # fmt: skip
+        client = aws_client("dynamodb", self.endpoint)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        assert self._process is not None and self._log is not None
+        assert self._process is not None
+        assert self._log is not None
         while True:
             if self._process.poll() is not None:
                 self._log.seek(0)
@@ -149,6 +146,6 @@ def aws_client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
     """A boto3 client for an emulator (dummy credentials)."""
     import boto3
 
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
-    )
+    credentials: dict[str, Any] = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # any will do
+    session: Any = boto3.session.Session(region_name=region, **credentials)
+    return session.client(service, endpoint_url=endpoint)

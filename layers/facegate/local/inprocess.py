@@ -72,4 +72,5 @@ class InProcessApi:
         event = http_event(
             method, path, query=query, headers=all_headers, body=body, claims=claims, source_ip=source_ip
         )
-        return to_response(self.resolver.resolve(event, LambdaContext(self.function_name)))
+        context: Any = LambdaContext(self.function_name)
+        return to_response(self.resolver.resolve(event, context))

@@ -85,7 +85,9 @@ def calibration_chips(model_dir: Path, cache_dir: Path) -> npt.NDArray[np.uint8]
     from facegate.vision.landmarks import ShapePredictor
     from facegate.vision.pipeline import ALIGNMENT_ROUTE
 
-    detector = MtcnnDetector(*(model_dir / DETECTOR_FILES[stage] for stage in ("pnet", "rnet", "onet")))
+    detector = MtcnnDetector(
+        model_dir / DETECTOR_FILES["pnet"], model_dir / DETECTOR_FILES["rnet"], model_dir / DETECTOR_FILES["onet"]
+    )
     predictor = ShapePredictor.load(model_dir / SHAPE_PREDICTOR_FILE)
     chips = []
     for source in sources.CALIBRATION_SDISTS:
@@ -128,7 +130,7 @@ def _manifest(work: Path) -> dict[str, Any]:
         name: sources.sha256_file(sources.dlib_model_file(name))
         for name in (sources.DLIB_RESNET_FILE, sources.DLIB_SHAPE5_FILE)
     }
-    manifest = {
+    manifest: dict[str, Any] = {
         "recipe": RECIPE,
         "files": files,
         "sources": [

@@ -75,8 +75,12 @@ CALIBRATION_SDISTS = (
             "insightface/data/images/Tom_Hanks_54745.png": (
                 "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083"
             ),
-            "insightface/data/images/mask_white.jpg": "3adee6ba6680d26197bbea95deb9d335252d01c2c51ead23e01af9784c310aa6",
-            "insightface/data/images/mask_blue.jpg": "a55ec2b181de4143af27c441852ebb4bbd364fb0e0b9c46bb17631c59bc4c840",
+            "insightface/data/images/mask_white.jpg": (
+                "3adee6ba6680d26197bbea95deb9d335252d01c2c51ead23e01af9784c310aa6"
+            ),
+            "insightface/data/images/mask_blue.jpg": (
+                "a55ec2b181de4143af27c441852ebb4bbd364fb0e0b9c46bb17631c59bc4c840"
+            ),
         },
     ),
 )

@@ -82,7 +82,9 @@ def issue_unlock_token(key: bytes, door_id: str, decision_id: str, now: datetime
         "exp": issued + ttl_seconds,
         "jti": secrets.token_urlsafe(12),
     }
-    signing_input = f"{_b64url(json.dumps(header, separators=(',', ':')).encode())}.{_b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+    encoded_header = _b64url(json.dumps(header, separators=(",", ":")).encode())
+    encoded_claims = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{encoded_header}.{encoded_claims}"
     signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64url(signature)}"
 

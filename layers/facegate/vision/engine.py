@@ -86,12 +86,14 @@ def model_files(model_dir: Path, variant: str) -> ModelFiles:
 def l2_normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Rows scaled to unit L2 norm (zero rows stay zero)."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    normalised: npt.NDArray[np.float32] = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised
 
 
 def fuse(descriptors: npt.NDArray[np.float32]) -> FloatArray:
     """One unit vector from several unit descriptors of one person: their normalised mean."""
-    return l2_normalise(np.mean(descriptors, axis=0, keepdims=True))[0]
+    fused: FloatArray = l2_normalise(np.mean(descriptors, axis=0, keepdims=True))[0]
+    return fused
 
 
 def pick_face(detections: Sequence[Detection], width: int, height: int, pick: Pick) -> Detection:
@@ -202,7 +204,8 @@ class FaceEngine:
             return None
         height, width = decoded.rgb.shape[:2]
         chip = self.chip(decoded.rgb, pick_face(detections, width, height, pick))
-        return self.descriptors(chip[None])[0]
+        descriptor: FloatArray = self.descriptors(chip[None])[0]
+        return descriptor
 
     # -- the public verbs ---------------------------------------------------------------------
 

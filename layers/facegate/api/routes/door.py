@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.body import image_parts, raw_body
 from facegate.api.deps import provide_services
@@ -29,7 +30,7 @@ DoorId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
 )
 def verify_at_door(door_id: DoorId, services: ServicesDep) -> DecisionOut:
     """Decide whether to open the door; authenticated by the terminal's HMAC request signature."""
-    event = router.current_event
+    event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     body = raw_body(event, services.settings.max_body_bytes)
     headers = event.headers
     request = door.SignedRequest(

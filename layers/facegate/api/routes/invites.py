@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.deps import jwt_principal, provide_services
 from facegate.api.openapi import ADMIN_SECURITY, responses
@@ -33,7 +34,8 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$
 )
 def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor: ActorDep) -> InviteOut:
     """Invite a visitor (hosts of the site, admins)."""
-    host = router.current_event.request_context.domain_name
+    event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
+    host = event.request_context.domain_name
     new = admin.create_invite(
         services, actor, site_id, body.door_ids, body.valid_from, body.valid_until, body.display_name, f"https://{host}"
     )

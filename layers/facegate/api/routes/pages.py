@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -80,7 +80,8 @@ def static_asset(name: Annotated[str, Path(max_length=64)]) -> Response[str | by
     content_type = STATIC_TYPES.get(suffix)
     data = _web_file("static", name) if STATIC_NAME.match(name) and content_type else None
     if data is None or content_type is None:
-        return error_response(404, "not_found", "asset not found")
+        missing: Response[Any] = error_response(404, "not_found", "asset not found")
+        return missing
     headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
     body: str | bytes = data.decode() if content_type.startswith(("text/", "application/json", "image/svg")) else data
     return Response(status_code=200, content_type=content_type, body=body, headers=headers)

@@ -8,6 +8,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.body import image_parts, raw_body
 from facegate.api.deps import provide_services, source_ip
@@ -65,7 +66,7 @@ def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: S
 )
 def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> EnrollmentOut:
     """Enroll 1-3 selfies (one image body, or multipart parts named ``image``); images are never stored."""
-    event = router.current_event
+    event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     body = raw_body(event, services.settings.max_body_bytes)
     images = image_parts(event.headers.get("content-type"), body, "image")
     key = event.headers.get("idempotency-key")
