@@ -26,8 +26,9 @@ PROBE_MIN_FACE_FRACTION: Final = 0.15
 PROBE_MAX_MIN_FACE_PX: Final = 40.0
 """...but faces of 40 px and more are always looked for, however large the frame (a 40 px box is about
 the smallest face the probe quality gate accepts)."""
-MIN_FACE_SCORE: Final = 0.9
-"""Detections below this confidence are ignored."""
+MIN_FACE_SCORE: Final = 0.85
+"""Detections below this confidence are ignored. 0.85 finds the masked face crop of the edge set (0.874)
+and finds no extra faces on the edge images or 300 LFW dev images compared with 0.9."""
 
 PREPROCESSING: Final[dict[str, Any]] = {
     "alignment": alignment_parameters(ALIGNMENT_ROUTE),

@@ -258,7 +258,13 @@ PROBE_THRESHOLDS: Final = QualityThresholds(
 threshold and margin still guard the decision. Refuses 0.7% of the LFW dev faces."""
 
 
-def assess(detection: Detection, chip: ImageArray, scale: float, thresholds: QualityThresholds) -> QualityReport:
+def assess(
+    detection: Detection,
+    chip: ImageArray,
+    scale: float,
+    thresholds: QualityThresholds,
+    occlusion_chip: ImageArray | None = None,
+) -> QualityReport:
     """Measure one face and list the quality gates it fails.
 
     Args:
@@ -283,7 +289,7 @@ def assess(detection: Detection, chip: ImageArray, scale: float, thresholds: Qua
     chip_brightness = brightness(chip)
     _, highlights = clipping(chip)
     yaw, pitch, roll = estimate_pose(landmarks)
-    covered = lower_face_texture(chip) < COVERED_TEXTURE_RATIO
+    covered = occlusion_chip is not None and lower_face_texture(occlusion_chip) < COVERED_TEXTURE_RATIO
 
     failed = {
         FACE_TOO_SMALL: face_size < thresholds.min_face_px,

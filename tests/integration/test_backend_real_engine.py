@@ -1,0 +1,178 @@
+"""The whole backend with the real ONNX face engine and real LFW dev photos, against moto and
+DynamoDB Local: invite → consent → selfie burst → door grant → impostor deny → replay refused →
+erase → the same person denied.
+
+Person A is Emma_Watson: her LFW dev photos 1, 3 and 5 pass every enrollment gate and are one
+person by the engine's consistency check (pairwise similarity >= 0.96), and the fused template
+scores her photos 2 and 4 at 0.984 and 0.987 (int8) — above the shipped identify threshold 0.980,
+so the grant is a camera-only (1:N identify) decision with the shipped thresholds. Few LFW dev
+people clear that threshold: among the 53 with four or more photos, only about ten have a
+three-photo template that reaches it on every other photo of theirs, and only she and
+Jacques_Chirac do so with two spare photos (one for the grant, one for the claim and replay steps).
+Person B, the impostor, is Winona_Ryder_0006 (0.894 against A's template).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facegate.runtime import engine_loader
+from facegate.security.tokens import read_unlock_token
+from facegate.settings import Settings
+from facegate.usecases.keys import door_context
+from facegate.vision import thresholds
+
+REPO = Path(__file__).resolve().parents[2]
+PERSON_A = "Emma_Watson"
+A_SELFIES = (1, 3, 5)
+A_DOOR_FRAMES = (2, 4)
+IMPOSTOR = ("Winona_Ryder", 6)
+
+
+def model_dir() -> Path:
+    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
+
+
+@pytest.fixture
+def photo(lfw_dev_dir: Path) -> Callable[[str, int], bytes]:
+    def read(person: str, number: int) -> bytes:
+        return (lfw_dev_dir / person / f"{person}_{number:04d}.jpg").read_bytes()
+
+    return read
+
+
+@pytest.fixture
+def stack(backend: Any, clock: Any, make_stack: Callable[[Any], Any]) -> Any:
+    """The API in-process over the backend's tables, with the real engine and shipped thresholds."""
+    directory = model_dir()
+    if not (directory / "manifest.json").is_file():
+        pytest.skip(f"face models not built in {directory}: run `make models`")
+    settings: Settings = backend.settings.with_overrides(model_dir=directory)
+    assert settings.identify_threshold is None and settings.claim_threshold is None  # the shipped ones apply
+    services = replace(backend.services, settings=settings, engine=engine_loader(settings), clock=clock)
+    built = make_stack(services)
+    built.create_site()
+    return built
+
+
+def unlock_claims(stack: Any, token: str) -> dict[str, Any] | None:
+    door = stack.services.repo.get_door(stack.site_id, stack.door_id)
+    key = stack.services.keys.decrypt(door.unlock_key_blob, door_context(stack.door_id))
+    claims: dict[str, Any] | None = read_unlock_token(token, key, stack.door_id, stack.clock())
+    return claims
+
+
+@pytest.mark.parametrize(
+    "backend", ["moto", pytest.param("dynamodb-local", marks=pytest.mark.dynamodb_local)], indirect=True
+)
+def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes]) -> None:
+    engine = stack.services.engine()
+    identify, claim = thresholds.IDENTIFY_THRESHOLD, thresholds.CLAIM_THRESHOLD
+
+    # Given a visitor invited to the site's door who accepted the notice
+    invite = stack.invite()
+    token = invite["token"]
+    consent = stack.consent(token)
+    assert consent.status == 201, consent.body
+
+    # When A sends a burst of three selfies
+    enrolled = stack.enroll(token, [photo(PERSON_A, n) for n in A_SELFIES])
+
+    # Then A is enrolled from three good photos and gets a claim code
+    assert enrolled.status == 201, enrolled.body
+    body = enrolled.json()
+    assert (body["status"], body["n_images"]) == ("enrolled", 3)
+    assert len(body["quality"]) == 3 and all(q["ok"] for q in body["quality"])
+    claim_code = body["claim_code"]
+    assert len(claim_code) == 8
+    status = stack.api.request("GET", f"/register/{token}/status").json()
+    assert (status["status"], status["claim_code"]) == ("enrolled", claim_code)
+
+    # When another photo of A is shown at the door (no claim code: closed-set 1:N)
+    granted = stack.verify(photo(PERSON_A, A_DOOR_FRAMES[0]))
+
+    # Then the door opens at the shipped identify threshold, with a valid unlock token for this door
+    assert granted.status == 200, granted.body
+    decision = granted.json()
+    assert (decision["decision"], decision["reason"], decision["mode"]) == ("grant", "match", "identify")
+    assert decision["threshold"] == pytest.approx(identify)
+    assert decision["similarity"] >= identify
+    claims = unlock_claims(stack, decision["unlock_token"])
+    assert claims is not None and claims["sub"] == decision["decision_id"]
+
+    # When the same photo is shown with A's claim code (1:1)
+    claimed = stack.verify(photo(PERSON_A, A_DOOR_FRAMES[1]), claim=claim_code)
+
+    # Then the door opens in claim mode at the claim threshold
+    assert claimed.status == 200, claimed.body
+    assert (claimed.json()["decision"], claimed.json()["mode"]) == ("grant", "claim")
+    assert claimed.json()["threshold"] == pytest.approx(claim)
+
+    # When an impostor is shown, with and without A's claim code
+    impostor = photo(*IMPOSTOR)
+    denied = stack.verify(impostor)
+    denied_claim = stack.verify(impostor, claim=claim_code)
+
+    # Then both are normal denials without an unlock token
+    assert denied.status == 200, denied.body
+    assert (denied.json()["decision"], denied.json()["reason"]) == ("deny", "no_match")
+    assert denied.json()["similarity"] < identify and denied.json()["unlock_token"] is None
+    assert denied_claim.status == 200, denied_claim.body
+    assert (denied_claim.json()["decision"], denied_claim.json()["reason"]) == ("deny", "claim_mismatch")
+    assert denied_claim.json()["unlock_token"] is None
+
+    # When a signed request of A is sent, then replayed byte for byte
+    path = f"/doors/{stack.door_id}/verify"
+    frame = photo(PERSON_A, A_DOOR_FRAMES[1])
+    headers = stack.signed_headers(path, frame, nonce="replayed-nonce-000001")
+    first = stack.api.request("POST", path, body=frame, headers=headers)
+    stack.clock.advance(5)
+    replay = stack.api.request("POST", path, body=frame, headers=headers)
+
+    # Then the first is granted and the replay is refused before any face is looked at
+    assert first.status == 200 and first.json()["decision"] == "grant", first.body
+    assert replay.status == 401 and replay.error_code == "nonce_reused", replay.body
+
+    # When A erases their data
+    erased = stack.api.request("DELETE", f"/register/{token}")
+
+    # Then a receipt lists the template, the claim code and the consent
+    assert erased.status == 200, erased.body
+    assert {"template", "claim_code", "consent"} <= set(erased.json()["items"])
+    assert erased.json()["erased_at"]
+
+    # When A comes back to the door, by face and with the old claim code
+    after = stack.verify(photo(PERSON_A, A_DOOR_FRAMES[0]))
+    after_claim = stack.verify(photo(PERSON_A, A_DOOR_FRAMES[0]), claim=claim_code)
+
+    # Then A is denied both ways: no template is left to match
+    assert after.status == 200 and after.json()["decision"] == "deny", after.body
+    assert after.json()["reason"] == "no_candidates"
+    assert after.json()["unlock_token"] is None
+    assert after_claim.status == 200 and after_claim.json()["decision"] == "deny", after_claim.body
+    assert after_claim.json()["reason"] == "claim_unknown"
+
+    # And the audit trail holds every decision with the engine's model id, never an image or template
+    window = f"from={(stack.clock() - timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    audit = stack.admin("GET", f"/sites/{stack.site_id}/audit", query=f"{window}&limit=100")
+    assert audit.status == 200, audit.body
+    verifies = [item for item in audit.json()["items"] if item["kind"] == "verify"]
+    assert sorted((item["decision"], item["reason"], item["mode"]) for item in verifies) == [
+        ("deny", "claim_mismatch", "claim"),
+        ("deny", "claim_unknown", "claim"),
+        ("deny", "no_candidates", "identify"),
+        ("deny", "no_match", "identify"),
+        ("grant", "match", "claim"),
+        ("grant", "match", "identify"),
+        ("grant", "match", "identify"),
+    ]
+    assert all(item["model_id"] == engine.model_id for item in verifies)
+    assert {"enroll", "erase"} <= {item["kind"] for item in audit.json()["items"]}
+    assert b"vector" not in audit.body and b"template_blob" not in audit.body
