@@ -125,14 +125,6 @@ def test_one_bad_photo_in_a_burst_refuses_the_burst_and_says_which(
     assert "photo 2 of 3" in refused.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: CONSISTENCY_THRESHOLD 0.80 (vision/engine.py) is below the similarity of most different "
-        "people: Emma_Watson_0001 vs Tom_Cruise_0001 0.855; on the 500 LFW dev impostor pairs (int8) the "
-        "median is 0.840 and 83.8% are >= 0.80 (3.4% >= 0.90, 0.2% >= 0.92; genuine pairs >= 0.90: 99.2%)"
-    ),
-)
 def test_burst_mixing_two_people_is_inconsistent_faces(engine: FaceEngine, photos: Callable[[str, int], bytes]) -> None:
     # Given a burst of two photos of one person and one photo of another
     burst = [photos(PERSON_A, 1), photos(PERSON_A, 3), photos(PERSON_B, 1)]
@@ -164,8 +156,11 @@ def test_fusing_three_selfies_beats_one(engine: FaceEngine, lfw_dev_dir: Path) -
         usable = usable_photos(engine, folder)
         if len(usable) < 4:
             continue
+        try:
+            fused[folder.name] = engine.enroll_template(usable[:3])
+        except FaceRejected:  # photos years apart can fail the burst consistency check
+            continue
         singles[folder.name] = engine.enroll_template(usable[0])
-        fused[folder.name] = engine.enroll_template(usable[:3])
         probes[folder.name] = [engine.probe_template(data) for data in usable[3:]]
     assert len(singles) >= 10, "too few LFW dev people with four usable photos"
 

@@ -149,20 +149,11 @@ def test_photos_of_several_people_are_refused(outcome: Callable[[str], Outcome],
 
 # ------------------------------------------------------------------------------------------- masks
 
-MASK_NOT_DETECTED = (
-    "measured: MTCNN's best box on mask_crop_white.png scores 0.874 at the enrollment pyramid "
-    "(min face 23.8 px) against MIN_FACE_SCORE 0.9 (0.944 at 20 px, 0.972 at 80 px), so detect() finds no face"
-)
-MASK_NOT_FLAGGED = (
-    "measured: lower_face_texture {ratio} on the shape-predictor chip the engine now cuts, against "
-    "COVERED_TEXTURE_RATIO 0.06; on the MTCNN-template chip of the same detection it is {template} (flagged)"
-)
-
 
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("mask_crop_white.png", marks=pytest.mark.xfail(strict=True, reason=MASK_NOT_DETECTED)),
+        "mask_crop_white.png",
         "mask_selfie_white.png",
         "mask_selfie_kf94.jpg",
     ],
@@ -175,16 +166,8 @@ def test_masked_faces_are_detected(outcome: Callable[[str], Outcome], name: str)
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            "mask_crop_white.png",
-            marks=pytest.mark.xfail(
-                strict=True, reason=f"{MASK_NOT_DETECTED}; " + MASK_NOT_FLAGGED.format(ratio="0.166", template="0.017")
-            ),
-        ),
-        pytest.param(
-            "mask_selfie_white.png",
-            marks=pytest.mark.xfail(strict=True, reason=MASK_NOT_FLAGGED.format(ratio="0.408", template="0.006")),
-        ),
+        "mask_crop_white.png",
+        "mask_selfie_white.png",
         "mask_selfie_kf94.jpg",
     ],
 )
