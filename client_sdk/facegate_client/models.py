@@ -508,7 +508,7 @@ class ErasureReceipt(_Model):
 
 @dataclasses.dataclass(frozen=True)
 class AuditRecord(_Model):
-    """One audit-log entry. The contract leaves its shape open: every field is optional, unknown ones are in ``raw``.
+    """One audit-log entry (docs/api.md *Audit records*); every field is optional, unknown ones are in ``raw``.
 
     Attributes:
         at: when it happened (UTC). similarity/threshold: cosine similarity in [-1, 1].
@@ -516,9 +516,10 @@ class AuditRecord(_Model):
     """
 
     kind: ClassVar[str] = "audit record"
-    at: datetime | None = None
+    event_id: str | None = None
     event: str | None = None
-    decision_id: str | None = None
+    at: datetime | None = None
+    actor: str | None = None
     decision: str | None = None
     reason: str | None = None
     mode: str | None = None
@@ -526,7 +527,7 @@ class AuditRecord(_Model):
     threshold: float | None = None
     door_id: str | None = None
     terminal_id: str | None = None
-    invite_id: str | None = None
+    visitor_id: str | None = None
     model_id: str | None = None
     latency_ms: float | None = None
     raw: Mapping[str, JsonValue] = _raw()
@@ -538,9 +539,10 @@ class AuditRecord(_Model):
     @classmethod
     def _read(cls, reader: _Reader) -> AuditRecord:
         return cls(
-            at=reader.opt_time("at"),
+            event_id=reader.opt_text("event_id"),
             event=reader.opt_text("event"),
-            decision_id=reader.opt_text("decision_id"),
+            at=reader.opt_time("at"),
+            actor=reader.opt_text("actor"),
             decision=reader.opt_text("decision"),
             reason=reader.opt_text("reason"),
             mode=reader.opt_text("mode"),
@@ -548,7 +550,7 @@ class AuditRecord(_Model):
             threshold=reader.opt_number("threshold"),
             door_id=reader.opt_text("door_id"),
             terminal_id=reader.opt_text("terminal_id"),
-            invite_id=reader.opt_text("invite_id"),
+            visitor_id=reader.opt_text("visitor_id"),
             model_id=reader.opt_text("model_id"),
             latency_ms=reader.opt_number("latency_ms"),
             raw=reader.rest(),

@@ -163,7 +163,7 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
     window = f"from={(stack.clock() - timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
     audit = stack.admin("GET", f"/sites/{stack.site_id}/audit", query=f"{window}&limit=100")
     assert audit.status == 200, audit.body
-    verifies = [item for item in audit.json()["items"] if item["kind"] == "verify"]
+    verifies = [item for item in audit.json()["items"] if item["event"] == "verify"]
     assert sorted((item["decision"], item["reason"], item["mode"]) for item in verifies) == [
         ("deny", "claim_mismatch", "claim"),
         ("deny", "claim_unknown", "claim"),
@@ -174,5 +174,5 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
         ("grant", "match", "identify"),
     ]
     assert all(item["model_id"] == engine.model_id for item in verifies)
-    assert {"enroll", "erase"} <= {item["kind"] for item in audit.json()["items"]}
+    assert {"enroll", "erase"} <= {item["event"] for item in audit.json()["items"]}
     assert b"vector" not in audit.body and b"template_blob" not in audit.body

@@ -364,7 +364,7 @@ def test_audit_is_paginated_and_imageless(stack: Any, enrolled: dict[str, Any]) 
     page = first.json()
     assert len(page["items"]) == 2 and page["next_token"]
     rest = stack.admin("GET", f"/sites/{stack.site_id}/audit", query=f"limit=100&next_token={page['next_token']}")
-    verifies = [i for i in page["items"] + rest.json()["items"] if i["kind"] == "verify"]
+    verifies = [i for i in page["items"] + rest.json()["items"] if i["event"] == "verify"]
     assert len(verifies) == 3
     assert all(v["model_id"] and v["threshold"] and v["latency_ms"] is not None for v in verifies)
     assert "a4" not in first.body.decode()

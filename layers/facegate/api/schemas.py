@@ -96,7 +96,7 @@ class ErasureOut(BaseModel):
 
 class AuditItem(BaseModel):
     event_id: str
-    kind: str
+    event: str = Field(description="verify, enroll, enroll_refused, consent, erase, invite or terminal_revoked")
     at: datetime
     actor: str
     door_id: str | None = None

@@ -115,7 +115,7 @@ def read_audit(
     items = [
         AuditItem(
             event_id=r.event_id,
-            kind=r.kind.value,
+            event=r.kind.value,
             at=r.at,
             actor=r.actor,
             door_id=r.door_id,
