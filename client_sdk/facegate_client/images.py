@@ -3,8 +3,10 @@
 The API accepts JPEG, PNG, WebP and HEIC, at most 5 MB per request. Phones produce 12-50 MP photos;
 the face engine needs far less, so images whose longest side exceeds 1280 px are decoded, turned
 upright (EXIF orientation), downscaled to 1280 px and re-encoded as JPEG quality 90 (which also drops
-their metadata, GPS included). Small JPEG/PNG/WebP bytes go out untouched, HEIC always does (Pillow
-cannot decode it without a plugin; the server can). PIL images are always encoded as JPEG.
+their metadata, GPS included). Small JPEG/PNG/WebP bytes without EXIF/XMP metadata go out untouched;
+small images that carry metadata are re-encoded too, so a photo's location never leaves the device.
+HEIC always goes out untouched (Pillow cannot decode it without a plugin; the server can). PIL images
+are always encoded as JPEG.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def prepare_image(image: ImageInput, *, max_side: int = MAX_SIDE_PX, quality: in
         raise ImageInputError(f"not a decodable image: {exc}") from None
     with opened:
         width, height = opened.size
-        if content_type in _PASS_THROUGH and max(width, height) <= max_side:
+        carries_metadata = bool(opened.getexif()) or any(key in opened.info for key in ("xmp", "XML:com.adobe.xmp"))
+        if content_type in _PASS_THROUGH and max(width, height) <= max_side and not carries_metadata:
             return PreparedImage(data, content_type, width, height, reencoded=False)
         return _encode(opened, max_side, quality, draft=True)
 

@@ -1148,3 +1148,23 @@ def test_cli_missing_settings_is_exit_2(tmp_path: Path, monkeypatch: pytest.Monk
     code, _, err = run_cli("--local", "status")
     assert code == 2
     assert "local.json" in err["error"]["message"]
+
+
+def test_small_jpeg_with_gps_metadata_is_reencoded_without_it() -> None:
+    # Given a small JPEG whose EXIF carries a GPS position
+    import io
+
+    from PIL import Image
+
+    from facegate_client.images import prepare_image
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (37.0, 33.0, 0.0), 3: "E", 4: (126.0, 58.0, 0.0)}
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(buffer, "JPEG", exif=exif)
+    # When it is prepared for upload
+    prepared = prepare_image(buffer.getvalue())
+    # Then it is re-encoded and the metadata is gone
+    assert prepared.reencoded
+    with Image.open(io.BytesIO(prepared.data)) as sent:
+        assert not sent.getexif()
