@@ -7,6 +7,7 @@ tests use and a production adapter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -113,7 +114,12 @@ class Ephemeral(Protocol):
         ...
 
     def hit(self, counter: str, window_seconds: int, now: datetime) -> int:
-        """Count one event in the fixed window containing ``now``; returns the count so far in that window."""
+        """Count one event; returns how many events fell in the last ``window_seconds`` up to ``now``.
+
+        Sliding-window estimate: the count of the current fixed window plus the previous window's count
+        weighted by the share of it that still lies within ``window_seconds`` of ``now``, rounded up (so a
+        burst that straddles a window boundary is still counted in full).
+        """
         ...
 
     def block(self, key: str, until: datetime) -> None:
@@ -123,6 +129,12 @@ class Ephemeral(Protocol):
     def blocked_until(self, key: str, now: datetime) -> datetime | None:
         """When the block on ``key`` ends, or None if not blocked at ``now``."""
         ...
+
+
+def sliding_count(current: int, previous: int, window_seconds: int, now: datetime) -> int:
+    """The sliding-window estimate :meth:`Ephemeral.hit` returns (see there)."""
+    elapsed = (now.timestamp() % window_seconds) / window_seconds
+    return math.ceil(current + previous * (1.0 - elapsed) - 1e-9)
 
 
 class KeyService(Protocol):

@@ -58,7 +58,9 @@ class Settings:
     retention_grace_seconds: int = 3600
     """Templates and invites are deleted by TTL this long after the invite window ends."""
     audit_retention_days: int = 90
-    max_body_bytes: int = 5 * 1024 * 1024
+    max_body_bytes: int = 5_000_000
+    """Largest request body, bytes (the contract's "5 MB in all"). On AWS the stack sets 4,500,000: API Gateway
+    base64-encodes binary bodies and Lambda refuses events over 6 MB, so larger bodies could not arrive."""
     max_image_pixels: int = 40_000_000
     max_image_side: int = 12_000
     clock_skew_seconds: int = 60

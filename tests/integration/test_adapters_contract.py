@@ -493,15 +493,19 @@ def test_nonces_are_accepted_once_per_scope(backend: Backend) -> None:
     assert ephemeral.claim_nonce("nonce#key_1", "n-fedcba9876543210", expires) is True
 
 
-def test_counters_count_within_a_fixed_window(backend: Backend) -> None:
+def test_counters_count_a_sliding_window(backend: Backend) -> None:
     # Given a counter and a 60 s window
     ephemeral = backend.services.ephemeral
     now = datetime(2030, 5, 1, 9, 0, 10, tzinfo=UTC)
-    # When it is hit three times in the window, once in the next, once under another name
+    # When it is hit three times in one fixed window
     counts = [ephemeral.hit("denies#term_1", 60, now + timedelta(seconds=s)) for s in (0, 20, 49)]
-    # Then counts grow within the window and restart in the next one
+    # Then the counts grow
     assert counts == [1, 2, 3]
-    assert ephemeral.hit("denies#term_1", 60, now + timedelta(seconds=50)) == 1
+    # When it is hit just after the window boundary, Then the previous window still counts almost fully
+    assert ephemeral.hit("denies#term_1", 60, now + timedelta(seconds=51)) == 4
+    # When a whole window passes, Then the old hits have aged out
+    assert ephemeral.hit("denies#term_1", 60, now + timedelta(seconds=171)) == 1
+    # And another counter is independent
     assert ephemeral.hit("claims#term_1", 60, now) == 1
 
 

@@ -466,12 +466,6 @@ def test_an_expired_invite_never_matches_while_its_template_is_still_stored(back
         h.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: api/routes/visitor.py enroll_selfie replays a stored Idempotency-Key result after the "
-    "visitor erased their data, answering 201 'enrolled' with an empty claim code although nothing is enrolled",
-)
 def test_a_replayed_enrollment_after_erasure_does_not_claim_to_be_enrolled(backend: Any, lfw_dev_dir: Path) -> None:
     # Given a visitor who enrolled with an Idempotency-Key, erased their data and consented again
     engine = real_engine()
@@ -564,13 +558,6 @@ def test_a_template_moved_to_another_visitors_row_never_opens_the_door(tampered:
     assert b'"unlock_token": "' not in response.body and b'"unlock_token":"' not in response.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: usecases/candidates.py CandidateCache.for_site lets one DecryptionFailed abort the whole "
-    "site's candidate set, so every verify at the site answers 500 internal_error, and api/errors.py "
-    "response_for maps DecryptionFailed (not in STATUS_BY_ERROR) to 500 without logging anything",
-)
 def test_one_undecryptable_template_does_not_lock_out_the_site_and_is_logged(tampered: Tampered) -> None:
     # Given one row of the site that no longer decrypts (the moved template)
     with LogCapture() as logs:

@@ -501,12 +501,6 @@ def test_public_pages_forbid_framing_sniffing_referrers_and_caching(world: World
         assert world.h.call("GET", f"/static/{name}").status in (400, 404), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: success responses that carry secrets (claim code, terminal secret, unlock key, invite "
-    "token, unlock token) have no 'Cache-Control: no-store'; only api/errors.py error_response sets it",
-)
 def test_responses_that_carry_secrets_are_not_cacheable(world: World) -> None:
     # Given the calls whose answers carry a secret shown once or a credential
     h = world.h

@@ -515,22 +515,19 @@ EVENT_OVERHEAD_BYTES = 16 * 1024
 """Headers (JWTs, signatures, cookies) and request context around the body in an HTTP API event."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product/config bug: settings.py max_body_bytes is 5 MiB (docs/api.md: '<= 5 MB in all'), but API "
-    "Gateway base64-encodes binary bodies into the Lambda event and Lambda refuses events over 6 MiB, so "
-    "uploads of about 4.5-5 MiB fail on AWS with an API Gateway error instead of facegate's 413",
-)
 def test_the_body_limit_is_reachable_through_api_gateway_and_lambda() -> None:
-    # Given the largest body the image routes accept
+    # Given the largest body the deployed image routes accept (template.yaml sets it for AWS)
+    from facegate.local.aws import load_template
     from facegate.settings import Settings
 
-    largest = Settings().max_body_bytes
+    variables = load_template(REPO / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
+    largest = Settings.from_env({"FACEGATE_MAX_BODY_BYTES": str(variables["FACEGATE_MAX_BODY_BYTES"])}).max_body_bytes
     # When API Gateway delivers it (binary bodies arrive base64-encoded inside the event JSON)
     event_bytes = 4 * ((largest + 2) // 3) + EVENT_OVERHEAD_BYTES
     # Then the event fits Lambda's synchronous payload limit, so every refusal is facegate's own 413
     assert event_bytes <= LAMBDA_SYNC_PAYLOAD_BYTES, f"{event_bytes} > {LAMBDA_SYNC_PAYLOAD_BYTES}"
+    # And the local stack keeps the contract's 5 MB
+    assert Settings().max_body_bytes == 5_000_000
 
 
 def test_the_documentation_lists_every_code_the_image_routes_return() -> None:

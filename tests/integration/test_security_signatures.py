@@ -242,12 +242,6 @@ def test_missing_or_malformed_signature_headers_are_refused(door: Door, change: 
     expect(door.send(headers), 401, "missing_signature")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: usecases/door.py _check_headers checks str.isdigit(), which is true for "
-    "Unicode digits such as '²' that int() rejects -> ValueError -> 500 internal_error",
-)
 @pytest.mark.parametrize("timestamp", ["²", "¹⁷⁰⁰⁰⁰⁰⁰⁰⁰", "①"], ids=["superscript-two", "superscripts", "circled-one"])
 def test_a_timestamp_of_non_ascii_digits_is_refused_as_malformed(door: Door, timestamp: str) -> None:
     # Given a timestamp header made of characters that str.isdigit() calls digits (latin-1 '²' is a
@@ -312,12 +306,6 @@ def test_revocation_is_refused_before_the_signature_is_checked(door: Door) -> No
 
 
 @pytest.mark.dynamodb_local
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: usecases/door.py _check_signature looks up any X-Facegate-Key-Id; a key id over "
-    "DynamoDB's 2048-byte partition-key limit makes GetItem fail with ValidationException -> 500",
-)
 def test_an_oversized_key_id_is_refused_not_a_server_error(dynamodb_local: str, aws_env: None) -> None:
     # Given the door handler over DynamoDB Local (which enforces DynamoDB's key size limits; moto does not)
     engine = real_engine()

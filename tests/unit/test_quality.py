@@ -342,10 +342,12 @@ def test_masked_lower_face_is_flagged_but_not_refused() -> None:
     # Given a good face whose mouth and chin are a flat white surface
     chip = textured_chip(level=128.0, spread=30.0)
     chip[90:130, 45:105] = 235
-    # When assessed for enrollment / Then the flag is raised, no refusal
-    report = assess(detection_for(project(size=40.0)), chip, 1.0, ENROLL_THRESHOLDS)
+    # When assessed for enrollment with that chip as the occlusion chip / Then the flag is raised, no refusal
+    report = assess(detection_for(project(size=40.0)), chip, 1.0, ENROLL_THRESHOLDS, occlusion_chip=chip)
     assert report.flags == ("lower_face_covered",)
     assert report.issues == ()
+    # And without an occlusion chip (door frames) no occlusion flag is computed
+    assert assess(detection_for(project(size=40.0)), chip, 1.0, ENROLL_THRESHOLDS).flags == ()
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0, float("nan")])

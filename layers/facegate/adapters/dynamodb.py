@@ -67,6 +67,7 @@ from facegate.domain.models import (
     parse_rfc3339,
 )
 from facegate.errors import Conflict, Gone, InvalidRequest, NotFound, ServiceUnavailable
+from facegate.ports import sliding_count
 from facegate.settings import Settings
 
 if TYPE_CHECKING:
@@ -919,7 +920,8 @@ class DynamoEphemeral:
         return True
 
     def hit(self, counter: str, window_seconds: int, now: datetime) -> int:
-        """Atomic ``ADD 1`` on the counter of the fixed window containing ``now``; returns the new count."""
+        """Atomic ``ADD 1`` on the current fixed window's counter, one read of the previous window's; returns
+        the sliding-window estimate (:func:`facegate.ports.sliding_count`)."""
         window = int(now.timestamp()) // window_seconds
         with unavailable_on_transient():
             response = self._client.update_item(
@@ -930,7 +932,12 @@ class DynamoEphemeral:
                 ExpressionAttributeValues=encode({":one": 1, ":ttl": (window + 2) * window_seconds}),
                 ReturnValues="UPDATED_NEW",
             )
-        return int(decode(response["Attributes"])["n"])
+            previous = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": f"COUNT#{counter}#{window - 1}"}}, ConsistentRead=True
+            ).get("Item")
+        current = int(decode(response["Attributes"])["n"])
+        before = int(decode(previous)["n"]) if previous else 0
+        return sliding_count(current, before, window_seconds, now)
 
     def block(self, key: str, until: datetime) -> None:
         with unavailable_on_transient():

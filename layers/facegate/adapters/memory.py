@@ -36,6 +36,7 @@ from facegate.domain.models import (
     Terminal,
 )
 from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, NotFound
+from facegate.ports import sliding_count
 from facegate.security.envelope import DecryptionFailed
 from facegate.vision.types import Template
 
@@ -228,7 +229,9 @@ class MemoryEphemeral:
         key = f"{counter}#{window}"
         with self._lock:
             self.counters[key] = self.counters.get(key, 0) + 1
-            return self.counters[key]
+            current = self.counters[key]
+            previous = self.counters.get(f"{counter}#{window - 1}", 0)
+        return sliding_count(current, previous, window_seconds, now)
 
     def block(self, key: str, until: datetime) -> None:
         with self._lock:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from facegate.api.errors import error_response, response_for
+from facegate.api.errors import SECURITY_HEADERS, error_response, response_for
 from facegate.api.observability import logger
 from facegate.api.routes import door, invites, pages, sites, visitor
 from facegate.errors import FacegateError
@@ -36,11 +39,22 @@ def _validation_message(error: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(problems)
 
 
+def security_headers(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Every answer: ``no-store`` (many carry a secret shown once, a token or a claim code) unless the route
+    set its own caching, and ``nosniff``."""
+    response: Response[Any] = next_middleware(app)
+    for name, value in SECURITY_HEADERS.items():
+        if not any(existing.lower() == name.lower() for existing in response.headers):
+            response.headers[name] = value
+    return response
+
+
 def build_resolver(*routers: Router) -> APIGatewayHttpResolver:
     """A resolver serving ``routers``, validating bodies with pydantic, mapping every error."""
     app = APIGatewayHttpResolver(enable_validation=True)
     for router in routers:
         app.include_router(router)
+    app.use(middlewares=[security_headers])
 
     @app.exception_handler(FacegateError)
     def typed_error(error: FacegateError) -> Response[str]:

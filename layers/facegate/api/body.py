@@ -31,7 +31,7 @@ def raw_body(event: APIGatewayProxyEventV2, max_bytes: int) -> bytes:
     body = event.body or ""
     if event.is_base64_encoded:
         if len(body) > (max_bytes * 4) // 3 + 4:
-            raise PayloadTooLarge(f"the body exceeds {max_bytes // (1024 * 1024)} MB")
+            raise PayloadTooLarge(f"the body exceeds {max_bytes / 1e6:g} MB")
         try:
             data = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -39,7 +39,7 @@ def raw_body(event: APIGatewayProxyEventV2, max_bytes: int) -> bytes:
     else:
         data = body.encode("utf-8", "surrogateescape")
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"the body exceeds {max_bytes // (1024 * 1024)} MB")
+        raise PayloadTooLarge(f"the body exceeds {max_bytes / 1e6:g} MB")
     return data
 
 

@@ -29,6 +29,8 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.FacegateError], int], ...] = (
     (errors.ServiceUnavailable, 503),
     (errors.ModelUnavailable, 503),
 )
+"""Everything else, e.g. ``decryption_failed`` (stored data that no longer authenticates), is a 500
+``internal_error`` that the resolver logs (by type, never by content)."""
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

@@ -101,6 +101,9 @@ class LocalGateway:
     def __init__(self, routes: list[Route], verifier: JwtVerifier | None) -> None:
         self.routes = [(route, route.pattern) for route in routes]
         self.verifier = verifier
+        self._invoke = threading.Lock()
+        """One invocation at a time, like one Lambda instance: Powertools resolvers keep the current
+        event in state shared by every resolver of the process, so concurrent calls would mix requests."""
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, source_ip: str) -> ApiResponse:
         """Serve one request; ``target`` is the request path with its query string."""
@@ -126,7 +129,9 @@ class LocalGateway:
                 claims=claims,
                 source_ip=source_ip,
             )
-            return to_response(route.handler(event, LambdaContext(route.function)))
+            with self._invoke:
+                result = route.handler(event, LambdaContext(route.function))
+            return to_response(result)
         if any(pattern.match(path) for _, pattern in self.routes):
             return _error(405, "method_not_allowed", "this method is not allowed on this path")
         return _error(404, "not_found", "no such route")

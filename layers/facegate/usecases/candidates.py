@@ -7,6 +7,7 @@ Plaintext vectors live only in this process's memory.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -17,6 +18,8 @@ from facegate.errors import NotFound
 from facegate.ports import Repository
 from facegate.security import envelope
 from facegate.usecases.keys import KeyCache, site_context
+
+LOG = logging.getLogger("facegate.candidates")
 
 
 class CandidateCache:
@@ -45,10 +48,15 @@ class CandidateCache:
         version = site.template_version
         data_key = keys.decrypt(site.data_key_blob, site_context(site_id))
         rows = []
+        unreadable = 0
         for stored in repo.list_templates(site_id):
-            plain = envelope.open_sealed(
-                data_key, stored.ciphertext, envelope.template_aad(site_id, stored.visitor_id, stored.model_id)
-            )
+            try:
+                plain = envelope.open_sealed(
+                    data_key, stored.ciphertext, envelope.template_aad(site_id, stored.visitor_id, stored.model_id)
+                )
+            except envelope.DecryptionFailed:
+                unreadable += 1
+                continue
             rows.append(
                 Candidate(
                     visitor_id=stored.visitor_id,
@@ -59,6 +67,11 @@ class CandidateCache:
                     valid_until=stored.valid_until,
                     claim_hash=stored.claim_hash,
                 )
+            )
+        if unreadable:
+            LOG.error(
+                "templates that do not decrypt were left out of the candidates",
+                extra={"site_id": site_id, "unreadable_templates": unreadable, "template_version": version},
             )
         candidates = CandidateSet.build(version, rows)
         with self._lock:

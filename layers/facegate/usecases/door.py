@@ -8,6 +8,7 @@ any image decoded.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,9 @@ from facegate.usecases.context import Services
 from facegate.usecases.keys import door_context, site_context, terminal_context
 from facegate.usecases.visitor import claim_key
 from facegate.vision import thresholds
+
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _IO = ThreadPoolExecutor(max_workers=4, thread_name_prefix="facegate-io")
 """Overlaps independent storage round trips of one request (boto3 clients are thread-safe)."""
@@ -64,7 +68,7 @@ def _check_headers(services: Services, request: SignedRequest) -> tuple[str, str
     if not (request.key_id and request.timestamp and request.nonce and request.signature):
         raise Unauthorized("signed request headers are missing", code="missing_signature")
     nonce_ok = signing.MIN_NONCE_LENGTH <= len(request.nonce) <= signing.MAX_NONCE_LENGTH
-    if not request.timestamp.isdigit() or len(request.timestamp) > 12 or not nonce_ok:
+    if not (TIMESTAMP.fullmatch(request.timestamp) and KEY_ID.fullmatch(request.key_id) and nonce_ok):
         raise Unauthorized("signed request headers are malformed", code="missing_signature")
     if abs(services.clock().timestamp() - int(request.timestamp)) > services.settings.clock_skew_seconds:
         raise Unauthorized("the request timestamp is too far from server time", code="clock_skew")
@@ -101,9 +105,7 @@ def _check_throttles(
     if claim is not None:
         count = services.ephemeral.hit(f"claims#{terminal.terminal_id}", 60, now)
         if count > services.settings.claim_attempts_per_minute:
-            raise RateLimited(
-                "too many claim-code attempts from this terminal", retry_after=60 - int(now.timestamp()) % 60
-            )
+            raise RateLimited("too many claim-code attempts from this terminal", retry_after=60)
 
 
 def _count_denial(services: Services, terminal: Terminal, now: datetime) -> None:

@@ -6,7 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from facegate.domain.models import AuditKind, Consent, ErasureReceipt, Invite, InviteState, Site, StoredTemplate
+from facegate.domain.models import (
+    AuditKind,
+    Consent,
+    ErasureReceipt,
+    Invite,
+    InviteState,
+    Site,
+    StoredTemplate,
+    rfc3339,
+)
 from facegate.domain.notice import CONSENT_VERSION, Notice, build_notice
 from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, RateLimited, Unauthorized
 from facegate.security import envelope, tokens
@@ -112,6 +121,18 @@ def _site_key(services: Services, site: Site) -> bytes:
 def claim_key(data_key: bytes) -> bytes:
     """The sub-key under which claim codes are hashed for lookup."""
     return envelope.derive_key(data_key, "claim-code")
+
+
+def enrollment_scope(services: Services, token: str, source: str) -> str:
+    """What an ``Idempotency-Key`` of a selfie upload is unique within: this invite and this consent.
+
+    After an erasure (consent withdrawn) or a new consent, an old key starts a new enrollment attempt
+    instead of replaying a result that no longer holds.
+    """
+    invite = find_invite(services, token, source)
+    consented = rfc3339(invite.consent.accepted_at) if invite.consent else "no-consent"
+    erased = rfc3339(invite.erased_at) if invite.erased_at else "never-erased"
+    return f"enroll#{invite.token_hash}#{erased}#{consented}"
 
 
 def enroll(services: Services, token: str, source: str, images: Sequence[bytes]) -> Enrollment:

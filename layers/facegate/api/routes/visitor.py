@@ -17,7 +17,6 @@ from facegate.api.observability import count
 from facegate.api.openapi import responses
 from facegate.api.schemas import ConsentIn, ConsentOut, EnrollmentOut, ErasureOut, NoticeOut, NoticeText, StatusOut
 from facegate.errors import FaceRejected
-from facegate.security.tokens import hash_token
 from facegate.usecases import visitor
 from facegate.usecases.context import Services
 
@@ -80,7 +79,7 @@ def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> Enr
         count("Enrolled")
         return {"quality": list(result.quality), "enrolled_at": result.enrolled_at.isoformat(), "n": result.n_images}
 
-    scope = f"enroll#{hash_token(token)}"
+    scope = visitor.enrollment_scope(services, token, source) if key else ""
     images_hash = hashlib.sha256(b"".join(hashlib.sha256(image).digest() for image in images)).hexdigest()
     outcome = run_once(services, scope, key, images_hash, enroll, router.lambda_context) if key else enroll()
     status = visitor.status(services, token, source)

@@ -1,0 +1,317 @@
+"""The whole flow in a real headless Chromium against the real local stack, with fake cameras fed
+from LFW dev photos: A enrolls on the visitor page, the kiosk grants A and denies B (also with A's
+claim code), A deletes their data and is then denied.
+
+Screenshots of every step: ``test-artifacts/e2e/flow-*.png``; blurred copies for the README under
+``test-artifacts/e2e/docs/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import fakecam
+import numpy as np
+import pytest
+from pages.fakes import parse_multipart
+from pages.qrdecode import assert_qr_encodes
+from PIL import Image
+
+from facegate_client import verify_unlock_token
+
+if TYPE_CHECKING:
+    from conftest import ChromiumThread, FaceCast, PageRecorder
+
+    NewPage = Callable[..., PageRecorder]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SHOT_HOLD_FRAMES = 15
+VIDEO_FPS = 15
+MAX_SHOT_ATTEMPTS = 12
+GRANT_LISTENER = (
+    "window.__grants = []; window.addEventListener('facegate:grant', (event) => window.__grants.push(event.detail));"
+)
+
+
+@dataclass
+class Captured:
+    """The selfies (from the page's thumbnails) and the door bursts (request bodies) the pages sent,
+    to explain a failed decision with the engine's own numbers."""
+
+    selfie: list[bytes] = field(default_factory=list)
+    frames: list[list[bytes]] = field(default_factory=list)
+
+
+def record_bursts(page: Any, captured: Captured) -> None:
+    def on_request(request: Any) -> None:
+        content_type = request.headers.get("content-type", "")
+        if request.url.endswith("/verify") and request.post_data_buffer and content_type.startswith("multipart/"):
+            captured.frames.append([part.data for part in parse_multipart(request.post_data_buffer, content_type)])
+
+    page.on("request", on_request)
+
+
+def thumbnail(image: Image.Image | bytes) -> np.ndarray:
+    """A 32x24 grey thumbnail, for telling which photo a shot caught."""
+    picture = Image.open(io.BytesIO(image)) if isinstance(image, bytes) else image
+    return np.asarray(picture.convert("L").resize((32, 24), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def which_photo(shot: bytes, references: Sequence[np.ndarray]) -> int:
+    errors = [float(np.mean((thumbnail(shot) - reference) ** 2)) for reference in references]
+    return int(np.argmin(errors))
+
+
+def shot_pixels(page: Any, slot: int) -> bytes:
+    """The photo in a thumbnail slot, re-encoded as PNG through a canvas (the page's CSP forbids
+    fetching its blob: URLs)."""
+    data_url = page.evaluate(
+        """(slot) => {
+            const image = document.querySelector(`#thumbs .thumb[data-slot='${slot}'] img`);
+            const canvas = document.createElement('canvas');
+            canvas.width = image.naturalWidth;
+            canvas.height = image.naturalHeight;
+            canvas.getContext('2d').drawImage(image, 0, 0);
+            return canvas.toDataURL('image/png');
+        }""",
+        slot,
+    )
+    return base64.b64decode(data_url.split(",", 1)[1])
+
+
+def take_three_different_shots(recorder: PageRecorder, photos: Sequence[Path]) -> tuple[list[int], list[bytes]]:
+    """Shoot until the three slots hold the three different photos the fake camera cycles through;
+    returns which photo each slot holds and the shots (PNG)."""
+    page = recorder.page
+    references = []
+    for photo in photos:
+        with Image.open(photo) as image:
+            references.append(thumbnail(fakecam.letterbox(image)))
+    caught: dict[int, int] = {}
+    hold_ms = 1000 * SHOT_HOLD_FRAMES / VIDEO_FPS
+    for _ in range(MAX_SHOT_ATTEMPTS):
+        empty = [slot for slot in range(3) if slot not in caught]
+        if not empty:
+            break
+        slot = empty[0]
+        page.click("#shutter-btn")
+        page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
+        photo = which_photo(shot_pixels(page, slot), references)
+        if photo in caught.values():
+            page.click(f"[data-testid='retake-{slot + 1}']")
+            page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='false']")
+        else:
+            caught[slot] = photo
+        page.wait_for_timeout(hold_ms * 0.7)
+    assert len(caught) == 3, f"the fake camera never showed three different photos: {caught}"
+    return [caught[slot] for slot in range(3)], [shot_pixels(page, slot) for slot in range(3)]
+
+
+def enroll_on_visitor_page(
+    new_page: NewPage, browser: Any, registration_url: str, cast: FaceCast, captured: Captured
+) -> dict[str, Any]:
+    """Consent, camera, three shots, send; returns the claim code and the page (left open)."""
+    recorder = new_page(browser, "flow-visitor", width=412, height=900)
+    page = recorder.page
+    page.goto(registration_url)
+    page.wait_for_selector("body[data-view='notice']")
+    recorder.screenshot("1-notice", docs=True)
+
+    page.check("#consent-checkbox")
+    page.click("#consent-submit")
+    page.wait_for_selector("body[data-view='capture']")
+    page.click("#camera-start")
+    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+    order, captured.selfie = take_three_different_shots(recorder, cast.a_enroll)
+    recorder.screenshot("2-three-shots", docs=True)
+
+    page.click("#send-btn")
+    page.wait_for_selector("body[data-view='enrolled'], #capture-result.error[data-code]", timeout=60_000)
+    view = page.get_attribute("body", "data-view")
+    reason = page.get_attribute("#capture-result", "data-code")
+    claim_code = page.inner_text("#claim-code") if view == "enrolled" else ""
+    if view == "enrolled":
+        assert_qr_encodes(page, "#claim-qr", claim_code)
+        recorder.screenshot("3-enrolled-claim-code", docs=True)
+    return {
+        "recorder": recorder,
+        "view": view,
+        "reason": reason,
+        "claim_code": claim_code,
+        "hint": page.inner_text("#claim-hint") if view == "enrolled" else "",
+        "order": order,
+    }
+
+
+def open_kiosk(
+    new_page: NewPage, browser: Any, api_url: str, state: dict[str, Any], prefix: str, captured: Captured
+) -> PageRecorder:
+    """The kiosk page with its settings typed in from local.json, camera running."""
+    recorder = new_page(browser, prefix, width=1024, height=720)
+    page = recorder.page
+    page.context.add_init_script(GRANT_LISTENER)
+    record_bursts(page, captured)
+    page.goto(f"{api_url}/kiosk")
+    page.wait_for_selector("body[data-ready='true']")
+    assert page.is_visible("#settings-panel"), "a fresh kiosk asks for its settings"
+    page.fill("#set-door-id", state["door_id"])
+    page.fill("#set-key-id", state["terminal"]["key_id"])
+    page.fill("#set-secret", state["terminal"]["secret"])
+    page.click("#settings-save")
+    page.wait_for_selector("#settings-panel", state="hidden")
+    page.wait_for_function("() => document.querySelector('#kiosk-video').videoWidth > 0")
+    return recorder
+
+
+def kiosk_check(recorder: PageRecorder, *, claim: str | None = None) -> dict[str, Any]:
+    """Press the button (or send the claim code) and return the API's answer and what the page shows."""
+    page = recorder.page
+    with page.expect_response(lambda response: response.url.endswith("/verify"), timeout=60_000) as info:
+        if claim is None:
+            page.click("#verify-btn")
+        else:
+            page.fill("#claim-input", claim)
+            page.click("#claim-send")
+    answer = info.value
+    body = answer.json()
+    page.wait_for_function(
+        "() => ['grant', 'deny', 'error', 'wait'].includes(document.querySelector('#result').dataset.decision)"
+    )
+    return {
+        "status": answer.status,
+        "body": body,
+        "shown": page.get_attribute("#result", "data-decision"),
+        "reason_shown": page.get_attribute("#result", "data-reason"),
+        "mode_shown": page.get_attribute("#result", "data-mode"),
+        "title": page.inner_text("#result-decision"),
+        "claim_panel": page.is_visible("#claim-panel"),
+        "grants": page.evaluate("window.__grants"),
+    }
+
+
+def delete_on_visitor_page(recorder: PageRecorder) -> dict[str, Any]:
+    page = recorder.page
+    page.click("#delete-btn")
+    page.click("#delete-confirm-btn")
+    page.wait_for_selector("body[data-view='erased']")
+    page.wait_for_selector("#receipt:not([hidden])")
+    recorder.screenshot("7-erased-receipt", docs=True)
+    return {
+        "erased_at": page.get_attribute("#receipt-erased-at", "datetime"),
+        "items": page.locator("#receipt-items li").all_inner_texts(),
+        "errors": list(recorder.errors),
+    }
+
+
+def explain(cast: FaceCast, captured: Captured) -> str:
+    """The engine's similarity between what the pages really sent (for assertion messages)."""
+    try:
+        template = cast.engine.enroll_template(captured.selfie)
+        scores = [round(cast.engine.similarity(template, cast.engine.probe_template(f)), 4) for f in captured.frames]
+    except Exception as exc:
+        return f"(engine could not explain: {exc})"
+    return f"A={cast.a_name}, B={cast.b_name}; local similarity of each sent burst to the sent selfies: {scores}"
+
+
+def test_visitor_enrolls_on_the_phone_page_and_the_kiosk_decides(
+    live_stack: dict[str, Any],
+    face_cast: FaceCast,
+    chromium: ChromiumThread,
+    open_recorded_page: NewPage,
+    tmp_path: Path,
+) -> None:
+    # Given the running local stack, its seeded invite, door and terminal, and three fake cameras built
+    # from LFW dev photos: A's three selfies in turn, another photo of A, and a photo of stranger B
+    state = live_stack
+    api_url = state["api_url"]
+    selfie_video = fakecam.write_y4m(
+        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
+    )
+    a_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
+    b_video = fakecam.write_y4m([face_cast.b_probe], tmp_path / "b-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
+    captured = Captured()
+
+    # When A opens the registration link, consents, takes three selfies with the camera and sends them
+    phone = chromium.launch(selfie_video)
+    enrolled = chromium.run(
+        enroll_on_visitor_page, open_recorded_page, phone, state["invite"]["registration_url"], face_cast, captured
+    )
+
+    # Then A is enrolled and sees the claim code as text and as a QR code that encodes it
+    assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
+    assert sorted(enrolled["order"]) == [0, 1, 2]
+    assert len(captured.selfie) == 3
+    claim_code = enrolled["claim_code"]
+    assert re.fullmatch(r"[A-Z0-9]{8}", claim_code), claim_code
+    assert "show this at the door" in enrolled["hint"].lower()
+
+    # When the kiosk, configured from local.json, checks another photo of A
+    door_a = chromium.launch(a_video)
+    kiosk_a = chromium.run(open_kiosk, open_recorded_page, door_a, api_url, state, "flow-kiosk-a", captured)
+    granted = chromium.run(kiosk_check, kiosk_a)
+    chromium.run(kiosk_a.screenshot, "4-kiosk-grant", docs=True)
+
+    # Then the door opens (GRANT shown) with an unlock token the door controller accepts
+    assert granted["status"] == 200, granted
+    assert granted["body"]["decision"] == "grant", f"{granted['body']} — {explain(face_cast, captured)}"
+    assert granted["shown"] == "grant" and granted["title"] == "GRANTED"
+    assert granted["body"]["mode"] == "identify"
+    assert granted["body"]["similarity"] >= face_cast.identify_threshold
+    (event,) = granted["grants"]
+    claims = verify_unlock_token(event["unlock_token"], state["door_unlock_key"], door_id=state["door_id"])
+    assert claims.decision_id == granted["body"]["decision_id"] == event["decision_id"]
+
+    # When stranger B stands in front of the kiosk
+    door_b = chromium.launch(b_video)
+    kiosk_b = chromium.run(open_kiosk, open_recorded_page, door_b, api_url, state, "flow-kiosk-b", captured)
+    denied = chromium.run(kiosk_check, kiosk_b)
+    chromium.run(kiosk_b.screenshot, "5-kiosk-deny-claim-offer", docs=True)
+
+    # Then the door stays shut and the kiosk offers the claim-code fallback
+    assert denied["body"]["decision"] == "deny", f"{denied['body']} — {explain(face_cast, captured)}"
+    assert denied["body"]["reason"] == "no_match"
+    assert denied["shown"] == "deny" and denied["title"] == "DENIED"
+    assert denied["claim_panel"]
+    assert denied["grants"] == []
+
+    # When B types A's claim code at the kiosk
+    claimed = chromium.run(kiosk_check, kiosk_b, claim=claim_code)
+    chromium.run(kiosk_b.screenshot, "6-kiosk-claim-denied", docs=True)
+
+    # Then the 1:1 check against A's template denies B too
+    assert claimed["body"]["decision"] == "deny", claimed["body"]
+    assert claimed["body"]["mode"] == "claim" and claimed["mode_shown"] == "claim"
+    assert claimed["body"]["reason"] == "claim_mismatch"
+    assert claimed["body"]["similarity"] < face_cast.claim_threshold
+    assert claimed["grants"] == []
+
+    # When A presses "delete my data" on the phone page and confirms
+    erased = chromium.run(delete_on_visitor_page, enrolled["recorder"])
+
+    # Then the receipt says when and what was erased
+    assert erased["erased_at"]
+    assert erased["items"], "the receipt lists what was erased"
+
+    # When A comes back to the door
+    again = chromium.run(kiosk_check, kiosk_a)
+    chromium.run(kiosk_a.screenshot, "8-kiosk-after-erasure")
+
+    # Then A is denied: nobody is enrolled for this door any more
+    assert again["body"]["decision"] == "deny", again["body"]
+    assert again["body"]["reason"] in {"no_candidates", "no_match"}
+    assert again["shown"] == "deny"
+    assert again["grants"] == [granted["grants"][0]], "no new unlock event after erasure"
+
+    # And every page loaded all its resources, was styled, threw no error and kept its Content-Security-Policy
+    for recorder in (enrolled["recorder"], kiosk_a, kiosk_b):
+        assert recorder.network == [], (recorder.prefix, recorder.network)
+        assert chromium.run(recorder.styled), f"{recorder.prefix}: app.css is not applied"
+        assert recorder.errors == [], recorder.errors
+        assert chromium.run(recorder.csp_violations) == []
