@@ -38,7 +38,7 @@ class Settings:
     """Cosine similarity in [-1, 1] for closed-set 1:N door decisions; None = the engine's shipped default."""
     claim_threshold: float | None = None
     """Cosine similarity in [-1, 1] for 1:1 claim-code decisions; None = the engine's shipped default."""
-    match_margin: float = 0.004
+    match_margin: float = 0.005
     """Minimum cosine gap between the best and the runner-up candidate for a 1:N grant. At the identify
     threshold 98% of genuine east-asian-dev probes beat the best other identity by more than this."""
 
