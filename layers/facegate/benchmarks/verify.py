@@ -25,14 +25,14 @@ from facegate.api.app import build_resolver
 from facegate.api.deps import provide_services
 from facegate.api.observability import metrics
 from facegate.api.routes import door
-from facegate.domain.models import StoredTemplate, utcnow
+from facegate.benchmarks.seeding import seed_synthetic
+from facegate.domain.models import utcnow
 from facegate.domain.notice import CONSENT_VERSION
 from facegate.local.inprocess import InProcessApi
-from facegate.security import envelope, signing, tokens
+from facegate.security import signing
 from facegate.settings import Settings
 from facegate.usecases import admin, visitor
 from facegate.usecases.context import Principal, Services
-from facegate.usecases.keys import site_context
 
 ADMIN = Principal(subject="bench-admin", groups=frozenset({"admins"}))
 REAL_PEOPLE = 4
@@ -108,44 +108,13 @@ def _percentile(samples: Sequence[float], q: float) -> float:
 
 
 def _seed_synthetic(services: Services, site_id: str, door_id: str, count: int, model_id: str) -> None:
-    """Write ``count`` encrypted synthetic templates in bulk and bump the site's template version once."""
-    from facegate.adapters.dynamodb import DynamoRepository, template_item_of
+    """Write ``count`` encrypted synthetic templates in bulk, then bump the site's template version once."""
+    from facegate.adapters.dynamodb import DynamoRepository
 
+    seed_synthetic(services, site_id, door_id, count, model_id, seed=1)
     repo = services.repo
     assert isinstance(repo, DynamoRepository)
-    site = repo.get_site(site_id)
-    assert site is not None
-    data_key = services.key_cache.decrypt(site.data_key_blob, site_context(site_id))
-    claim_key = visitor.claim_key(data_key)
-    now = utcnow()
-    rng = np.random.default_rng(1)
-    client = repo._client
-    batch: list[dict[str, Any]] = []
-    for number in range(count):
-        vector = rng.normal(size=128).astype(np.float32)
-        vector /= np.linalg.norm(vector)
-        visitor_id = f"inv_synthetic{number:06d}"
-        stored = StoredTemplate(
-            site_id=site_id,
-            visitor_id=visitor_id,
-            ciphertext=envelope.seal(
-                data_key, vector.astype("<f4").tobytes(), envelope.template_aad(site_id, visitor_id, model_id)
-            ),
-            model_id=model_id,
-            n_images=1,
-            door_ids=(door_id,),
-            valid_from=now - timedelta(minutes=5),
-            valid_until=now + timedelta(hours=8),
-            claim_hash=tokens.claim_hash(claim_key, tokens.new_claim_code()),
-            enrolled_at=now,
-        )
-        batch.append({"PutRequest": {"Item": template_item_of(stored, int((now + timedelta(hours=9)).timestamp()))}})
-        if len(batch) == 25 or number == count - 1:
-            pending: dict[str, Any] = {services.settings.templates_table: batch}
-            while pending:
-                pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-            batch = []
-    client.update_item(
+    repo._client.update_item(  # benchmark seeding writes through the adapter's own client
         TableName=services.settings.directory_table,
         Key={"pk": {"S": f"SITE#{site_id}"}, "sk": {"S": "SITE"}},
         UpdateExpression="ADD template_version :one",

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate.errors import ModelUnavailable
+from facegate.vision.onnx import open_session
 from facegate.vision.types import Box, Detection, ImageArray
 
 F64 = npt.NDArray[np.float64]
@@ -305,19 +306,7 @@ class _Stage:
     """One ONNX session with its input name and output names in a fixed role order."""
 
     def __init__(self, path: Path, threads: int, roles: tuple[int, ...]) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session: Any = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load detector stage {path.name}") from exc
+        self.session: Any = open_session(path, threads, "detector stage")
         inputs = self.session.get_inputs()
         outputs = self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != len(roles):

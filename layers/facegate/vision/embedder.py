@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate.errors import ModelUnavailable
+from facegate.vision.onnx import open_session
 
 CHIP_SIZE = 150
 """Side of an aligned face chip in pixels."""
@@ -55,19 +56,7 @@ class Embedder:
     """
 
     def __init__(self, model_path: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self._session: Any = ort.InferenceSession(
-                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelUnavailable(f"cannot load embedder {model_path.name}") from exc
+        self._session: Any = open_session(model_path, threads, "embedder")
         (model_input,) = self._session.get_inputs()
         (model_output,) = self._session.get_outputs()
         self.input_name: str = model_input.name
