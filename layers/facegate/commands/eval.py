@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     identities.add_argument("--threshold", type=float, help="override the shipped threshold of --mode")
     identities.add_argument("--pick", choices=("center", "largest"), default="largest")
     identities.add_argument("--json", action="store_true")
+    identities.add_argument(
+        "--vs-dlib", action="store_true", help="also run dlib-bin's pipeline (distance, default 0.6) on the same images"
+    )
     identities.set_defaults(run=run_identities)
 
 
@@ -111,5 +114,23 @@ def run_identities(args: argparse.Namespace) -> int:
     report = evaluate_identities(
         args.root, engine_describer(engine, args.pick), engine.model_id, args.enroll_images, args.mode, args.threshold
     )
+    if args.vs_dlib:
+        import numpy as np
+
+        from facegate.evaluation.dlib_reference import DLIB_DEFAULT_DISTANCE, DlibPipeline
+        from facegate.evaluation.runner import negative_distance_matrix
+
+        reference = DlibPipeline(pick="largest")
+        report["dlib"] = evaluate_identities(
+            args.root,
+            reference.describe,
+            "dlib-bin face_recognition-style (HOG x1, largest face, 5-point)",
+            args.enroll_images,
+            args.mode,
+            -DLIB_DEFAULT_DISTANCE,
+            negative_distance_matrix,
+            lambda vectors: np.mean(vectors, axis=0).astype(np.float32),
+        )
+        report["dlib"]["default_threshold"] = f"distance {DLIB_DEFAULT_DISTANCE}"
     _print(report, args.json)
     return 0

@@ -133,6 +133,19 @@ def evaluate_pairs(
     }
 
 
+def cosine_matrix(probes: npt.NDArray[np.float32], templates: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """Cosine similarities of unit probes (rows) against unit templates (columns)."""
+    return (probes @ templates.T).astype(np.float64)
+
+
+def negative_distance_matrix(
+    probes: npt.NDArray[np.float32], templates: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float64]:
+    """Minus the Euclidean distances (dlib's own measure), so that higher means more alike."""
+    difference = probes[:, None, :].astype(np.float64) - templates[None, :, :].astype(np.float64)
+    return -np.linalg.norm(difference, axis=2)
+
+
 def evaluate_identities(
     root: Path,
     describe: Describe,
@@ -140,8 +153,14 @@ def evaluate_identities(
     enroll_images: int = 1,
     mode: str = "identify",
     threshold: float | None = None,
+    scores_of: Callable[[npt.NDArray[np.float32], npt.NDArray[np.float32]], npt.NDArray[np.float64]] = cosine_matrix,
+    fuse_template: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] = fuse,
 ) -> dict[str, Any]:
-    """Template (first K images fused) vs every other image of every identity."""
+    """Template (first K images fused) vs every other image of every identity.
+
+    ``scores_of`` and ``fuse_template`` default to the engine's cosine and fusion; the dlib reference
+    uses minus the Euclidean distance and the plain mean.
+    """
     started = time.perf_counter()
     identities = read_identities(root)
     all_paths = [path for paths in identities.values() for path in paths]
@@ -153,14 +172,14 @@ def evaluate_identities(
         if len(usable) <= enroll_images:
             continue
         names.append(name)
-        templates.append(fuse(np.stack(usable[:enroll_images])))
+        templates.append(fuse_template(np.stack(usable[:enroll_images])))
         probes.extend((len(names) - 1, vector) for vector in usable[enroll_images:])
     if len(templates) < 2:
         raise FacegateError(f"too few identities with more than {enroll_images} usable images")
     matrix = np.stack(templates)
     probe_matrix = np.stack([vector for _, vector in probes])
     owners = np.array([owner for owner, _ in probes])
-    scores = probe_matrix @ matrix.T
+    scores = scores_of(probe_matrix, matrix)
     genuine_mask = owners[:, None] == np.arange(len(templates))[None, :]
     genuine = scores[genuine_mask].astype(np.float64)
     impostor = scores[~genuine_mask].astype(np.float64)
