@@ -9,10 +9,11 @@ import numpy as np
 
 
 def seed_synthetic(services: Any, site_id: str, door_id: str, count: int, model_id: str, seed: int = 7) -> None:
-    """Write ``count`` synthetic visitors (random unit vectors) into the templates table, encrypted with
+    """Write ``count`` synthetic visitors (random unit vectors) into the templates store, encrypted with
     the site's data key and bound to site, visitor and model exactly like an enrollment. The site's
-    template version is not bumped here: the real enrollments that follow bump it."""
+    template version is not bumped here: the real enrollments that follow bump it (or the caller does)."""
     from facegate.adapters.dynamodb import AwsClients, template_item_of
+    from facegate.adapters.memory import MemoryRepository
     from facegate.domain.models import StoredTemplate
     from facegate.security import envelope, tokens
     from facegate.usecases.keys import site_context
@@ -23,7 +24,8 @@ def seed_synthetic(services: Any, site_id: str, door_id: str, count: int, model_
         raise RuntimeError(f"site {site_id} not found in the stack's tables")
     data_key = services.key_cache.decrypt(site.data_key_blob, site_context(site_id))
     claims = claim_key(data_key)
-    dynamodb = AwsClients.from_settings(services.settings).dynamodb
+    in_memory = isinstance(services.repo, MemoryRepository)
+    dynamodb = None if in_memory else AwsClients.from_settings(services.settings).dynamodb
     now = datetime.now(UTC)
     expires = int((now + timedelta(days=2)).timestamp())
     vectors = np.random.default_rng(seed).normal(size=(count, 128)).astype(np.float32)
@@ -45,9 +47,12 @@ def seed_synthetic(services: Any, site_id: str, door_id: str, count: int, model_
             claim_hash=tokens.claim_hash(claims, tokens.new_claim_code()),
             enrolled_at=now,
         )
+        if in_memory:
+            services.repo.templates[(site_id, visitor_id)] = stored
+            continue
         batch.append({"PutRequest": {"Item": template_item_of(stored, expires)}})
         if len(batch) == 25 or number == count - 1:
             pending: dict[str, Any] = {services.settings.templates_table: batch}
-            while pending:
+            while pending and dynamodb is not None:
                 pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
             batch = []

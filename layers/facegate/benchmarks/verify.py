@@ -110,9 +110,13 @@ def _percentile(samples: Sequence[float], q: float) -> float:
 def _seed_synthetic(services: Services, site_id: str, door_id: str, count: int, model_id: str) -> None:
     """Write ``count`` encrypted synthetic templates in bulk, then bump the site's template version once."""
     from facegate.adapters.dynamodb import DynamoRepository
+    from facegate.adapters.memory import MemoryRepository
 
     seed_synthetic(services, site_id, door_id, count, model_id, seed=1)
     repo = services.repo
+    if isinstance(repo, MemoryRepository):
+        repo._bump(site_id)
+        return
     assert isinstance(repo, DynamoRepository)
     repo._client.update_item(  # benchmark seeding writes through the adapter's own client
         TableName=services.settings.directory_table,
@@ -206,8 +210,9 @@ def _clients(services: Services) -> list[Any]:
 def verify_bench(sizes: Sequence[int], requests: int, shared: Path, backend: str = "moto") -> dict[str, Any]:
     """Run the benchmark for each enrolled-population size (real engine, one thread).
 
-    ``backend``: ``moto`` (in-process ``mock_aws``) or ``dynamodb-local`` (DynamoDB Local for the tables,
-    moto for KMS).
+    ``backend``: ``moto`` (in-process ``mock_aws``), ``dynamodb-local`` (DynamoDB Local for the tables,
+    moto for KMS) or ``memory`` (the in-memory adapters: what facegate's own code costs, without any
+    storage round trip).
     """
     import contextlib
 
@@ -249,7 +254,7 @@ def verify_bench(sizes: Sequence[int], requests: int, shared: Path, backend: str
         )
         engine = TimedEngine(engine_loader(Settings.from_env())())
         people = _people(shared, engine)
-        services = build_services(settings, backend="aws")
+        services = build_services(settings, backend="memory" if backend == "memory" else "aws")
         services.engine = lambda: engine
         timer = AwsCallTimer()
         for client in {id(c): c for c in _clients(services)}.values():
@@ -257,7 +262,11 @@ def verify_bench(sizes: Sequence[int], requests: int, shared: Path, backend: str
         for size in sizes:
             results.append(_run_size(services, engine, timer, size, requests, people))
     return {
-        "backend": "moto (in-process mock_aws)" if backend == "moto" else "DynamoDB Local (tables) + moto (KMS)",
+        "backend": {
+            "moto": "moto (in-process mock_aws)",
+            "dynamodb-local": "DynamoDB Local (tables) + moto (KMS)",
+            "memory": "in-memory adapters (no storage round trips)",
+        }[backend],
         "engine": engine.model_id,
         "non_face_definition": "request latency minus the engine's probe_template time: what auth, nonce, "
         "cool-down, cache revalidation, 1:N match, unlock token and audit write add on top of face processing "

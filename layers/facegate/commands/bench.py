@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify = kinds.add_parser("verify", help="POST /doors/{id}/verify in-process against moto, real engine")
     verify.add_argument("--enrolled", default="1000,10000", help="comma-separated enrolled counts")
     verify.add_argument("--requests", type=int, default=200, help="verify requests per size")
-    verify.add_argument("--backend", choices=("moto", "dynamodb-local"), default="moto")
+    verify.add_argument("--backend", choices=("moto", "dynamodb-local", "memory"), default="moto")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(run=run_verify)
 
