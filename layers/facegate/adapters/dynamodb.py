@@ -19,7 +19,8 @@ lexicographically in time order; ciphertexts are Binary attributes)::
     templates   pk = site_id          sk = visitor_id   encrypted template, TTL (candidate cache = one
                                                     paginated Query per site)
     audit       pk = site_id          sk = <rfc3339>#<event_id>   record, TTL (range query on sk)
-    ephemeral   pk = NONCE#<scope>#<nonce> | COUNT#<counter>#<window> | BLOCK#<key>
+    ephemeral   pk = NONCE#<scope>#<nonce> | COUNT#<counter>#<window seconds> | BLOCK#<key>
+                     (a counter item holds w<window> counts: this window's and the previous one)
                      | <powertools idempotency key>            everything with TTL
 
 Invites, token items and templates expire at ``valid_until + retention_grace_seconds``; audit
@@ -898,7 +899,7 @@ def _audit(values: Mapping[str, Any]) -> AuditRecord:
 
 
 class DynamoEphemeral:
-    """Nonces, fixed-window counters and blocks in the ephemeral table, all with TTL."""
+    """Nonces, sliding-window counters and blocks in the ephemeral table, all with TTL."""
 
     def __init__(self, client: DynamoDBClient, settings: Settings) -> None:
         self._client = client
@@ -920,23 +921,26 @@ class DynamoEphemeral:
         return True
 
     def hit(self, counter: str, window_seconds: int, now: datetime) -> int:
-        """Atomic ``ADD 1`` on the current fixed window's counter, one read of the previous window's; returns
-        the sliding-window estimate (:func:`facegate.ports.sliding_count`)."""
+        """One atomic ``UpdateItem``: ``ADD 1`` to this fixed window's count in the counter's item (which also
+        holds the previous window's count; older ones are removed) and return both; the result is the
+        sliding-window estimate (:func:`facegate.ports.sliding_count`)."""
         window = int(now.timestamp()) // window_seconds
         with unavailable_on_transient():
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"COUNT#{counter}#{window}"}},
-                UpdateExpression="ADD #n :one SET #ttl = if_not_exists(#ttl, :ttl)",
-                ExpressionAttributeNames={"#n": "n", "#ttl": TTL_ATTRIBUTE},
+                Key={"pk": {"S": f"COUNT#{counter}#{window_seconds}"}},
+                UpdateExpression="ADD #now :one SET #ttl = :ttl REMOVE #old",
+                ExpressionAttributeNames={
+                    "#now": f"w{window}",
+                    "#old": f"w{window - 2}",
+                    "#ttl": TTL_ATTRIBUTE,
+                },
                 ExpressionAttributeValues=encode({":one": 1, ":ttl": (window + 2) * window_seconds}),
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
-            previous = self._client.get_item(
-                TableName=self._table, Key={"pk": {"S": f"COUNT#{counter}#{window - 1}"}}, ConsistentRead=True
-            ).get("Item")
-        current = int(decode(response["Attributes"])["n"])
-        before = int(decode(previous)["n"]) if previous else 0
+        values = decode(response["Attributes"])
+        current = int(values[f"w{window}"])
+        before = int(values.get(f"w{window - 1}", 0))
         return sliding_count(current, before, window_seconds, now)
 
     def block(self, key: str, until: datetime) -> None:
