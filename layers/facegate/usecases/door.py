@@ -1,9 +1,10 @@
 """Door verification: authenticate the terminal, embed the frames, decide, audit, unlock.
 
 Order matters: cheap checks that need no storage come first (header shape, clock skew), then the
-key (revocation is read on every request), the signature, the nonce (recorded only for a valid
-signature, so attackers cannot burn nonces), the door binding and cool-downs — and only then is
-any image decoded.
+key (revocation is read on every request) and the signature — no image is decoded for a request
+that is not correctly signed. The nonce is recorded only for a valid signature (attackers cannot
+burn nonces); the nonce, door-binding and cool-down verdicts are applied before anything is decided,
+recorded or returned, while their storage round trips overlap with the face work.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def verify(
 
     Storage round trips overlap: after the signature check, the nonce write, the cool-down read and
     the site read (which carries the template version that revalidates the candidate cache) run
-    while the frames are embedded; the audit write and the deny counter run together at the end.
+    while the frames are embedded; their verdicts (replay, cool-down) are applied before anything is
+    decided or recorded. The audit write and the deny counter run together at the end.
     """
     started = time.perf_counter()
     terminal = _check_signature(services, request)
@@ -138,10 +140,9 @@ def verify(
     nonce_claimed = _IO.submit(_claim_nonce, services, terminal, request.nonce)
     cooldown = _IO.submit(services.ephemeral.blocked_until, f"cooldown#{terminal.terminal_id}", now)
     site_read = _IO.submit(require_site, services, terminal.site_id)
-    nonce_claimed.result()
     if door_id not in terminal.door_ids:
+        nonce_claimed.result()
         raise Forbidden("this terminal is not bound to this door", code="door_not_allowed")
-    _check_throttles(services, terminal, request.claim, now, cooldown.result())
     frames = read_frames()
     engine = services.engine()
     settings = services.settings
@@ -151,6 +152,8 @@ def verify(
         probe = engine.probe_template(list(frames))
     except FaceRejected:
         probe = None
+    nonce_claimed.result()
+    _check_throttles(services, terminal, request.claim, now, cooldown.result())
     site = site_read.result()
     identify_default, claim_threshold = thresholds.defaults(settings)
     identify_threshold = site.match_threshold if site.match_threshold is not None else identify_default
