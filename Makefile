@@ -55,6 +55,7 @@ lint: venv  ## ruff + mypy
 	$(VENV)/bin/ruff check layers functions tests client_sdk scripts
 	$(VENV)/bin/ruff format --check layers functions tests client_sdk
 	$(VENV)/bin/mypy
+	cd client_sdk && ../$(VENV)/bin/mypy --strict facegate_client
 
 test-unit: bootstrap  ## pure, fast tests of the core
 	$(PY) -m pytest tests/unit -q

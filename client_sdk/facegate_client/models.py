@@ -9,6 +9,7 @@ of ``repr`` so they do not end up in logs by accident.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
@@ -145,12 +146,13 @@ def _to_wire(value: object) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Model:
+class _Model(abc.ABC):
     kind: ClassVar[str] = "object"
 
     @classmethod
+    @abc.abstractmethod
     def _read(cls: type[_M], reader: _Reader) -> _M:
-        raise NotImplementedError
+        """Build the model from a reader over its JSON object (each result type implements it)."""
 
     @classmethod
     def from_json(cls: type[_M], data: object) -> _M:
