@@ -367,7 +367,9 @@ def test_audit_is_paginated_and_imageless(stack: Any, enrolled: dict[str, Any]) 
     verifies = [i for i in page["items"] + rest.json()["items"] if i["event"] == "verify"]
     assert len(verifies) == 3
     assert all(v["model_id"] and v["threshold"] and v["latency_ms"] is not None for v in verifies)
-    assert "a4" not in first.body.decode()
+    text = first.body.decode() + rest.body.decode()
+    assert enrolled["token"] not in text and enrolled["claim_code"] not in text
+    assert not any(key in item for item in page["items"] for key in ("image", "template", "vector", "token"))
 
 
 def test_unlock_key_is_returned_once(stack: Any) -> None:
