@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from facegate.errors import FaceRejected
 from facegate.vision import FaceEngine
-from facegate.vision.quality import ISSUE_ORDER, LOWER_FACE_COVERED, POSE_TOO_FAR
+from facegate.vision.quality import ENROLL_THRESHOLDS, FACE_TOO_SMALL, ISSUE_ORDER, LOWER_FACE_COVERED, POSE_TOO_FAR
 from facegate.vision.types import Face
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,30 +195,36 @@ def test_low_resolution_frame_reports_its_small_face(outcome: Callable[[str], Ou
     assert report.as_dict()["face_size_px"] == round(report.face_size_px, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: the face of small_face_fullbody.jpeg (1024x1536) has an 82.1 px inter-ocular distance and a "
-        "285 px box (19% of the image height); the only size gate is ENROLL min_face_px 30, so it enrolls. "
-        "Needs a framing rule (e.g. face box height >= a fraction of the image)"
-    ),
-)
 def test_tiny_face_in_a_full_body_shot_is_refused_as_too_small(outcome: Callable[[str], Outcome]) -> None:
-    # Given a full-body shot with a small face / When enrolled / Then refused: face too small
-    assert outcome("small_face_fullbody.jpeg").enroll_code == "face_too_small"
+    # Given a full-body shot: an 82 px inter-ocular distance, but only 8% of the image's shorter side
+    result = outcome("small_face_fullbody.jpeg")
+    # When enrolled / Then refused: face too small (the framing gate, not the pixel gate)
+    assert result.faces[0].quality.face_size_px > 2 * ENROLL_THRESHOLDS.min_face_px
+    assert result.enroll_code == "face_too_small"
 
 
 # --------------------------------------------------------------------------------------------- pose
 
 
-@pytest.mark.parametrize("name", ["profile_left.jpeg", "profile_right_3q.png", "pose_looking_down.jpeg"])
-def test_turned_heads_are_flagged_and_refused_for_pose(outcome: Callable[[str], Outcome], name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "first_reason"),
+    [
+        ("profile_left.jpeg", POSE_TOO_FAR),
+        ("profile_right_3q.png", POSE_TOO_FAR),
+        # also framed from afar (inter-ocular distance 7.8% of the shorter side): "come closer" comes first
+        ("pose_looking_down.jpeg", FACE_TOO_SMALL),
+    ],
+)
+def test_turned_heads_are_flagged_and_refused_for_pose(
+    outcome: Callable[[str], Outcome], name: str, first_reason: str
+) -> None:
     # Given a head turned or tilted far from frontal / When detected and enrolled
     result = outcome(name)
-    # Then the face is flagged pose_too_far and enrollment refuses with that reason
+    # Then the face is flagged pose_too_far and enrollment is refused, the first issue being the reason given
     assert result.faces, "no face detected"
     assert POSE_TOO_FAR in result.faces[0].quality.issues
-    assert result.enroll_code == POSE_TOO_FAR
+    assert result.faces[0].quality.issues[0] == first_reason
+    assert result.enroll_code == first_reason
 
 
 # ------------------------------------------------------------------------------------ blur, rotation

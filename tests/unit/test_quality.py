@@ -306,6 +306,22 @@ def test_small_face_is_refused_below_the_threshold_only() -> None:
     assert assess(detection, chip, 1.0, lenient(min_face_px=20.0)).issues == ()
 
 
+def test_face_framed_from_afar_is_too_small_when_the_image_size_is_known() -> None:
+    # Given a face 28 px between the eyes and a 10% framing limit
+    detection = detection_for(project(size=14.0))
+    chip = textured_chip()
+    framing = lenient(min_face_fraction=0.10)
+    # When the image's shorter side is 400 px (7% framing), 250 px (11%) or unknown
+    far = assess(detection, chip, 1.0, framing, image_short_side_px=400.0)
+    near = assess(detection, chip, 1.0, framing, image_short_side_px=250.0)
+    unknown = assess(detection, chip, 1.0, framing)
+    # Then only the far framing is refused, and the gate is off without the image size or with a zero limit
+    assert far.issues == ("face_too_small",)
+    assert near.issues == ()
+    assert unknown.issues == ()
+    assert assess(detection, chip, 1.0, lenient(), image_short_side_px=4000.0).issues == ()
+
+
 def test_issues_come_in_priority_order() -> None:
     # Given a tiny, flat, dark, strongly turned face
     detection = detection_for(project(yaw=60.0, size=5.0))

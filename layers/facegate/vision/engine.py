@@ -188,7 +188,14 @@ class FaceEngine:
 
     def _enroll_quality(self, decoded: DecodedImage, detection: Detection, chip: ImageArray) -> QualityReport:
         occlusion_chip = align_face(decoded.rgb, detection, ROUTE_TEMPLATE)
-        return quality.assess(detection, chip, decoded.scale, quality.ENROLL_THRESHOLDS, occlusion_chip)
+        return quality.assess(
+            detection,
+            chip,
+            decoded.scale,
+            quality.ENROLL_THRESHOLDS,
+            occlusion_chip,
+            image_short_side_px=min(decoded.original_size),
+        )
 
     def descriptors(self, chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """Unit descriptors (N, 128) of chips (N, 150, 150, 3), flip-averaged in one batch."""

@@ -211,6 +211,8 @@ class QualityThresholds:
 
     Attributes:
         min_face_px: smallest inter-ocular distance, pixels of the original image.
+        min_face_fraction: smallest inter-ocular distance as a fraction of the image's shorter
+            side (0-1; 0 disables the framing gate).
         min_sharpness: smallest :func:`sharpness` of the chip (grey levels squared).
         min_brightness: darkest accepted :func:`brightness` (0-255).
         max_brightness: brightest accepted :func:`brightness` (0-255).
@@ -226,6 +228,7 @@ class QualityThresholds:
     max_yaw: float
     max_pitch: float
     max_roll: float
+    min_face_fraction: float = 0.0
 
 
 ENROLL_THRESHOLDS: Final = QualityThresholds(
@@ -237,12 +240,18 @@ ENROLL_THRESHOLDS: Final = QualityThresholds(
     max_yaw=30.0,
     max_pitch=35.0,
     max_roll=30.0,
+    min_face_fraction=0.085,
 )
 """Enrollment selfies: the template is only as good as these images, and the visitor can retake
 at once. Measured on the 1549 LFW dev faces (``scripts/measure_quality.py``): inter-ocular
 distance under 30 px 0.6%, sharpness under 12 1.9% (visibly blurred faces), yaw over 30
 degrees 5.9% (visibly turned heads), pitch over 35 0.3% (pitch is the least reliable angle:
-open mouths and smiles move the mouth corners), roll over 30 0%, brightness outside 40-225 0%."""
+open mouths and smiles move the mouth corners), roll over 30 0%, brightness outside 40-225 0%.
+Framing (inter-ocular distance under 0.085 of the shorter image side: the person stood too far from
+the camera, as in a full-body shot; measured by ``scripts/measure_framing.py``):
+LFW dev 0% (minimum 0.100), east-asian-dev web photos 5.0% (none of them selfies), the edge set's
+full-body shot 0.080. An arm's-length phone selfie is about 0.10-0.14 (6.3 cm between the eyes,
+50-60 cm from a 50-60 degree front camera); a face filling the visitor page's oval guide about 0.25."""
 
 PROBE_THRESHOLDS: Final = QualityThresholds(
     min_face_px=20.0,
@@ -264,6 +273,7 @@ def assess(
     scale: float,
     thresholds: QualityThresholds,
     occlusion_chip: ImageArray | None = None,
+    image_short_side_px: float | None = None,
 ) -> QualityReport:
     """Measure one face and list the quality gates it fails.
 
@@ -272,6 +282,9 @@ def assess(
         chip: its aligned uint8 chip (150x150 RGB).
         scale: working pixels per original pixel (``DecodedImage.scale``, in (0, 1]).
         thresholds: :data:`ENROLL_THRESHOLDS`, :data:`PROBE_THRESHOLDS` or custom limits.
+        occlusion_chip: the face's template-route chip, for the mask check (optional).
+        image_short_side_px: the original image's shorter side in pixels, for the framing gate
+            (``thresholds.min_face_fraction``); without it the gate is not applied.
 
     Returns:
         The report; ``face_size_px`` (inter-ocular distance) and ``box_height_px`` are in
@@ -292,7 +305,8 @@ def assess(
     covered = occlusion_chip is not None and lower_face_texture(occlusion_chip) < COVERED_TEXTURE_RATIO
 
     failed = {
-        FACE_TOO_SMALL: face_size < thresholds.min_face_px,
+        FACE_TOO_SMALL: face_size < thresholds.min_face_px
+        or (image_short_side_px is not None and face_size < thresholds.min_face_fraction * image_short_side_px),
         TOO_BLURRY: chip_sharpness < thresholds.min_sharpness,
         TOO_DARK: chip_brightness < thresholds.min_brightness,
         OVEREXPOSED: chip_brightness > thresholds.max_brightness or highlights > thresholds.max_highlights,
