@@ -16,11 +16,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
+from security_support import REGION, REPO, TABLE_SETTINGS, TEMPLATE
 
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import (
@@ -37,17 +37,6 @@ from facegate.local.emulators import DynamoDbLocal, dynamodb_local_jar
 from facegate.ports import FaceEnginePort, KeyService
 from facegate.settings import Settings
 from facegate.usecases.context import Services
-
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "template.yaml"
-REGION = "us-east-1"
-TABLE_SETTINGS = {
-    "DirectoryTable": "directory_table",
-    "TemplatesTable": "templates_table",
-    "AuditTable": "audit_table",
-    "EphemeralTable": "ephemeral_table",
-}
-"""Logical id in template.yaml -> the Settings field that names the table."""
 
 
 @pytest.fixture
