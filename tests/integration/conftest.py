@@ -16,11 +16,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from moto import mock_aws
-from security_support import REGION, REPO, TABLE_SETTINGS, TEMPLATE
+from security_support import REGION, REPO, TABLE_SETTINGS, TEMPLATE, model_dir
 
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import (
@@ -37,6 +38,22 @@ from facegate.local.emulators import DynamoDbLocal, dynamodb_local_jar
 from facegate.ports import FaceEnginePort, KeyService
 from facegate.settings import Settings
 from facegate.usecases.context import Services
+from facegate.vision import FaceEngine
+
+
+@pytest.fixture(scope="session")
+def models() -> Path:
+    """The built model directory; skips the test when the models are not built."""
+    directory = model_dir()
+    if not (directory / "manifest.json").is_file():
+        pytest.skip(f"face models not built in {directory}: run `make models`")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def engine(models: Path) -> FaceEngine:
+    """The shipped (int8) ONNX face engine, loaded once per session."""
+    return FaceEngine.load(models)
 
 
 @pytest.fixture

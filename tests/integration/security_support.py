@@ -17,6 +17,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import os
 import secrets
 import sys
 import time
@@ -243,6 +244,11 @@ def aws_services(
 
 
 # --------------------------------------------------------------------------------------- face engine, images
+
+
+def model_dir() -> Path:
+    """The built models: ``$FACEGATE_MODEL_DIR`` or the repository's ``build/models``."""
+    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
 
 
 @functools.cache

@@ -14,7 +14,6 @@ Person B, the impostor, is Winona_Ryder_0006 (0.894 against A's template).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from security_support import model_dir
 
 from facegate.runtime import engine_loader
 from facegate.security.tokens import read_unlock_token
@@ -29,15 +29,10 @@ from facegate.settings import Settings
 from facegate.usecases.keys import door_context
 from facegate.vision import thresholds
 
-REPO = Path(__file__).resolve().parents[2]
 PERSON_A = "Emma_Watson"
 A_SELFIES = (1, 3, 5)
 A_DOOR_FRAMES = (2, 4)
 IMPOSTOR = ("Winona_Ryder", 6)
-
-
-def model_dir() -> Path:
-    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
 
 
 @pytest.fixture

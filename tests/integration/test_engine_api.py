@@ -4,7 +4,6 @@ model loading, and int8 against fp32 on the LFW dev pairs."""
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from security_support import model_dir
 
 from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
 from facegate.evaluation.datasets import read_pairs
@@ -22,23 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 PERSON_A = "Emma_Watson"
 """Five frontal LFW images, all passing the enrollment gates."""
 PERSON_B = "Tom_Cruise"
-
-
-def model_dir() -> Path:
-    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
-
-
-@pytest.fixture(scope="module")
-def models() -> Path:
-    directory = model_dir()
-    if not (directory / "manifest.json").is_file():
-        pytest.skip(f"face models not built in {directory}: run `make models`")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def engine(models: Path) -> FaceEngine:
-    return FaceEngine.load(models)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -27,7 +26,6 @@ from facegate.errors import FacegateError, FaceRejected, ImageRejected, PayloadT
 from facegate.vision import FaceEngine
 from facegate.vision.types import Template
 
-REPO = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 FACE = ("Emma_Watson", "Emma_Watson_0001.jpg")
 """A frontal, single-face LFW image that passes every enrollment gate."""
@@ -39,18 +37,6 @@ VERBS: dict[str, Verb] = {
     "probe_template": lambda engine, data: engine.probe_template(data),
     "detect": lambda engine, data: engine.detect(data),
 }
-
-
-def model_dir() -> Path:
-    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
-
-
-@pytest.fixture(scope="module")
-def engine() -> FaceEngine:
-    directory = model_dir()
-    if not (directory / "manifest.json").is_file():
-        pytest.skip(f"face models not built in {directory}: run `make models`")
-    return FaceEngine.load(directory)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ Where the product cannot meet the README the test states the README's expectatio
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,21 +21,8 @@ from facegate.vision import FaceEngine
 from facegate.vision.quality import ENROLL_THRESHOLDS, FACE_TOO_SMALL, ISSUE_ORDER, LOWER_FACE_COVERED, POSE_TOO_FAR
 from facegate.vision.types import Face
 
-REPO = Path(__file__).resolve().parents[2]
 EDGE_FILES = 16
 ENROLL_CODES = frozenset({"no_face", "multiple_faces", *ISSUE_ORDER})
-
-
-def model_dir() -> Path:
-    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
-
-
-@pytest.fixture(scope="module")
-def engine() -> FaceEngine:
-    directory = model_dir()
-    if not (directory / "manifest.json").is_file():
-        pytest.skip(f"face models not built in {directory}: run `make models`")
-    return FaceEngine.load(directory)
 
 
 @pytest.fixture(scope="module")
