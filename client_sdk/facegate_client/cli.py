@@ -206,7 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
     status.set_defaults(handler=_cmd_status)
 
-    verify = commands.add_parser("verify", help="verify a face at a door (terminal); exit 1 on deny")
+    verify = commands.add_parser(
+        "verify",
+        help="verify a face at a door (terminal); prints decision, decision_id, unlock_token and next "
+        "(show_code | retry | see_reception on a deny); exit 1 on deny",
+    )
     verify.add_argument("images", nargs="+", metavar="FRAME", help="1-3 face images")
     verify.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
     verify.add_argument("--claim", help="the visitor's claim code")

@@ -446,27 +446,25 @@ class Status(_Model):
 
 @dataclasses.dataclass(frozen=True)
 class Decision(_Model):
-    """A door decision.
+    """A door decision, as the door may be told it: grant or deny and what to do next.
+
+    The answer is not an oracle: it carries no similarity, threshold or reason (those go to the audit
+    log only), so a terminal key in the wrong hands cannot hill-climb with photos or learn who is expected.
 
     Attributes:
         decision: ``grant`` or ``deny``.
-        reason: ``match``, ``no_match``, ``ambiguous``, ``no_candidates``, ``no_face``, ``claim_mismatch``,
-            ``claim_unknown``.
-        similarity: best cosine similarity in [-1, 1], None when nothing was compared.
-        threshold: the threshold applied, cosine similarity in [-1, 1].
-        mode: ``identify`` (camera only) or ``claim`` (1:1 against a claim code).
         decision_id: audit id of the decision (the unlock token's ``sub``).
         unlock_token: HS256 JWT for the door controller, present on ``grant`` (valid ≤ 10 s).
+        next: what the person at the door should do: None on ``grant``; on ``deny`` one of ``show_code``
+            (show the claim code: QR or 8 characters; face alone is not enough here), ``retry`` (look at the
+            camera and try again) or ``see_reception``.
     """
 
     kind: ClassVar[str] = "decision"
     decision: str
-    reason: str
-    similarity: float | None
-    threshold: float
-    mode: str
     decision_id: str
     unlock_token: str | None = dataclasses.field(default=None, repr=False)
+    next: str | None = None
     raw: Mapping[str, JsonValue] = _raw()
 
     @property
@@ -478,12 +476,9 @@ class Decision(_Model):
     def _read(cls, reader: _Reader) -> Decision:
         return cls(
             decision=reader.text("decision"),
-            reason=reader.text("reason"),
-            similarity=reader.opt_number("similarity", required=True),
-            threshold=reader.number("threshold"),
-            mode=reader.text("mode"),
             decision_id=reader.text("decision_id"),
             unlock_token=reader.opt_text("unlock_token"),
+            next=reader.opt_text("next"),
             raw=reader.rest(),
         )
 

@@ -195,18 +195,14 @@ def enrollment_json(n_images: int = 1) -> dict[str, Any]:
 
 
 def decision_json(decision: str = "grant", **extra: Any) -> dict[str, Any]:
-    body = {
+    """The verify answer: decision, decision_id, unlock_token (grant only) and next (null on grant)."""
+    return {
         "decision": decision,
-        "reason": "match" if decision == "grant" else "no_match",
-        "similarity": 0.81 if decision == "grant" else 0.2,
-        "threshold": 0.62,
-        "mode": "identify",
         "decision_id": "dec_1",
+        "unlock_token": "x.y.z" if decision == "grant" else None,
+        "next": None if decision == "grant" else "show_code",
         **extra,
     }
-    if decision == "grant":
-        body.setdefault("unlock_token", "x.y.z")
-    return body
 
 
 # ----- the server's own signature check (independent of the SDK) --------------------------------
@@ -360,8 +356,7 @@ def test_verify_one_frame_is_a_signed_jpeg_body(api: FakeApi) -> None:
     decision = terminal(api).verify(SMALL_JPEG, DOOR)
     # Then the request passed the server's check and carried the bytes untouched as image/jpeg
     assert decision.granted
-    assert decision.reason == "match"
-    assert decision.similarity == pytest.approx(0.81)
+    assert decision.next is None
     assert decision.unlock_token == "x.y.z"
     (seen,) = api.hits("POST", VERIFY)
     assert seen.headers["Content-Type"] == "image/jpeg"
@@ -372,13 +367,13 @@ def test_verify_one_frame_is_a_signed_jpeg_body(api: FakeApi) -> None:
 
 def test_verify_burst_with_claim_is_multipart_frames_and_signs_the_claim(api: FakeApi) -> None:
     # Given a door route that checks signatures, including the claim line
-    api.on("POST", VERIFY, signed((200, decision_json("deny", mode="claim", reason="claim_mismatch"), {})))
+    api.on("POST", VERIFY, signed((200, decision_json("deny", next="see_reception"), {})))
     frames = [SMALL_JPEG, image_bytes(200, 200, "PNG"), image_bytes(100, 120, "WEBP")]
     # When a terminal sends a three-frame burst with a claim code (padded with spaces)
     decision = terminal(api).verify(frames, DOOR, claim=" K7QF2M9X ")
     # Then it is a deny (not an error), and the body is multipart with three parts named "frame"
     assert not decision.granted
-    assert decision.mode == "claim"
+    assert decision.next == "see_reception"
     assert decision.unlock_token is None
     (seen,) = api.hits("POST", VERIFY)
     assert seen.headers["X-Facegate-Claim"] == "K7QF2M9X"
@@ -386,6 +381,21 @@ def test_verify_burst_with_claim_is_multipart_frames_and_signs_the_claim(api: Fa
     assert [part.get_param("name", header="content-disposition") for part in parts] == ["frame"] * 3
     assert [part.get_content_type() for part in parts] == ["image/jpeg", "image/png", "image/webp"]
     assert payload(parts[0]) == SMALL_JPEG
+
+
+def test_decision_is_not_an_oracle_and_keeps_unknown_fields_aside() -> None:
+    # Given a deny as the API gives it, and one from a server that adds a field
+    plain = decision_json("deny", next="retry")
+    newer = {**decision_json("grant"), "liveness": "passed"}
+    # When the SDK reads them
+    denied = fc.Decision.from_json(plain)
+    granted = fc.Decision.from_json(newer)
+    # Then the deny says what to do next and nothing about scores; unknown fields stay in raw
+    assert (denied.decision, denied.decision_id, denied.next, denied.unlock_token) == ("deny", "dec_1", "retry", None)
+    assert not hasattr(denied, "similarity") and not hasattr(denied, "threshold") and not hasattr(denied, "reason")
+    assert denied.to_dict() == plain
+    assert granted.granted and granted.next is None and granted.raw == {"liveness": "passed"}
+    assert "x.y.z" not in repr(granted)
 
 
 def test_each_verify_uses_a_fresh_nonce(api: FakeApi) -> None:
@@ -1085,7 +1095,8 @@ def test_cli_verify_exit_codes_with_local(api: FakeApi, local_stack: Path) -> No
     assert granted[0] == 0
     assert granted[1]["decision"] == "grant"
     assert denied[0] == 1
-    assert denied[1]["reason"] == "no_match"
+    assert denied[1]["next"] == "show_code"
+    assert set(denied[1]) == {"decision", "decision_id", "unlock_token", "next"}
     assert failed[0] == 2
     assert failed[2] == {"error": {"status": 401, "code": "key_revoked", "message": "refused"}}
 
