@@ -16,7 +16,7 @@ SAM_REGION  ?= us-east-1
 SAM_ENV     := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.aws-sam/cli AWS_DEFAULT_REGION=$(SAM_REGION) \
                PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH
 
-.PHONY: help bootstrap venv models lint typecheck test test-unit test-integration test-e2e serve bench clean system-deps \
+.PHONY: help bootstrap venv models web-vendor lint typecheck test test-unit test-integration test-e2e serve bench clean system-deps \
         sam-venv sam-check
 
 help:  ## list the targets
@@ -49,7 +49,16 @@ system-deps:  ## Debian packages the tests need: chromium (browser tests), CJK f
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-bootstrap: venv models  ## everything the product and the tests need
+# The kiosk's QR decoder (jsQR, Apache-2.0) comes from npm (package-lock.json) and is copied into the
+# served static files at build time; the copy is git-ignored. infra/core_layer/Makefile ships it on AWS.
+WEB_VENDOR := layers/facegate/web/static/jsqr.js
+
+$(WEB_VENDOR): node_modules/.stamp
+	cp node_modules/jsqr/dist/jsQR.js $@
+
+web-vendor: $(WEB_VENDOR)  ## copy the vendored npm browser code (jsQR) into the served static files
+
+bootstrap: venv models web-vendor  ## everything the product and the tests need
 
 lint: venv  ## ruff + mypy
 	$(VENV)/bin/ruff check layers functions tests client_sdk scripts
@@ -76,7 +85,7 @@ $(SAM_VENV)/.stamp: infra/sam-requirements.txt
 
 sam-venv: $(SAM_VENV)/.stamp  ## the SAM CLI and cfn-lint in their own virtualenv (.venv-sam)
 
-sam-check: sam-venv venv models  ## sam validate --lint, cfn-lint, sam build (no Docker), layer sizes and imports
+sam-check: sam-venv venv models node_modules/.stamp  ## sam validate --lint, cfn-lint, sam build (no Docker), layer sizes and imports
 	$(SAM_ENV) $(SAM) validate --lint --template template.yaml --region $(SAM_REGION)
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	time $(SAM_ENV) $(SAM) build --template template.yaml --build-dir .aws-sam/build --parallel

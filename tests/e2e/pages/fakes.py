@@ -278,7 +278,7 @@ class FakeDoorApi:
         elif self.replies:
             reply = self.replies.pop(0)
         else:
-            reply = decision("grant", "match")
+            reply = decision("grant")
         route.fulfill(
             status=reply.status,
             headers={"Content-Type": "application/json", **reply.headers},
@@ -286,17 +286,13 @@ class FakeDoorApi:
         )
 
 
-def decision(
-    kind: str, reason: str, *, mode: str = "identify", similarity: float | None = 0.712, threshold: float = 0.64
-) -> Reply:
+def decision(kind: str, next_step: str | None = None, *, decision_id: str = "dec_01") -> Reply:
+    """A verify answer as the API gives it: decision, decision_id, unlock_token (grant only) and ``next``
+    (null on grant, else show_code | retry | see_reception). Never a similarity, threshold or reason."""
     body: dict[str, Any] = {
         "decision": kind,
-        "reason": reason,
-        "similarity": similarity,
-        "threshold": threshold,
-        "mode": mode,
-        "decision_id": "dec_01",
+        "decision_id": decision_id,
+        "unlock_token": "eyJhbGciOiJIUzI1NiJ9.e30.sig" if kind == "grant" else None,
+        "next": None if kind == "grant" else (next_step or "retry"),
     }
-    if kind == "grant":
-        body["unlock_token"] = "eyJhbGciOiJIUzI1NiJ9.e30.sig"
     return Reply(200, body)

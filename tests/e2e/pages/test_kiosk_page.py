@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
-from .conftest import Harness
-from .fakes import FakeDoorApi, decision, error, image_info
+from .conftest import CHROMIUM, CHROMIUM_ARGS, INIT_SCRIPT, WEB_DIR, Harness, fakecam
+from .fakes import CLAIM_CODE, FakeDoorApi, decision, error, image_info
+
+try:
+    import qrcam
+except ImportError:  # tests/e2e became a package
+    from e2e import qrcam  # type: ignore[no-redef]
 
 DOOR_ID = "d_lobby-1"
 KEY_ID = "tk_01HXYZ"
@@ -125,7 +132,7 @@ def test_settings_reject_a_bad_api_address_and_missing_fields(open_page: Callabl
 def test_signed_burst_is_granted(open_page: Callable[..., Harness], camera: Path) -> None:
     # Given a configured kiosk with the LFW fake camera and a door API that checks signatures
     api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
-    api.replies.append(decision("grant", "match", similarity=0.7123, threshold=0.64))
+    api.replies.append(decision("grant"))
     harness = open_kiosk(open_page, api, settings=configured())
     page = harness.page
     wait_camera(harness)
@@ -144,17 +151,18 @@ def test_signed_burst_is_granted(open_page: Callable[..., Harness], camera: Path
     assert "x-facegate-claim" not in call.headers
     assert call.headers["content-type"].startswith("multipart/form-data; boundary=")
 
-    # And it carried three JPEG frames named "frame", each at most 640 px
+    # And it carried the burst: three JPEG frames named "frame" (chosen for quality), each at most 640 px
     assert [f.name for f in call.frames] == ["frame", "frame", "frame"]
     for frame in call.frames:
         fmt, width, height = image_info(frame.data)
         assert fmt == "JPEG" and frame.content_type == "image/jpeg"
         assert max(width, height) <= 640
 
-    # And the page shows a large green GRANT with the reason in words and the scores small
+    # And the page shows a large green GRANTED and what to do next, and nothing about scores
     assert page.inner_text("#result-decision") == "GRANTED"
-    assert page.inner_text("#result-reason") == "Welcome. You have been recognised."
-    assert page.inner_text("#result-score") == "similarity 0.712 · threshold 0.640 · camera"
+    assert page.inner_text("#result-next") == "Welcome. Please go in."
+    assert page.get_attribute("#result", "data-claim") == "false"
+    assert_no_oracle(harness)
     background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
     assert background == "rgb(20, 108, 46)"
     assert page.is_hidden("#claim-panel")
@@ -164,11 +172,56 @@ def test_signed_burst_is_granted(open_page: Callable[..., Harness], camera: Path
     harness.assert_clean()
 
 
-def test_deny_offers_the_claim_code_and_resends_it_signed(open_page: Callable[..., Harness], camera: Path) -> None:
-    # Given a configured kiosk whose first check is denied
+def assert_no_oracle(harness: Harness) -> None:
+    """The kiosk shows no similarity, threshold or reason: no decimal number, no such word, no such attribute."""
+    page = harness.page
+    text = page.inner_text("body")
+    for word in ("similarity", "threshold", "유사도", "기준값", "no_match", "claim_mismatch", "claim_unknown"):
+        assert word not in text, f"the kiosk shows {word!r}"
+    assert not re.search(r"\d\.\d", text), f"the kiosk shows a number: {text!r}"
+    attributes = page.eval_on_selector("#result", "(e) => Object.keys(e.dataset)")
+    assert sorted(attributes) == ["claim", "code", "decision", "next"]
+
+
+@pytest.mark.parametrize(
+    ("next_step", "locale", "words", "panel"),
+    [
+        ("show_code", "en-US", "hold the QR code from your registration page", True),
+        ("retry", "en-US", "try again", False),
+        ("see_reception", "en-US", "see reception", False),
+        ("see_reception", "ko-KR", "안내 데스크", False),
+    ],
+)
+def test_deny_shows_only_the_next_step(
+    open_page: Callable[..., Harness], camera: Path, next_step: str, locale: str, words: str, panel: bool
+) -> None:
+    # Given a configured kiosk whose check is denied with a next step
     api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
-    api.replies.append(decision("deny", "no_match", similarity=0.41, threshold=0.64))
-    api.replies.append(decision("grant", "match", mode="claim", similarity=0.58, threshold=0.52))
+    api.replies.append(decision("deny", next_step))
+    harness = open_kiosk(open_page, api, settings=configured(), locale=locale)
+    page = harness.page
+    wait_camera(harness)
+
+    # When the visitor is checked
+    page.click("#verify-btn")
+    wait_decision(harness, "deny")
+
+    # Then a large red DENIED says what to do next, the code entry opens only when asked, and nothing else
+    assert page.inner_text("#result-decision") == ("DENIED" if locale == "en-US" else "출입 거부")
+    assert words in page.inner_text("#result-next")
+    assert page.get_attribute("#result", "data-next") == next_step
+    assert page.is_visible("#claim-panel") is panel
+    background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
+    assert background == "rgb(179, 38, 30)"
+    assert_no_oracle(harness)
+    harness.assert_clean()
+
+
+def test_typed_code_after_show_code_resends_the_frames_signed(open_page: Callable[..., Harness], camera: Path) -> None:
+    # Given a configured kiosk whose first check is denied with "show the code"
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("deny", "show_code"))
+    api.replies.append(decision("grant"))
     harness = open_kiosk(open_page, api, settings=configured(), locale="ko-KR")
     page = harness.page
     wait_camera(harness)
@@ -177,13 +230,10 @@ def test_deny_offers_the_claim_code_and_resends_it_signed(open_page: Callable[..
     page.click("#verify-btn")
     wait_decision(harness, "deny")
 
-    # Then a large red DENY in Korean offers the claim code; no QR scanning without BarcodeDetector
+    # Then a large red DENY in Korean asks for the code
     assert page.inner_text("#result-decision") == "출입 거부"
-    assert page.inner_text("#result-reason") == "얼굴을 인식하지 못했습니다."
-    background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
-    assert background == "rgb(179, 38, 30)"
+    assert "QR 코드" in page.inner_text("#result-next")
     assert page.is_visible("#claim-panel")
-    assert page.is_hidden("#claim-scan")
     harness.screenshot("kiosk-deny-claim-ko")
 
     # When a malformed code is typed, nothing is sent
@@ -203,43 +253,58 @@ def test_deny_offers_the_claim_code_and_resends_it_signed(open_page: Callable[..
     assert second.headers["x-facegate-claim"] == "K7Q2M9XA"
     assert second.headers["x-facegate-nonce"] != first.headers["x-facegate-nonce"]
     assert [f.data for f in second.frames] == [f.data for f in first.frames]
-    assert page.get_attribute("#result", "data-mode") == "claim"
-    assert "본인 확인 코드" in page.inner_text("#result-score")
+    assert page.get_attribute("#result", "data-claim") == "true"
     assert page.is_hidden("#claim-panel")
+    assert_no_oracle(harness)
     harness.assert_clean()
 
 
-FAKE_BARCODE_DETECTOR = """
-window.BarcodeDetector = class {
-  static async getSupportedFormats() { return ['qr_code', 'ean_13']; }
-  constructor(options) { this.options = options; }
-  async detect(source) { return source && source.videoWidth ? [{ format: 'qr_code', rawValue: 'K7Q2M9XA' }] : []; }
-};
-"""
+@pytest.fixture(scope="module")
+def qr_camera_browser(browser: Any, lfw_images: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second Chromium whose fake camera shows an LFW face with the QR code of CLAIM_CODE beside it."""
+    if not (WEB_DIR / "static" / "jsqr.js").is_file():
+        pytest.skip("the vendored QR decoder static/jsqr.js is missing: run `make web-vendor`")
+    frame = qrcam.face_with_qr(lfw_images[0], qrcam.qr_image(CLAIM_CODE))
+    video = fakecam.write_y4m([frame], tmp_path_factory.mktemp("qrcam") / "face-qr.y4m", frames_per_image=5)
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"]
+    instance = browser.browser_type.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+    yield instance
+    instance.close()
 
 
-def test_claim_code_can_be_scanned_when_barcode_detector_exists(
-    open_page: Callable[..., Harness], camera: Path
+def test_a_qr_code_in_view_goes_with_the_frames_in_one_request(
+    qr_camera_browser: Any, web_base: str, open_page: Callable[..., Harness]
 ) -> None:
-    # Given a browser with BarcodeDetector (faked) and a first check that is denied
+    # Given a configured kiosk whose camera shows a face with a QR code held up beside it
     api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
-    api.replies.append(decision("deny", "ambiguous"))
-    api.replies.append(decision("grant", "match", mode="claim"))
-    harness = open_kiosk(open_page, api, settings=configured(), init_script=FAKE_BARCODE_DETECTOR)
-    page = harness.page
-    wait_camera(harness)
-    page.click("#verify-btn")
-    wait_decision(harness, "deny")
+    api.replies.append(decision("grant"))
+    context = qr_camera_browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
+    context.add_init_script(INIT_SCRIPT)
+    context.add_init_script(preset(configured()))
+    page = context.new_page()
+    harness = Harness(page=page, base=web_base)
+    page.on("pageerror", lambda error: harness.errors.append(str(error)))
+    api.install(page)
 
-    # When the visitor scans the QR code from their phone
-    assert page.is_visible("#claim-scan")
-    page.click("#claim-scan")
-    wait_decision(harness, "grant")
+    # When the kiosk page runs, with nobody pressing anything
+    page.goto(f"{web_base}/kiosk")
+    expect(page.locator("body")).to_have_attribute("data-qr-decoder", "jsqr")
+    expect(page.locator("#result")).to_have_attribute("data-decision", "grant", timeout=20_000)
 
-    # Then the scanned code was sent as the claim, correctly signed
-    assert api.calls[1].signature_ok
-    assert api.calls[1].headers["x-facegate-claim"] == "K7Q2M9XA"
+    # Then exactly one request carried the code (signed over it) together with the burst of frames
+    (call,) = api.calls
+    assert call.signature_ok, call.problem
+    assert call.headers["x-facegate-claim"] == CLAIM_CODE
+    assert len(call.frames) == 3
+    assert page.get_attribute("#result", "data-claim") == "true"
+    assert_no_oracle(harness)
+
+    # And holding the same code in view does not send it again
+    page.wait_for_timeout(1500)
+    assert len(api.calls) == 1
+    harness.screenshot("kiosk-qr-grant-en")
     harness.assert_clean()
+    context.close()
 
 
 @pytest.mark.parametrize(
@@ -273,7 +338,7 @@ def test_errors_are_shown_clearly(
     # Then the error is shown in words with its code, and no GRANT/DENY
     page.wait_for_selector(f"#result[data-code='{code}']")
     assert page.get_attribute("#result", "data-decision") == "error"
-    assert words in page.inner_text("#result-reason")
+    assert words in page.inner_text("#result-next")
     assert page.is_hidden("#claim-panel")
     harness.assert_clean()
 
@@ -295,7 +360,7 @@ def test_cooling_down_counts_down_retry_after(open_page: Callable[..., Harness],
     assert 1 <= seconds <= 3
     assert page.get_attribute("#result", "data-decision") == "wait"
     assert page.inner_text("#result-decision") == "PLEASE WAIT"
-    assert "Too many denied attempts" in page.inner_text("#result-reason")
+    assert "Too many denied attempts" in page.inner_text("#result-next")
     assert page.is_disabled("#verify-btn")
     harness.screenshot("kiosk-cooling-down-en")
     page.wait_for_selector("#verify-btn:not([disabled])", timeout=15_000)
@@ -313,13 +378,13 @@ def test_cooling_down_counts_down_retry_after(open_page: Callable[..., Harness],
 def test_auto_mode_checks_by_itself(open_page: Callable[..., Harness], camera: Path) -> None:
     # Given a kiosk in auto mode every 2 seconds, where the first automatic check sees nobody
     api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
-    api.replies.append(decision("deny", "no_face", similarity=None))
+    api.replies.append(decision("deny", "retry"))
     harness = open_kiosk(open_page, api, settings=configured(auto=True, interval=2))
 
     # When nobody presses anything
     wait_decision(harness, "grant")
 
-    # Then signed bursts were sent on their own, and the empty frame did not open the claim fallback
+    # Then signed bursts were sent on their own, and the "retry" of an automatic check stayed quiet
     assert len(api.calls) == 2
     assert all(call.signature_ok for call in api.calls)
     assert page_claim_hidden(harness)

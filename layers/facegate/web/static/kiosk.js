@@ -1,6 +1,20 @@
 /**
- * Door kiosk page (served at /kiosk): camera preview, a signed burst of 3 frames to
- * POST /doors/<door_id>/verify, GRANT/DENY, and the claim-code fallback (typed or scanned QR).
+ * Door kiosk page (served at /kiosk): camera preview, continuous QR scanning, signed bursts of frames
+ * to POST /doors/<door_id>/verify, and GRANTED / DENIED with what to do next.
+ *
+ * Claim first: the camera picture is scanned for QR codes all the time (jsQR in a Web Worker,
+ * qr-worker.js; desktop Chromium has no BarcodeDetector, which is used only when jsQR is missing). A
+ * visitor who holds the QR code from their registration page up next to their face is checked at once,
+ * the code going with the frames in the same signed request (X-Facegate-Claim). A code can also be typed
+ * after a deny that asks for it.
+ *
+ * Each attempt sends BURST_FRAMES frames a few hundred ms apart, chosen for quality: candidate frames are
+ * taken over BURST_WINDOW_MS, scored on a small grey copy (sharpness = mean squared Laplacian, exposure
+ * = mean brightness), and the best ones at least MIN_GAP_MS apart are sent, in time order.
+ *
+ * The response is {decision, decision_id, unlock_token (grant only), next}; the page shows only
+ * GRANTED / DENIED and the next step (`next`: show_code | retry | see_reception). It never shows a
+ * similarity, a threshold or a reason: the server keeps those in its audit log.
  *
  * Settings (api url, door id, key id, secret, auto, interval) are kept in localStorage under
  * "facegate.kiosk.settings". The signature covers the exact multipart bytes that are sent (terminal.js);
@@ -8,34 +22,40 @@
  *
  * Stable hooks for tests and the end-to-end flow (do not rename):
  *   body[data-ready="true"]   once the page is wired up
+ *   body[data-qr-decoder = jsqr | barcode-detector | none]   once known
  *   #lang-switch #settings-toggle[aria-expanded]
  *   #settings-panel #settings-form #set-api-url #set-door-id #set-key-id #set-secret #secret-saved-hint
  *   #set-auto #set-interval #settings-save #settings-clear #settings-status
- *   #kiosk-video #camera-status #camera-start #kiosk-prompt #verify-btn
- *   #result[data-decision = idle | checking | grant | deny | error | wait][data-reason][data-code][data-mode]
- *   #result-decision #result-reason #result-score #retry-countdown[data-seconds]
- *   #claim-panel #claim-form #claim-input #claim-send #claim-scan (only with BarcodeDetector + qr_code)
- *   #claim-cancel #claim-status
+ *   #kiosk-video #camera-status #camera-start #kiosk-prompt #verify-btn #qr-status[data-seen]
+ *   #result[data-decision = idle | checking | grant | deny | error | wait][data-next][data-code][data-claim]
+ *   #result-decision #result-next #retry-countdown[data-seconds]
+ *   #claim-panel #claim-form #claim-input #claim-send #claim-cancel #claim-status
  *   window event "facegate:grant" {detail: {door_id, decision_id, unlock_token}} for a door-controller bridge.
  */
 
-import { applyTranslations, hasString, initialLanguage, saveLanguage, t } from './i18n.js';
+import { applyTranslations, initialLanguage, hasString, saveLanguage, t } from './i18n.js';
 import { request } from './api.js';
-import { frameToJpeg } from './imaging.js';
 import { buildMultipart, signedHeaders } from './terminal.js';
 
 const SETTINGS_KEY = 'facegate.kiosk.settings';
 const MAX_SIDE_PX = 640;
 const JPEG_QUALITY = 0.9;
 const BURST_FRAMES = 3;
-const BURST_GAP_MS = 150;
+const BURST_WINDOW_MS = 900;
+const CANDIDATE_EVERY_MS = 100;
+const MIN_GAP_MS = 250;
+const QUALITY_WIDTH_PX = 160;
 const GRANT_SHOWN_MS = 6000;
-const DENY_SHOWN_MS = 60000;
+const DENY_SHOWN_MS = 30000;
 const ERROR_SHOWN_MS = 20000;
 const DEFAULT_WAIT_S = 30;
-const SCAN_TIMEOUT_MS = 20000;
-const SCAN_EVERY_MS = 250;
+const SCAN_EVERY_MS = 200;
+const SCAN_MAX_SIDE_PX = 800;
+const QR_FRESH_MS = 2000;
+const QR_GONE_MS = 2500;
+const FRAMES_REUSE_MS = 60000;
 const CLAIM_PATTERN = /^[A-Z0-9]{8}$/;
+const NEXT_STEPS = ['show_code', 'retry', 'see_reception'];
 const DEFAULTS = { apiUrl: '', doorId: '', keyId: '', secret: '', auto: false, interval: 5 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -46,14 +66,15 @@ const state = {
   stream: null,
   busy: false,
   lastFrames: null,
-  lastReason: null,
+  lastNext: null,
+  lastFramesAt: 0,
   result: { decision: 'idle' },
   resetTimer: null,
   autoTimer: null,
   waitUntil: 0,
   waitTimer: null,
-  scanning: false,
-  canScan: false,
+  decoder: null,
+  qr: { code: null, seenAt: 0, tried: null },
 };
 
 const tr = (key, vars) => t(state.lang, key, vars);
@@ -195,16 +216,216 @@ async function waitForVideo(video) {
   for (let i = 0; i < 50 && (video.readyState < 2 || !video.videoWidth); i++) await sleep(100);
 }
 
+function fitWithin(width, height, maxSide) {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+function drawFrame(video, maxSide) {
+  const { width, height } = fitWithin(video.videoWidth, video.videoHeight, maxSide);
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  context.imageSmoothingEnabled = true;
+  context.imageSmoothingQuality = 'high';
+  context.drawImage(video, 0, 0, width, height);
+  return canvas;
+}
+
+/**
+ * Quality of a frame for face matching, higher is better: log sharpness (mean squared 4-neighbour
+ * Laplacian of the grey centre) minus a penalty for a dark or blown-out picture.
+ */
+function frameQuality(canvas) {
+  const { width, height } = fitWithin(canvas.width, canvas.height, QUALITY_WIDTH_PX);
+  const small = document.createElement('canvas');
+  small.width = width;
+  small.height = height;
+  const context = small.getContext('2d', { willReadFrequently: true });
+  context.drawImage(canvas, 0, 0, width, height);
+  const x0 = Math.floor(width * 0.2);
+  const y0 = Math.floor(height * 0.1);
+  const w = Math.max(3, Math.floor(width * 0.6));
+  const h = Math.max(3, Math.floor(height * 0.8));
+  const pixels = context.getImageData(x0, y0, w, h).data;
+  const grey = new Float32Array(w * h);
+  let sum = 0;
+  for (let i = 0; i < w * h; i++) {
+    const value = 0.299 * pixels[4 * i] + 0.587 * pixels[4 * i + 1] + 0.114 * pixels[4 * i + 2];
+    grey[i] = value;
+    sum += value;
+  }
+  const brightness = sum / (w * h);
+  let energy = 0;
+  for (let y = 1; y < h - 1; y++) {
+    for (let x = 1; x < w - 1; x++) {
+      const i = y * w + x;
+      const laplacian = 4 * grey[i] - grey[i - 1] - grey[i + 1] - grey[i - w] - grey[i + w];
+      energy += laplacian * laplacian;
+    }
+  }
+  const sharpness = energy / ((w - 2) * (h - 2));
+  const exposure = brightness < 50 ? (50 - brightness) / 25 : brightness > 205 ? (brightness - 205) / 25 : 0;
+  return { score: Math.log1p(sharpness) - exposure, sharpness, brightness };
+}
+
+/** The indices of up to `count` candidates, best score first, at least `gapMs` apart, in time order. */
+function pickFrames(candidates, count = BURST_FRAMES, gapMs = MIN_GAP_MS) {
+  const order = candidates.map((_, index) => index).sort((a, b) => candidates[b].score - candidates[a].score);
+  const chosen = [];
+  for (const index of order) {
+    if (chosen.length >= count) break;
+    if (chosen.every((other) => Math.abs(candidates[other].at - candidates[index].at) >= gapMs)) chosen.push(index);
+  }
+  return chosen.sort((a, b) => candidates[a].at - candidates[b].at);
+}
+
+function canvasToJpeg(canvas) {
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('JPEG encoding failed'))), 'image/jpeg', JPEG_QUALITY);
+  });
+}
+
 async function captureBurst() {
   const video = $('#kiosk-video');
   await waitForVideo(video);
+  const started = performance.now();
+  const candidates = [];
+  while (candidates.length === 0 || performance.now() - started < BURST_WINDOW_MS) {
+    const canvas = drawFrame(video, MAX_SIDE_PX);
+    candidates.push({ canvas, at: performance.now() - started, ...frameQuality(canvas) });
+    await sleep(CANDIDATE_EVERY_MS);
+  }
   const frames = [];
-  for (let i = 0; i < BURST_FRAMES; i++) {
-    if (i > 0) await sleep(BURST_GAP_MS);
-    const blob = await frameToJpeg(video, MAX_SIDE_PX, JPEG_QUALITY);
+  for (const index of pickFrames(candidates)) {
+    const blob = await canvasToJpeg(candidates[index].canvas);
     frames.push(new Uint8Array(await blob.arrayBuffer()));
   }
   return frames;
+}
+
+// ---- QR codes in view -----------------------------------------------------------------------------
+
+function normaliseClaim(value) {
+  return String(value || '')
+    .trim()
+    .toUpperCase()
+    .replace(/[\s-]/g, '');
+}
+
+/** A decoder {name, decode(ImageData) -> Promise<string|null>}: jsQR in a worker, else BarcodeDetector. */
+async function createDecoder() {
+  const worker = await startWorker();
+  if (worker) return worker;
+  if ('BarcodeDetector' in window) {
+    try {
+      const formats = await window.BarcodeDetector.getSupportedFormats();
+      if (Array.isArray(formats) && formats.includes('qr_code')) {
+        const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+        return {
+          name: 'barcode-detector',
+          decode: async (image) => {
+            const codes = await detector.detect(image);
+            return codes.length ? codes[0].rawValue : null;
+          },
+        };
+      }
+    } catch {
+      // No usable BarcodeDetector either.
+    }
+  }
+  return null;
+}
+
+function startWorker() {
+  return new Promise((resolve) => {
+    let worker;
+    try {
+      worker = new Worker(new URL('./qr-worker.js', import.meta.url));
+    } catch {
+      resolve(null);
+      return;
+    }
+    const pending = new Map();
+    let nextId = 1;
+    const decoder = {
+      name: 'jsqr',
+      decode: (image) =>
+        new Promise((done) => {
+          const id = nextId++;
+          pending.set(id, done);
+          worker.postMessage({ id, width: image.width, height: image.height, buffer: image.data.buffer }, [
+            image.data.buffer,
+          ]);
+        }),
+    };
+    worker.onmessage = (event) => {
+      const message = event.data || {};
+      if (message.type === 'ready') {
+        if (message.ok) resolve(decoder);
+        else {
+          worker.terminate();
+          resolve(null);
+        }
+      } else if (message.type === 'result' && pending.has(message.id)) {
+        pending.get(message.id)(message.text);
+        pending.delete(message.id);
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      worker.terminate();
+      for (const done of pending.values()) done(null);
+      pending.clear();
+      resolve(null);
+    };
+  });
+}
+
+function qrInView(now = Date.now()) {
+  return state.qr.code && now - state.qr.seenAt <= QR_FRESH_MS ? state.qr.code : null;
+}
+
+function renderQrStatus() {
+  const seen = Boolean(qrInView());
+  const element = $('#qr-status');
+  element.dataset.seen = String(seen);
+  element.textContent = seen ? tr('kiosk.qr_seen') : '';
+  element.hidden = !seen;
+}
+
+async function scanLoop() {
+  const video = $('#kiosk-video');
+  for (;;) {
+    await sleep(SCAN_EVERY_MS);
+    const now = Date.now();
+    if (state.qr.tried && now - state.qr.seenAt > QR_GONE_MS) state.qr.tried = null;
+    renderQrStatus();
+    if (document.visibilityState !== 'visible' || !state.stream || video.readyState < 2 || !video.videoWidth) continue;
+    let text = null;
+    try {
+      const canvas = drawFrame(video, SCAN_MAX_SIDE_PX);
+      const image = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      text = await state.decoder.decode(image);
+    } catch {
+      text = null;
+    }
+    const code = normaliseClaim(text);
+    if (!CLAIM_PATTERN.test(code)) continue;
+    state.qr.code = code;
+    state.qr.seenAt = Date.now();
+    renderQrStatus();
+    onCodeInView(code);
+  }
+}
+
+/** A new code in view starts an attempt with it at once (claim first); the same code is tried again only
+ * after it left the picture for QR_GONE_MS. */
+function onCodeInView(code) {
+  if (state.qr.tried === code || state.busy || isWaiting() || !settingsComplete()) return;
+  if (state.result.decision === 'grant') return;
+  verify({ claim: code, fromQr: true });
 }
 
 // ---- verify ---------------------------------------------------------------------------------------
@@ -213,7 +434,7 @@ function isWaiting() {
   return Date.now() < state.waitUntil;
 }
 
-async function verify({ claim = null, auto = false } = {}) {
+async function verify({ claim = null, typed = false, auto = false, fromQr = false } = {}) {
   if (state.busy || isWaiting()) return;
   if (!settingsComplete()) {
     showResult({ decision: 'error', reasonKey: 'kiosk.settings_missing', code: 'settings_missing' });
@@ -228,7 +449,8 @@ async function verify({ claim = null, auto = false } = {}) {
   renderButtons();
   showResult({ decision: 'checking' });
   try {
-    const reuse = claim !== null && state.lastFrames && state.lastReason !== 'no_face';
+    const reuse =
+      typed && state.lastFrames && state.lastNext === 'show_code' && Date.now() - state.lastFramesAt < FRAMES_REUSE_MS;
     let frames;
     try {
       frames = reuse ? state.lastFrames : await captureBurst();
@@ -236,7 +458,12 @@ async function verify({ claim = null, auto = false } = {}) {
       showResult({ decision: 'error', reasonKey: 'camera.unavailable', code: 'capture_failed' });
       return;
     }
-    state.lastFrames = frames;
+    if (!reuse) {
+      state.lastFrames = frames;
+      state.lastFramesAt = Date.now();
+    }
+    if (claim === null && !typed) claim = qrInView();
+    if (claim !== null && !typed) state.qr.tried = claim;
     const { body, contentType } = buildMultipart(
       frames.map((bytes, index) => ({ name: 'frame', filename: `frame-${index + 1}.jpg`, contentType: 'image/jpeg', bytes })),
     );
@@ -251,7 +478,7 @@ async function verify({ claim = null, auto = false } = {}) {
       claim,
     });
     const result = await request(url, { method: 'POST', headers: { ...headers, 'Content-Type': contentType }, body });
-    handleResponse(result, claim, auto);
+    handleResponse(result, { claim, auto: auto && !fromQr && claim === null });
   } catch {
     showResult({ decision: 'error', reasonKey: 'kerror.crypto_unavailable', code: 'signing_failed' });
   } finally {
@@ -260,33 +487,29 @@ async function verify({ claim = null, auto = false } = {}) {
   }
 }
 
-function handleResponse(result, claim, auto) {
-  if (result.ok && result.data && (result.data.decision === 'grant' || result.data.decision === 'deny')) {
-    const data = result.data;
-    state.lastReason = data.reason;
-    if (auto && data.decision === 'deny' && data.reason === 'no_face') {
+function handleResponse(result, { claim, auto }) {
+  const data = result.data;
+  if (result.ok && data && (data.decision === 'grant' || data.decision === 'deny')) {
+    const granted = data.decision === 'grant';
+    const next = granted ? null : NEXT_STEPS.includes(data.next) ? data.next : 'see_reception';
+    state.lastNext = next;
+    if (auto && next === 'retry') {
+      // Nobody (or nobody usable) in front of an automatic check: stay quiet.
       resetResult();
       return;
     }
-    const reasonKey = hasString(`reason.${data.reason}`) ? `reason.${data.reason}` : 'reason.unknown';
-    showResult({
-      decision: data.decision,
-      reasonKey,
-      reasonVars: { reason: data.reason },
-      reason: data.reason,
-      mode: data.mode,
-      similarity: data.similarity,
-      threshold: data.threshold,
-    });
-    if (data.decision === 'grant') {
+    showResult({ decision: data.decision, next, claim: claim !== null });
+    if (granted) {
       closeClaim();
       window.dispatchEvent(
         new CustomEvent('facegate:grant', {
           detail: { door_id: state.settings.doorId, decision_id: data.decision_id, unlock_token: data.unlock_token },
         }),
       );
+    } else if (next === 'show_code') {
+      openClaim();
     } else {
-      openClaim(claim);
+      closeClaim();
     }
     return;
   }
@@ -326,10 +549,6 @@ function startWait(seconds, code) {
   tick();
 }
 
-function formatScore(value) {
-  return typeof value === 'number' && Number.isFinite(value) ? value.toFixed(3) : '—';
-}
-
 function showResult(result) {
   state.result = result;
   if (!result.keepTimer) {
@@ -355,9 +574,9 @@ function renderResult() {
   const r = state.result;
   const box = $('#result');
   box.dataset.decision = r.decision;
-  box.dataset.reason = r.reason || '';
+  box.dataset.next = r.next || '';
   box.dataset.code = r.code || '';
-  box.dataset.mode = r.mode || '';
+  box.dataset.claim = r.decision === 'grant' || r.decision === 'deny' ? String(Boolean(r.claim)) : '';
   const titles = {
     grant: 'kiosk.grant',
     deny: 'kiosk.deny',
@@ -366,15 +585,11 @@ function renderResult() {
     checking: 'kiosk.checking',
   };
   $('#result-decision').textContent = titles[r.decision] ? tr(titles[r.decision]) : '';
-  $('#result-reason').textContent = r.reasonKey ? tr(r.reasonKey, r.reasonVars || {}) : '';
-  const scored = r.decision === 'grant' || r.decision === 'deny';
-  $('#result-score').textContent = scored
-    ? tr('kiosk.score', {
-        similarity: formatScore(r.similarity),
-        threshold: formatScore(r.threshold),
-        mode: tr(r.mode === 'claim' ? 'kiosk.mode_claim' : 'kiosk.mode_identify'),
-      })
-    : '';
+  let text = '';
+  if (r.decision === 'grant') text = tr('next.grant');
+  else if (r.decision === 'deny') text = tr(`next.${r.next}`);
+  else if (r.reasonKey) text = tr(r.reasonKey, r.reasonVars || {});
+  $('#result-next').textContent = text;
 }
 
 function renderButtons() {
@@ -392,29 +607,20 @@ function renderPrompt() {
   $('#kiosk-prompt').textContent = text;
 }
 
-// ---- claim fallback -------------------------------------------------------------------------------
+// ---- typed claim code -----------------------------------------------------------------------------
 
-function normaliseClaim(value) {
-  return String(value || '')
-    .trim()
-    .toUpperCase()
-    .replace(/[\s-]/g, '');
-}
-
-function openClaim(previousClaim) {
+function openClaim() {
   const panel = $('#claim-panel');
   const wasHidden = panel.hidden;
   panel.hidden = false;
-  $('#claim-scan').hidden = !state.canScan;
   if (wasHidden) {
-    $('#claim-input').value = previousClaim || '';
+    $('#claim-input').value = '';
     clearStatus($('#claim-status'));
     $('#claim-input').focus();
   }
 }
 
 function closeClaim() {
-  stopScan();
   $('#claim-panel').hidden = true;
   $('#claim-input').value = '';
   clearStatus($('#claim-status'));
@@ -430,66 +636,7 @@ function sendClaim(event) {
   }
   $('#claim-input').value = code;
   clearStatus($('#claim-status'));
-  stopScan();
-  verify({ claim: code });
-}
-
-async function detectScanSupport() {
-  if (!('BarcodeDetector' in window)) return false;
-  try {
-    const formats = await window.BarcodeDetector.getSupportedFormats();
-    return Array.isArray(formats) && formats.includes('qr_code');
-  } catch {
-    return false;
-  }
-}
-
-function stopScan() {
-  state.scanning = false;
-  const button = $('#claim-scan');
-  button.dataset.i18n = 'claimui.scan';
-  button.textContent = tr('claimui.scan');
-}
-
-async function toggleScan() {
-  if (state.scanning) {
-    stopScan();
-    clearStatus($('#claim-status'));
-    return;
-  }
-  let detector;
-  try {
-    detector = new window.BarcodeDetector({ formats: ['qr_code'] });
-  } catch {
-    setStatus($('#claim-status'), 'claimui.scan_failed', {}, 'error');
-    return;
-  }
-  state.scanning = true;
-  const button = $('#claim-scan');
-  button.dataset.i18n = 'claimui.scan_stop';
-  button.textContent = tr('claimui.scan_stop');
-  setStatus($('#claim-status'), 'claimui.scanning', {}, '');
-  const video = $('#kiosk-video');
-  const deadline = Date.now() + SCAN_TIMEOUT_MS;
-  while (state.scanning && Date.now() < deadline) {
-    try {
-      const codes = await detector.detect(video);
-      const found = codes.map((c) => normaliseClaim(c.rawValue)).find((value) => CLAIM_PATTERN.test(value));
-      if (found) {
-        $('#claim-input').value = found;
-        stopScan();
-        sendClaim();
-        return;
-      }
-    } catch {
-      // A frame that cannot be analysed yet (video not ready); try the next one.
-    }
-    await sleep(SCAN_EVERY_MS);
-  }
-  if (state.scanning) {
-    stopScan();
-    setStatus($('#claim-status'), 'claimui.scan_timeout', {}, 'error');
-  }
+  verify({ claim: code, typed: true });
 }
 
 // ---- auto mode, language, wiring ------------------------------------------------------------------
@@ -516,6 +663,7 @@ function applyLanguage() {
   }
   renderPrompt();
   renderResult();
+  renderQrStatus();
 }
 
 function wire() {
@@ -530,7 +678,6 @@ function wire() {
   $('#camera-start').addEventListener('click', startCamera);
   $('#verify-btn').addEventListener('click', () => verify());
   $('#claim-form').addEventListener('submit', sendClaim);
-  $('#claim-scan').addEventListener('click', toggleScan);
   $('#claim-cancel').addEventListener('click', resetResult);
   window.addEventListener('pagehide', () => {
     if (state.stream) for (const track of state.stream.getTracks()) track.stop();
@@ -542,10 +689,12 @@ async function main() {
   fillSettingsForm();
   applyLanguage();
   if (!settingsComplete()) showSettings(true);
-  state.canScan = await detectScanSupport();
   restartAuto();
   document.body.dataset.ready = 'true';
   await startCamera();
+  state.decoder = await createDecoder();
+  document.body.dataset.qrDecoder = state.decoder ? state.decoder.name : 'none';
+  if (state.decoder) scanLoop();
 }
 
 main();

@@ -16,7 +16,7 @@
  *             #use-files-btn #file-fallback #file-pick-btn #file-input
  *             #thumbs > li.thumb[data-slot=0..2][data-filled] with img and button[data-testid=retake-1..3]
  *             #send-btn #restart-btn #capture-result[data-code]
- *   enrolled: #claim-qr (canvas, data-code) #claim-code #claim-hint #claim-missing #enrolled-window
+ *   enrolled: #claim-qr (canvas, data-code) #claim-code #claim-hint #claim-brightness #claim-missing #enrolled-window
  *   delete:   #delete-section #delete-btn #delete-confirm #delete-confirm-btn #delete-cancel-btn #delete-error
  *   erased:   #receipt #receipt-erased-at (time[datetime]) #receipt-items
  *   expired:  #view-expired[data-code] #expired-heading #expired-text
@@ -541,9 +541,10 @@ function renderEnrolled() {
   $('#claim-code').textContent = code || '';
   $('#claim-code').closest('.claim-code-row').hidden = !code;
   $('#claim-hint').hidden = !code;
+  $('#claim-brightness').hidden = !code;
   $('#claim-missing').hidden = Boolean(code);
   if (code) {
-    if (canvas.dataset.code !== code) renderQR(canvas, code, { scale: 8, quiet: 4 });
+    if (canvas.dataset.code !== code) renderQR(canvas, code, { scale: 12, quiet: 4 });
     canvas.dataset.code = code;
     canvas.setAttribute('aria-label', tr('claim.qr_label', { code }));
   }
