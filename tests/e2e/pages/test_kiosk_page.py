@@ -430,3 +430,31 @@ def test_signing_helpers_match_python(open_page: Callable[..., Harness]) -> None
     )
     assert signed["contentType"] == "multipart/form-data; boundary=XyZ"
     harness.assert_clean()
+
+
+def test_a_code_in_view_is_tried_again_after_retry(
+    qr_camera_browser: Any, web_base: str, open_page: Callable[..., Harness]
+) -> None:
+    # Given a kiosk whose camera shows a face with a QR code, and a door that first says "retry"
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("deny", "retry"))
+    api.replies.append(decision("grant"))
+    context = qr_camera_browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 800})
+    context.add_init_script(INIT_SCRIPT)
+    context.add_init_script(preset(configured()))
+    page = context.new_page()
+    harness = Harness(page=page, base=web_base)
+    page.on("pageerror", lambda error: harness.errors.append(str(error)))
+    api.install(page)
+
+    # When the kiosk runs with the code held in view
+    page.goto(f"{web_base}/kiosk")
+    expect(page.locator("#result")).to_have_attribute("data-decision", "grant", timeout=30_000)
+
+    # Then the code was sent again on its own after the "retry", and the second attempt was granted
+    assert [call.headers.get("x-facegate-claim") for call in api.calls] == [CLAIM_CODE, CLAIM_CODE]
+    assert all(call.signature_ok for call in api.calls)
+    assert page.inner_text("#result-decision") == "출입 허가"
+    assert_no_oracle(harness)
+    harness.assert_clean()
+    context.close()

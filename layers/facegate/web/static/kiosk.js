@@ -54,6 +54,7 @@ const SCAN_MAX_SIDE_PX = 800;
 const QR_FRESH_MS = 2000;
 const QR_GONE_MS = 2500;
 const FRAMES_REUSE_MS = 60000;
+const QR_RETRY_MS = 3000;
 const CLAIM_PATTERN = /^[A-Z0-9]{8}$/;
 const NEXT_STEPS = ['show_code', 'retry', 'see_reception'];
 const DEFAULTS = { apiUrl: '', doorId: '', keyId: '', secret: '', auto: false, interval: 5 };
@@ -74,7 +75,7 @@ const state = {
   waitUntil: 0,
   waitTimer: null,
   decoder: null,
-  qr: { code: null, seenAt: 0, tried: null },
+  qr: { code: null, seenAt: 0, tried: null, retryAt: 0 },
 };
 
 const tr = (key, vars) => t(state.lang, key, vars);
@@ -421,9 +422,10 @@ async function scanLoop() {
 }
 
 /** A new code in view starts an attempt with it at once (claim first); the same code is tried again only
- * after it left the picture for QR_GONE_MS. */
+ * after it left the picture for QR_GONE_MS, or QR_RETRY_MS after an answer that said "retry" (no usable face). */
 function onCodeInView(code) {
-  if (state.qr.tried === code || state.busy || isWaiting() || !settingsComplete()) return;
+  const again = state.qr.retryAt > 0 && Date.now() >= state.qr.retryAt;
+  if ((state.qr.tried === code && !again) || state.busy || isWaiting() || !settingsComplete()) return;
   if (state.result.decision === 'grant') return;
   verify({ claim: code, fromQr: true });
 }
@@ -463,7 +465,10 @@ async function verify({ claim = null, typed = false, auto = false, fromQr = fals
       state.lastFramesAt = Date.now();
     }
     if (claim === null && !typed) claim = qrInView();
-    if (claim !== null && !typed) state.qr.tried = claim;
+    if (claim !== null && !typed) {
+      state.qr.tried = claim;
+      state.qr.retryAt = 0;
+    }
     const { body, contentType } = buildMultipart(
       frames.map((bytes, index) => ({ name: 'frame', filename: `frame-${index + 1}.jpg`, contentType: 'image/jpeg', bytes })),
     );
@@ -493,6 +498,7 @@ function handleResponse(result, { claim, auto }) {
     const granted = data.decision === 'grant';
     const next = granted ? null : NEXT_STEPS.includes(data.next) ? data.next : 'see_reception';
     state.lastNext = next;
+    if (claim !== null && next === 'retry') state.qr.retryAt = Date.now() + QR_RETRY_MS;
     if (auto && next === 'retry') {
       // Nobody (or nobody usable) in front of an automatic check: stay quiet.
       resetResult();
