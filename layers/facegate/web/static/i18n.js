@@ -50,6 +50,7 @@ export const STRINGS = {
     'consent.version_changed': 'The notice has changed. Please read it again before you agree.',
 
     'capture.heading': 'Take three selfies',
+    'capture.reenroll': 'The doors now use a new face check. Please take your selfies again; your invitation stays the same.',
     'capture.intro':
       'You take three photos from slightly different angles. They are made smaller on this phone and sent once. Only a face template is kept, never the photos.',
     'capture.start': 'Turn on the camera',
@@ -191,7 +192,7 @@ export const STRINGS = {
       'Please hold the QR code from your registration page up to the camera, next to your face, or type the code below.',
     'next.retry': 'Please look straight at the camera and try again.',
     'next.see_reception': 'Please see reception.',
-    'claimui.offer': 'Hold up the QR code from your registration page, or type its 8 characters:',
+    'claimui.offer': 'No QR code at hand? Type the 8 characters shown on your registration page:',
     'claimui.input': 'Claim code (8 characters)',
     'claimui.send': 'Check with code',
     'claimui.invalid': 'Please enter the 8 characters of your claim code.',
@@ -241,6 +242,7 @@ export const STRINGS = {
     'consent.version_changed': '안내문이 변경되었습니다. 다시 읽어 보신 후 동의해 주세요.',
 
     'capture.heading': '셀카 3장 촬영',
+    'capture.reenroll': '출입문의 얼굴 확인 방식이 바뀌었습니다. 셀카를 다시 찍어 주세요. 초대는 그대로 유지됩니다.',
     'capture.intro':
       '조금씩 다른 각도로 사진 3장을 찍습니다. 사진은 이 휴대전화에서 크기를 줄인 뒤 한 번만 전송하며, 사진은 보관하지 않고 얼굴 특징 정보만 보관합니다.',
     'capture.start': '카메라 켜기',
@@ -378,7 +380,7 @@ export const STRINGS = {
     'next.show_code': '등록 페이지의 QR 코드를 얼굴 옆에 들고 카메라에 비춰 주시거나, 아래에 코드를 입력해 주세요.',
     'next.retry': '카메라를 정면으로 바라보고 다시 시도해 주세요.',
     'next.see_reception': '안내 데스크로 가 주세요.',
-    'claimui.offer': '등록 페이지의 QR 코드를 카메라에 비추거나 8자리 코드를 입력해 주세요:',
+    'claimui.offer': 'QR 코드를 비출 수 없으면 등록 페이지에 표시된 8자리 코드를 입력해 주세요:',
     'claimui.input': '본인 확인 코드 (8자리)',
     'claimui.send': '코드로 확인',
     'claimui.invalid': '본인 확인 코드 8자리를 입력해 주세요.',
