@@ -62,18 +62,30 @@ class AdminClient(ApiClient):
     def __repr__(self) -> str:
         return f"AdminClient(api_url={self.api_url!r})"
 
-    def create_site(self, name: str, timezone: str, *, match_threshold: float | None = None) -> Site:
+    def create_site(self, name: str, timezone: str, *, security_level: str | None = None) -> Site:
         """Create a site.
 
         Args:
             name: display name.
             timezone: IANA zone name (``Asia/Seoul``).
-            match_threshold: camera-only identify threshold, cosine similarity in [-1, 1]; default: the server's.
+            security_level: ``standard`` (the server's default) or ``high``; the result's ``policy`` shows the
+                thresholds and expected rates the level means.
         """
         payload: dict[str, Any] = {"name": name, "timezone": timezone}
-        if match_threshold is not None:
-            payload["match_threshold"] = match_threshold
+        if security_level is not None:
+            payload["security_level"] = security_level
         return load(Site, self.call("POST", "/sites", payload=payload, headers=self._auth, idempotent=False))
+
+    def update_site(self, site_id: str, *, name: str | None = None, security_level: str | None = None) -> Site:
+        """Rename a site and/or change its security level (``standard`` or ``high``); applies at the next door
+        request."""
+        payload: dict[str, Any] = {}
+        if name is not None:
+            payload["name"] = name
+        if security_level is not None:
+            payload["security_level"] = security_level
+        path = f"/sites/{segment(site_id)}"
+        return load(Site, self.call("PATCH", path, payload=payload, headers=self._auth, idempotent=True))
 
     def create_door(self, site_id: str, name: str) -> Door:
         """Create a door; the result's ``unlock_key`` is shown only now (configure the door controller with it)."""

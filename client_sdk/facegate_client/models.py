@@ -179,26 +179,31 @@ def _raw() -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Site(_Model):
-    """A site (building). Thresholds are cosine similarities in [-1, 1]."""
+    """A site (building) and its security level (``standard`` or ``high``).
+
+    ``policy`` is the server's table of what the level means at this deployment: the face-only thresholds and
+    expected rates per door size N and frames F, and the claim-code thresholds (cosine similarities in [-1, 1]).
+    """
 
     kind: ClassVar[str] = "site"
     site_id: str
     name: str
     timezone: str
-    match_threshold: float
-    claim_threshold: float
+    security_level: str
     created_at: datetime
+    policy: Mapping[str, JsonValue] = _raw()
     raw: Mapping[str, JsonValue] = _raw()
 
     @classmethod
     def _read(cls, reader: _Reader) -> Site:
+        policy = reader.value("policy", required=False)
         return cls(
             site_id=reader.text("site_id"),
             name=reader.text("name"),
             timezone=reader.text("timezone"),
-            match_threshold=reader.number("match_threshold"),
-            claim_threshold=reader.number("claim_threshold"),
+            security_level=reader.text("security_level"),
             created_at=reader.time("created_at"),
+            policy=policy if isinstance(policy, dict) else {},
             raw=reader.rest(),
         )
 

@@ -18,6 +18,7 @@ from facegate.domain.models import (
     Consent,
     Door,
     Invite,
+    SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
@@ -34,6 +35,10 @@ class Repository(Protocol):
     def put_site(self, site: Site) -> None: ...
 
     def get_site(self, site_id: str) -> Site | None: ...
+
+    def update_site(self, site_id: str, name: str | None, security_level: SecurityLevel | None) -> Site | None:
+        """Change a site's name and/or security level (other attributes untouched); None if it does not exist."""
+        ...
 
     def get_template_version(self, site_id: str) -> int | None:
         """The site's template version (one cheap read), None if the site does not exist."""
@@ -87,6 +92,10 @@ class Repository(Protocol):
         """Atomically delete the template, clear consent/claim code/enrollment, bump the site version; with
         ``revoke`` also revoke the invite (its token stops working). Returns the kinds of data removed.
         """
+        ...
+
+    def get_template_model_id(self, site_id: str, visitor_id: str) -> str | None:
+        """The model id of a visitor's stored template (one projected read), None without a template."""
         ...
 
     def list_templates(self, site_id: str) -> Iterator[StoredTemplate]:

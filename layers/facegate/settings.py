@@ -34,13 +34,10 @@ class Settings:
     model_variant: str = "int8"
     """``fp32`` or ``int8``: which embedder the engine loads."""
 
-    identify_threshold: float | None = None
-    """Cosine similarity in [-1, 1] for closed-set 1:N door decisions; None = the engine's shipped default."""
-    claim_threshold: float | None = None
-    """Cosine similarity in [-1, 1] for 1:1 claim-code decisions; None = the engine's shipped default."""
     match_margin: float = 0.005
-    """Minimum cosine gap between the best and the runner-up candidate for a 1:N grant. At the identify
-    threshold 98% of genuine east-asian-dev probes beat the best other identity by more than this."""
+    """Minimum cosine gap between the best and the runner-up candidate for a face-only grant (the door
+    policy's margin rule). Thresholds are not settings: the door policy resolves them from the site's
+    security level, the door's N, K and F (``facegate.domain.policy``)."""
 
     directory_table: str = "facegate-directory"
     templates_table: str = "facegate-templates"
@@ -72,6 +69,16 @@ class Settings:
     deny_cooldown_seconds: int = 30
     claim_attempts_per_minute: int = 10
     invalid_token_limit_per_minute: int = 20
+    """Invalid invite tokens per minute from one address block before further invalid ones get 429 for
+    60 s (a valid token is never throttled by this)."""
+    invite_max_lead_days: int = 90
+    """How far ahead an invite's window may start (an invite for 2036 would keep a template for years)."""
+    enrollment_opens_days_before: int = 7
+    """Consent and selfies are accepted from this many days before the window opens (409
+    ``enrollment_not_open`` earlier), so a template exists at most this long before the visit."""
+    refusal_audits_per_minute: int = 20
+    """Audit records of refused terminal requests per terminal and minute (more are logged and counted
+    as metrics only, so a flood of refusals cannot flood the audit table)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

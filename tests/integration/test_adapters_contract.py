@@ -35,6 +35,7 @@ from facegate.domain.models import (
     Consent,
     Door,
     Invite,
+    SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
@@ -65,7 +66,7 @@ def make_site(site_id: str = "site_a", version: int = 0) -> Site:
         timezone="Asia/Seoul",
         created_at=T0,
         data_key_blob=b"\x01" * 40,
-        match_threshold=0.61,
+        security_level=SecurityLevel.HIGH,
         template_version=version,
     )
 
@@ -143,6 +144,21 @@ def test_sites_are_created_once_and_carry_a_template_version(backend: Backend) -
     assert repo.get_template_version("nope") is None
     with pytest.raises(Conflict):
         repo.put_site(make_site())
+
+
+def test_site_name_and_security_level_update_in_place(backend: Backend) -> None:
+    # Given a stored site whose template version has moved on
+    repo = backend.services.repo
+    repo.put_site(make_site(version=0))
+    # When an admin lowers its level and renames it
+    updated = repo.update_site("site_a", "Renamed", SecurityLevel.STANDARD)
+    # Then the change reads back, nothing else moved, and an unknown site is None
+    assert updated is not None and updated == repo.get_site("site_a")
+    assert (updated.name, updated.security_level, updated.template_version) == ("Renamed", SecurityLevel.STANDARD, 0)
+    assert updated.data_key_blob == make_site().data_key_blob
+    assert repo.update_site("site_a", None, SecurityLevel.HIGH).security_level is SecurityLevel.HIGH  # type: ignore[union-attr]
+    assert repo.get_site("site_a").name == "Renamed"  # type: ignore[union-attr]
+    assert repo.update_site("nope", "X", None) is None
 
 
 def test_doors_belong_to_an_existing_site_and_list_in_id_order(backend: Backend) -> None:
@@ -812,9 +828,10 @@ def test_the_template_routes_every_api_route_with_one_auth_mechanism() -> None:
     template = load_template(TEMPLATE)
     # When its routes are listed
     table = {(route.method, route.path): (route.function, route.auth, route.handler_dir) for route in routes(template)}
-    # Then the 17 routes of the API map to their functions; admin/host routes need the JWT
+    # Then the 18 routes of the API map to their functions; admin/host routes need the JWT
     jwt = {
         ("POST", "/sites"): "ManageSitesFunction",
+        ("PATCH", "/sites/{site_id}"): "ManageSitesFunction",
         ("POST", "/sites/{site_id}/doors"): "ManageSitesFunction",
         ("POST", "/sites/{site_id}/terminals"): "ManageSitesFunction",
         ("DELETE", "/terminals/{terminal_id}"): "ManageSitesFunction",

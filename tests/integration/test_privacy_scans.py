@@ -35,6 +35,7 @@ from security_support import (
     inject,
     item_leaves,
     lfw_images,
+    lfw_policy,
     max_cosine,
     real_engine,
     scan_all,
@@ -147,8 +148,8 @@ def flow(
         return
     engine = real_engine()
     clock = FakeClock()
-    settings = backend.settings.with_overrides(identify_threshold=0.95, claim_threshold=0.95)
-    services = dataclasses.replace(backend.services, settings=settings, engine=lambda: engine, clock=clock)
+    settings = backend.settings
+    services = dataclasses.replace(backend.services, policy=lfw_policy(), engine=lambda: engine, clock=clock)
     h = Harness(default=services, clock=clock)
     result = Flow(backend=backend, h=h)
     people = {name: lfw_images(lfw_dev_dir, name) for name in (GENUINE, SECOND, IMPOSTOR)}
@@ -209,7 +210,7 @@ def flow(
         revoked = h.admin("DELETE", f"/invites/{result.visitors[SECOND]['invite_id']}")
         assert revoked.status == 200 and "template" in revoked.json()["items"]
         after = h.verify(terminal, door["door_id"], frames["genuine"]).json()
-        assert (after["decision"], after["reason"]) == ("deny", "no_candidates")
+        assert (after["decision"], after["next"]) == ("deny", "show_code")
         result.after = scan_all(backend.dynamodb, settings)
     captured = capfd.readouterr()
     result.logs = "\n".join([logs.text(), captured.out, captured.err])
@@ -429,9 +430,9 @@ def test_an_expired_invite_never_matches_while_its_template_is_still_stored(back
     _require_dynamodb(backend)
     engine = real_engine()
     clock = FakeClock()
-    settings = backend.settings.with_overrides(identify_threshold=0.95, claim_threshold=0.95)
+    settings = backend.settings
     h = Harness(
-        default=dataclasses.replace(backend.services, settings=settings, engine=lambda: engine, clock=clock),
+        default=dataclasses.replace(backend.services, policy=lfw_policy(), engine=lambda: engine, clock=clock),
         clock=clock,
     )
     try:
@@ -454,8 +455,8 @@ def test_an_expired_invite_never_matches_while_its_template_is_still_stored(back
         status = h.call("GET", f"/register/{invite['token']}/status").json()
         consent = h.consent(invite["token"])
         # Then the visitor is no candidate, by face or by claim code
-        assert (by_face["decision"], by_face["reason"]) == ("deny", "no_candidates")
-        assert (by_claim["decision"], by_claim["reason"]) == ("deny", "claim_unknown")
+        assert (by_face["decision"], by_face["next"]) == ("deny", "show_code")
+        assert (by_claim["decision"], by_claim["next"]) == ("deny", "see_reception")
         # And the visitor's page says expired and no longer shows the claim code; nothing new is accepted
         assert status["status"] == "expired" and status["claim_code"] is None
         assert (consent.status, consent.error_code) == (410, "invite_expired")
@@ -510,9 +511,9 @@ def tampered(backend: Any, lfw_dev_dir: Path) -> Iterator[Tampered]:
     _require_dynamodb(backend)
     engine = real_engine()
     clock = FakeClock()
-    settings = backend.settings.with_overrides(identify_threshold=0.95, claim_threshold=0.95)
+    settings = backend.settings
     h = Harness(
-        default=dataclasses.replace(backend.services, settings=settings, engine=lambda: engine, clock=clock),
+        default=dataclasses.replace(backend.services, policy=lfw_policy(), engine=lambda: engine, clock=clock),
         clock=clock,
     )
     site = h.create_site()

@@ -467,7 +467,7 @@ def check_outcome(route: str, response: ApiResponse, expect: str | tuple[int, fr
         if route == "selfie":
             assert response.status == 422 and body["error"]["code"] in FACE_CODES, f"{label}: {body}"
         else:
-            assert response.status == 200 and (body["decision"], body["reason"]) == ("deny", "no_face"), (
+            assert response.status == 200 and (body["decision"], body["next"]) == ("deny", "retry"), (
                 f"{label}: {body}"
             )
         return

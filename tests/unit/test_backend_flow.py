@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from facegate.adapters import memory
+from facegate.domain.policy import Calibration, DoorPolicy
 from facegate.security.tokens import decode_key, read_unlock_token
 from facegate.settings import Settings
 from facegate.usecases.context import Services
@@ -32,6 +33,11 @@ def photo(vector: np.ndarray, noise: float, seed: int) -> np.ndarray:
     return unit + noise * jitter / np.linalg.norm(jitter)
 
 
+def last_verify(stack: Any) -> Any:
+    """The newest verify audit record (the precise reason lives only there)."""
+    return [r for r in stack.services.audit.records if r.kind.value == "verify"][-1]
+
+
 @pytest.fixture
 def engine() -> memory.MemoryFaceEngine:
     """Person A: selfies a1-a3 and door frame a4 (same identity); person B: frame b1."""
@@ -48,7 +54,8 @@ def engine() -> memory.MemoryFaceEngine:
 @pytest.fixture
 def services(engine: memory.MemoryFaceEngine, clock: Any) -> Services:
     return Services(
-        settings=Settings(identify_threshold=0.8, claim_threshold=0.6),
+        settings=Settings(),
+        policy=DoorPolicy(Calibration.normal("memory", impostor=(0.0, 0.2), genuine=(0.95, 0.03))),
         repo=memory.MemoryRepository(),
         audit=memory.MemoryAuditLog(),
         ephemeral=memory.MemoryEphemeral(),
@@ -86,7 +93,8 @@ def test_full_flow_grant_deny_replay_erase(stack: Any, enrolled: dict[str, Any])
     # Then the door opens with an unlock token the door controller can check offline
     assert granted.status == 200, granted.body
     body = granted.json()
-    assert (body["decision"], body["reason"], body["mode"]) == ("grant", "match", "identify")
+    assert (body["decision"], body["next"]) == ("grant", None)
+    assert (last_verify(stack).reason, last_verify(stack).mode) == ("match", "identify")
     door = stack.services.repo.get_door(stack.site_id, stack.door_id)
     key = stack.services.keys.decrypt(door.unlock_key_blob, door_context(stack.door_id))
     claims = read_unlock_token(body["unlock_token"], key, stack.door_id, stack.clock())
@@ -96,7 +104,10 @@ def test_full_flow_grant_deny_replay_erase(stack: Any, enrolled: dict[str, Any])
     # When an impostor's frame is verified, Then it is a normal deny (not an error) without a token
     denied = stack.verify(b"b1")
     assert denied.status == 200 and denied.json()["decision"] == "deny"
-    assert denied.json()["reason"] == "no_match" and denied.json()["unlock_token"] is None
+    assert denied.json()["next"] == "show_code" and denied.json()["unlock_token"] is None
+    assert last_verify(stack).reason == "no_match"
+    # And the response is no oracle: no similarity, threshold or reason
+    assert set(denied.json()) <= {"decision", "decision_id", "unlock_token", "next"}
 
     # When a signed request is replayed with the same nonce, Then the replay is rejected
     path = f"/doors/{stack.door_id}/verify"
@@ -110,7 +121,7 @@ def test_full_flow_grant_deny_replay_erase(stack: Any, enrolled: dict[str, Any])
     assert erased.status == 200
     assert set(erased.json()["items"]) >= {"template", "claim_code", "consent"}
     after = stack.verify(b"a4")
-    assert (after.json()["decision"], after.json()["reason"]) == ("deny", "no_candidates")
+    assert (after.json()["decision"], last_verify(stack).reason) == ("deny", "no_candidates")
 
 
 def test_claim_code_is_one_to_one_and_single_visitor(stack: Any, enrolled: dict[str, Any]) -> None:
@@ -119,15 +130,15 @@ def test_claim_code_is_one_to_one_and_single_visitor(stack: Any, enrolled: dict[
 
     # When A presents A's claim code, Then claim mode grants
     own = stack.verify(b"a4", claim=code).json()
-    assert (own["decision"], own["mode"]) == ("grant", "claim")
+    assert (own["decision"], last_verify(stack).mode) == ("grant", "claim")
 
     # When B presents A's claim code, Then it is denied as a mismatch
     other = stack.verify(b"b1", claim=code).json()
-    assert (other["decision"], other["reason"]) == ("deny", "claim_mismatch")
+    assert (other["decision"], other["next"], last_verify(stack).reason) == ("deny", "see_reception", "claim_mismatch")
 
     # When someone presents a code nobody holds, Then it is unknown (lower-case / dashes are folded)
     unknown = stack.verify(b"a4", claim="ZZZZ-ZZZZ").json()
-    assert unknown["reason"] == "claim_unknown"
+    assert (unknown["next"], last_verify(stack).reason) == ("see_reception", "claim_unknown")
     folded = stack.verify(b"a4", claim=f"{code[:4].lower()}-{code[4:].lower()}").json()
     assert folded["decision"] == "grant"
 
@@ -282,7 +293,7 @@ def test_expired_invite_never_matches_even_before_ttl(stack: Any, enrolled: dict
     assert stack.services.repo.templates
     # When A comes to the door, Then nobody is a candidate
     response = stack.verify(b"a4").json()
-    assert (response["decision"], response["reason"]) == ("deny", "no_candidates")
+    assert (response["decision"], last_verify(stack).reason) == ("deny", "no_candidates")
     # And the visitor's status says expired
     status = stack.api.request("GET", f"/register/{enrolled['token']}/status").json()
     assert status["status"] == "expired"
@@ -295,7 +306,7 @@ def test_invite_for_other_door_does_not_match(stack: Any) -> None:
     stack.consent(invite["token"])
     assert stack.enroll(invite["token"], [b"a1"]).status == 201
     # When A verifies at the first door, Then A is not a candidate there
-    assert stack.verify(b"a4").json()["reason"] == "no_candidates"
+    assert stack.verify(b"a4").json()["decision"] == "deny" and last_verify(stack).reason == "no_candidates"
 
 
 def test_admin_erases_invite_and_token_stops_working(stack: Any, enrolled: dict[str, Any]) -> None:
@@ -303,7 +314,7 @@ def test_admin_erases_invite_and_token_stops_working(stack: Any, enrolled: dict[
     assert erased.status == 200 and "template" in erased.json()["items"]
     gone = stack.api.request("GET", f"/register/{enrolled['token']}/status")
     assert gone.status == 410 and gone.error_code == "invite_revoked"
-    assert stack.verify(b"a4").json()["reason"] == "no_candidates"
+    assert stack.verify(b"a4").json()["decision"] == "deny" and last_verify(stack).reason == "no_candidates"
 
 
 def test_hosts_roles_and_site_scoping(stack: Any) -> None:
@@ -375,3 +386,67 @@ def test_audit_is_paginated_and_imageless(stack: Any, enrolled: dict[str, Any]) 
 def test_unlock_key_is_returned_once(stack: Any) -> None:
     door = stack.admin("POST", f"/sites/{stack.site_id}/doors", {"name": "Side"}).json()
     assert len(decode_key(door["unlock_key"])) == 32
+
+
+def test_template_of_another_model_requires_reenrollment(stack: Any, engine: memory.MemoryFaceEngine) -> None:
+    # Given a visitor enrolled while the doors used an older model (same faces, another model id)
+    old = memory.MemoryFaceEngine(model_id="old-model-0")
+    for image, face in engine._faces.items():
+        old.register(image, face)
+    stack.services.engine = lambda: old
+    invite = stack.invite()
+    assert stack.consent(invite["token"]).status == 201
+    enrolled = stack.enroll(invite["token"], [b"a1", b"a2", b"a3"]).json()
+    stack.services.engine = lambda: engine
+
+    # When the visitor comes to the door by face alone, Then the stale template is never compared
+    face_only = stack.verify(b"a4").json()
+    assert (face_only["decision"], face_only["next"]) == ("deny", "show_code")
+    assert last_verify(stack).reason == "no_candidates"
+
+    # When they show their claim code, Then the door denies with reenroll_required (audited), see reception
+    claimed = stack.verify(b"a4", claim=enrolled["claim_code"]).json()
+    assert (claimed["decision"], claimed["next"]) == ("deny", "see_reception")
+    assert last_verify(stack).reason == "reenroll_required" and last_verify(stack).similarity is None
+
+    # And their status asks for new selfies; after enrolling again the door grants
+    status = stack.api.request("GET", f"/register/{invite['token']}/status").json()
+    assert status["status"] == "reenroll_required" and status.get("claim_code") is None
+    assert stack.enroll(invite["token"], [b"a1", b"a2", b"a3"]).status == 201
+    assert stack.api.request("GET", f"/register/{invite['token']}/status").json()["status"] == "enrolled"
+    assert stack.verify(b"a4").json()["decision"] == "grant"
+
+
+def test_site_security_level_create_and_patch(stack: Any) -> None:
+    # Given a site created without a level, Then it is standard and the response shows the level's table
+    created = stack.admin("POST", "/sites", {"name": "Annex", "timezone": "Asia/Seoul"})
+    assert created.status == 201
+    site = created.json()
+    assert site["security_level"] == "standard" and "match_threshold" not in site
+    assert site["policy"]["targets"] == {"face_only_stranger_rate": 0.001, "claim_stranger_rate": 0.01}
+    standard_claim = site["policy"]["claim"][0]["threshold"]
+
+    # When an admin raises it to high, Then the thresholds rise and the change is audited
+    patched = stack.admin("PATCH", f"/sites/{site['site_id']}", {"security_level": "high"})
+    assert patched.status == 200, patched.body
+    assert patched.json()["security_level"] == "high" and patched.json()["name"] == "Annex"
+    assert patched.json()["policy"]["claim"][0]["threshold"] > standard_claim
+    assert any(r.kind.value == "site_updated" for r in stack.services.audit.records)
+
+    # And a host cannot change it, a raw threshold is refused and an unknown site is 404
+    host = stack.host([site["site_id"]], "PATCH", f"/sites/{site['site_id']}", {"security_level": "standard"})
+    assert host.status == 403
+    raw = stack.admin("POST", "/sites", {"name": "X", "timezone": "Asia/Seoul", "match_threshold": 0.5})
+    assert raw.status == 400
+    assert stack.admin("PATCH", "/sites/site_nope", {"name": "Y"}).status == 404
+
+
+def test_face_only_is_off_where_no_threshold_meets_the_target(stack: Any, enrolled: dict[str, Any]) -> None:
+    # Given a policy whose scores are so spread that even one candidate cannot be held to 1 in 1,000
+    stack.services.policy = DoorPolicy(Calibration.normal("memory", impostor=(0.3, 0.2), genuine=(0.9, 0.05)))
+    # When A comes by face alone, Then the door asks for the code (claim_required, not counted as an attack)
+    face_only = stack.verify(b"a4").json()
+    assert (face_only["decision"], face_only["next"]) == ("deny", "show_code")
+    assert last_verify(stack).reason == "claim_required"
+    # And with the code from their phone A is granted in one step
+    assert stack.verify(b"a4", claim=enrolled["claim_code"]).json()["decision"] == "grant"

@@ -114,7 +114,7 @@ def api() -> Iterator[FakeApi]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_DELETE = _serve
+        do_GET = do_POST = do_DELETE = do_PATCH = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -146,8 +146,8 @@ def site_json(**extra: Any) -> dict[str, Any]:
         "site_id": "s_1",
         "name": "HQ",
         "timezone": "Asia/Seoul",
-        "match_threshold": 0.62,
-        "claim_threshold": 0.5,
+        "security_level": "standard",
+        "policy": {"level": "standard", "face_only": [], "claim": []},
         "created_at": T0,
         **extra,
     }
@@ -802,6 +802,16 @@ def test_unexpected_success_bodies(api: FakeApi) -> None:
 # ----- admin ------------------------------------------------------------------------------------
 
 
+def test_admin_updates_site_security_level(api: FakeApi) -> None:
+    # Given the PATCH route answering with the new level and its policy table
+    api.on("PATCH", "/sites/s_1", (200, site_json(security_level="high"), {}))
+    # When an admin raises the site's security level
+    site = admin(api).update_site("s_1", security_level="high")
+    # Then only the changed field is sent and the level and policy table come back
+    assert api.hits("PATCH", "/sites/s_1")[0].json() == {"security_level": "high"}
+    assert site.security_level == "high" and site.policy["level"] == "standard"
+
+
 def test_admin_creations_send_bearer_and_contract_bodies(api: FakeApi) -> None:
     # Given the admin routes
     api.on("POST", "/sites", (201, site_json(region="ap-northeast-2"), {}))
@@ -816,13 +826,13 @@ def test_admin_creations_send_bearer_and_contract_bodies(api: FakeApi) -> None:
     api.on("DELETE", "/terminals/t_1", (200, {"terminal_id": "t_1", "revoked_at": T1}, {}))
     client = admin(api)
     # When an admin creates a site, a door, a terminal and revokes it
-    site = client.create_site("HQ", "Asia/Seoul", match_threshold=0.6)
+    site = client.create_site("HQ", "Asia/Seoul", security_level="high")
     door = client.create_door("s_1", "Gate")
     term = client.create_terminal("s_1", "Kiosk", [DOOR])
     revocation = client.revoke_terminal("t_1")
     # Then every request carried the bearer token and the documented bodies; unknown fields are kept
     assert all(seen.headers["Authorization"] == "Bearer id-token-123" for seen in api.seen)
-    assert api.hits("POST", "/sites")[0].json() == {"name": "HQ", "timezone": "Asia/Seoul", "match_threshold": 0.6}
+    assert api.hits("POST", "/sites")[0].json() == {"name": "HQ", "timezone": "Asia/Seoul", "security_level": "high"}
     assert api.hits("POST", "/sites/s_1/terminals")[0].json() == {"name": "Kiosk", "door_ids": [DOOR]}
     assert site.raw == {"region": "ap-northeast-2"}
     assert site.to_dict()["region"] == "ap-northeast-2"

@@ -63,6 +63,7 @@ from facegate.domain.models import (
     Consent,
     Door,
     Invite,
+    SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
@@ -269,7 +270,7 @@ def _site_item(site: Site) -> dict[str, Any]:
             "timezone": site.timezone,
             "created_at": _time(site.created_at),
             "data_key_blob": site.data_key_blob,
-            "match_threshold": site.match_threshold,
+            "security_level": site.security_level.value,
             "template_version": site.template_version,
         }
     )
@@ -282,7 +283,7 @@ def _site(values: Mapping[str, Any]) -> Site:
         timezone=str(values["timezone"]),
         created_at=parse_rfc3339(str(values["created_at"])),
         data_key_blob=bytes(values["data_key_blob"]),
-        match_threshold=_opt_float(values, "match_threshold"),
+        security_level=SecurityLevel(str(values.get("security_level", SecurityLevel.STANDARD.value))),
         template_version=int(values.get("template_version", 0)),
     )
 
@@ -384,7 +385,7 @@ def _template(values: Mapping[str, Any]) -> StoredTemplate:
 # --- directory and templates ----------------------------------------------------------------------
 
 
-CANDIDATE_PROJECTION = "sk, ciphertext, model_id, door_ids, valid_from, valid_until, claim_hash"
+CANDIDATE_PROJECTION = "sk, ciphertext, model_id, door_ids, valid_from, valid_until, claim_hash, n_images"
 
 
 def template_item_of(template: StoredTemplate, expires_at: int) -> dict[str, Any]:
@@ -445,6 +446,30 @@ class DynamoRepository:
     def get_site(self, site_id: str) -> Site | None:
         values = self._get(self._directory, _site_key(site_id))
         return None if values is None else _site(values)
+
+    def update_site(self, site_id: str, name: str | None, security_level: SecurityLevel | None) -> Site | None:
+        """One conditional UpdateItem of the name and/or level (the template version is left alone)."""
+        changes = {"name": name, "security_level": None if security_level is None else security_level.value}
+        names = {f"#{field}": field for field, value in changes.items() if value is not None}
+        values = {f":{field}": {"S": value} for field, value in changes.items() if value is not None}
+        if not names:
+            return self.get_site(site_id)
+        try:
+            with unavailable_on_transient():
+                item = self._client.update_item(
+                    TableName=self._directory,
+                    Key=_site_key(site_id),
+                    UpdateExpression="SET " + ", ".join(f"{n} = :{n[1:]}" for n in names),
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _site(decode(item["Attributes"]))
 
     def get_template_version(self, site_id: str) -> int | None:
         """One strongly consistent GetItem projected on ``template_version``; None for an unknown site."""
@@ -778,13 +803,18 @@ class DynamoRepository:
                 _backoff(attempt)
         raise ServiceUnavailable(retry_after=RETRY_AFTER_SECONDS)
 
+    def get_template_model_id(self, site_id: str, visitor_id: str) -> str | None:
+        """One strongly consistent GetItem projected on ``model_id``."""
+        values = self._get(self._templates, _key(site_id, visitor_id), projection="model_id")
+        return None if values is None else str(values["model_id"])
+
     def list_templates(self, site_id: str) -> Iterator[StoredTemplate]:
         """Every template of the site: a strongly consistent Query, following LastEvaluatedKey (1 MB pages)."""
         for values in self._query(self._templates, "pk = :pk", {":pk": {"S": site_id}}):
             yield _template(values)
 
     def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
-        """Like :meth:`list_templates`, projected to the seven attributes the matcher needs (about 30% less
+        """Like :meth:`list_templates`, projected to the eight attributes the matcher needs (about 30% less
         to transfer and parse when a warm instance builds a site's candidate matrix)."""
         rows = self._query(self._templates, "pk = :pk", {":pk": {"S": site_id}}, projection=CANDIDATE_PROJECTION)
         for values in rows:
@@ -796,6 +826,7 @@ class DynamoRepository:
                 valid_from=parse_rfc3339(str(values["valid_from"])),
                 valid_until=parse_rfc3339(str(values["valid_until"])),
                 claim_hash=str(values["claim_hash"]),
+                n_images=int(values.get("n_images", 1)),
             )
 
 

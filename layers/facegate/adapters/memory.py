@@ -32,6 +32,7 @@ from facegate.domain.models import (
     Consent,
     Door,
     Invite,
+    SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
@@ -63,6 +64,19 @@ class MemoryRepository:
 
     def get_site(self, site_id: str) -> Site | None:
         return self.sites.get(site_id)
+
+    def update_site(self, site_id: str, name: str | None, security_level: SecurityLevel | None) -> Site | None:
+        with self._lock:
+            site = self.sites.get(site_id)
+            if site is None:
+                return None
+            site = replace(
+                site,
+                name=site.name if name is None else name,
+                security_level=site.security_level if security_level is None else security_level,
+            )
+            self.sites[site_id] = site
+            return site
 
     def get_template_version(self, site_id: str) -> int | None:
         site = self.sites.get(site_id)
@@ -171,6 +185,10 @@ class MemoryRepository:
             self._bump(invite.site_id)
             return tuple(items)
 
+    def get_template_model_id(self, site_id: str, visitor_id: str) -> str | None:
+        template = self.templates.get((site_id, visitor_id))
+        return None if template is None else template.model_id
+
     def list_templates(self, site_id: str) -> Iterator[StoredTemplate]:
         with self._lock:
             rows = [t for (site, _), t in self.templates.items() if site == site_id]
@@ -179,7 +197,14 @@ class MemoryRepository:
     def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
         for t in self.list_templates(site_id):
             yield CandidateRow(
-                t.visitor_id, t.ciphertext, t.model_id, t.door_ids, t.valid_from, t.valid_until, t.claim_hash
+                t.visitor_id,
+                t.ciphertext,
+                t.model_id,
+                t.door_ids,
+                t.valid_from,
+                t.valid_until,
+                t.claim_hash,
+                n_images=t.n_images,
             )
 
     def _bump(self, site_id: str) -> None:

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 IdStr = str
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """Times are RFC 3339 strings only: no Unix numbers (``1700000000``, as a number or a string)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 time with an offset, e.g. 2026-11-28T09:00:00Z")
+    return value
+
+
+def _true_only(value: Any) -> Any:
+    """Consent is the JSON literal ``true``: not ``1``, not ``"true"``."""
+    if value is not True:
+        raise ValueError("must be the JSON literal true")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_rfc3339_text)]
+"""An RFC 3339 time with an offset (strict mode would refuse the string itself, so the check is explicit)."""
 
 
 class Strict(BaseModel):
-    """Request bodies reject unknown fields, so typos fail loudly."""
+    """Request bodies: pydantic strict mode (no ``"0.1"`` for a number, no ``1`` for ``true``), unknown fields
+    refused so typos fail loudly, every number bounded."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class ErrorDetail(BaseModel):
@@ -25,20 +46,61 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+SecurityLevelName = Literal["standard", "high"]
+
+
 class CreateSite(Strict):
     name: str = Field(min_length=1, max_length=100)
     timezone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Asia/Seoul")
-    match_threshold: float | None = Field(
-        default=None, gt=0.0, lt=1.0, description="identify threshold (cosine similarity) for this site"
+    security_level: SecurityLevelName = Field(
+        default="standard",
+        description="standard: a stranger is granted by face alone on at most 1 in 1,000 attempts at a door's N, "
+        "with someone else's claim code on at most 1 in 100; high: 1 in 10,000 and 1 in 1,000",
     )
+
+
+class UpdateSite(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    security_level: SecurityLevelName | None = None
+
+
+class FaceOnlyPoint(BaseModel):
+    n_candidates: int = Field(description="visitors eligible at a door at once (N)")
+    frames: int = Field(description="door frames fused per attempt (F)")
+    allowed: bool = Field(description="false: face alone is off at such a door; the claim code is required")
+    threshold: float | None = Field(description="cosine similarity a face-only grant needs")
+    visitor_accept_rate: float = Field(description="expected share of genuine visitors granted by face alone")
+    stranger_accept_rate: float = Field(description="estimated upper bound of strangers granted per attempt")
+
+
+class ClaimPoint(BaseModel):
+    frames: int
+    threshold: float | None
+    visitor_accept_rate: float
+    stranger_accept_rate: float = Field(description="estimated upper bound, a stranger holding someone's code")
+
+
+class LevelTargetsOut(BaseModel):
+    face_only_stranger_rate: float
+    claim_stranger_rate: float
+
+
+class SecurityPolicyOut(BaseModel):
+    level: SecurityLevelName
+    model_id: str
+    enroll_images: int = Field(description="K the table assumes (the visitor page's default selfies)")
+    targets: LevelTargetsOut
+    liveness_required: bool = Field(description="face-only entry will also need the liveness check once it exists")
+    face_only: list[FaceOnlyPoint]
+    claim: list[ClaimPoint]
 
 
 class SiteOut(BaseModel):
     site_id: IdStr
     name: str
     timezone: str
-    match_threshold: float
-    claim_threshold: float
+    security_level: SecurityLevelName
+    policy: SecurityPolicyOut = Field(description="effective thresholds and expected rates at this level")
     created_at: datetime
 
 
@@ -73,8 +135,8 @@ class RevokedTerminalOut(BaseModel):
 
 class CreateInvite(Strict):
     door_ids: list[IdStr] = Field(min_length=1, max_length=50)
-    valid_from: AwareDatetime = Field(description="RFC 3339, e.g. 2026-11-28T09:00:00Z")
-    valid_until: AwareDatetime = Field(description="RFC 3339, after valid_from, at most 31 days later")
+    valid_from: Rfc3339 = Field(description="RFC 3339, e.g. 2026-11-28T09:00:00Z; at most 90 days ahead")
+    valid_until: Rfc3339 = Field(description="RFC 3339, after valid_from, at most 31 days later")
     display_name: str | None = Field(default=None, max_length=100)
 
 
@@ -96,7 +158,9 @@ class ErasureOut(BaseModel):
 
 class AuditItem(BaseModel):
     event_id: str
-    event: str = Field(description="verify, enroll, enroll_refused, consent, erase, invite or terminal_revoked")
+    event: str = Field(
+        description="verify, refused, enroll, enroll_refused, consent, erase, invite, terminal_revoked or site_updated"
+    )
     at: datetime
     actor: str
     door_id: str | None = None
@@ -138,7 +202,9 @@ class NoticeOut(BaseModel):
 
 class ConsentIn(Strict):
     consent_version: str = Field(min_length=1, max_length=64)
-    accepted: Literal[True] = Field(description="must be true: consent is explicit")
+    accepted: Annotated[Literal[True], BeforeValidator(_true_only)] = Field(
+        description="must be true: consent is explicit"
+    )
 
 
 class ConsentOut(BaseModel):
@@ -168,7 +234,9 @@ class EnrollmentOut(BaseModel):
 
 
 class StatusOut(BaseModel):
-    status: Literal["invited", "consented", "enrolled", "erased", "expired"]
+    status: Literal["invited", "consented", "enrolled", "erased", "expired", "reenroll_required"] = Field(
+        description="reenroll_required: the doors now use another face model; take new selfies"
+    )
     valid_from: datetime
     valid_until: datetime
     consent_version: str | None = None
@@ -178,10 +246,13 @@ class StatusOut(BaseModel):
 
 
 class DecisionOut(BaseModel):
+    """Grant or deny and what to do next; never a similarity, a threshold or why (those are audited only)."""
+
     decision: Literal["grant", "deny"]
-    reason: Literal["match", "no_match", "ambiguous", "no_candidates", "no_face", "claim_mismatch", "claim_unknown"]
-    similarity: float | None = Field(description="best cosine similarity in [-1, 1]")
-    threshold: float
-    mode: Literal["identify", "claim"]
     decision_id: str
     unlock_token: str | None = Field(default=None, description="HS256 JWT for the door controller, valid <= 10 s")
+    next: Literal["show_code", "retry", "see_reception"] | None = Field(
+        default=None,
+        description="null on a grant; show_code: show the claim code (QR) with the face; retry: no usable face, "
+        "try again; see_reception: the door cannot let this person in, a person must help",
+    )

@@ -212,18 +212,9 @@ def running_stack(local_file: Path) -> Iterator[tuple[dict[str, Any], int, str]]
 
 
 def fresh_admin_token(state: dict[str, Any]) -> str:
-    """A new Cognito ID token for the local admin (the one in local.json expires after an hour)."""
-    pool = state.get("user_pool") or {}
-    if not pool.get("client_id"):
-        return str(state["admin"]["token"])
-    from facegate.local.emulators import aws_client
-
-    result = aws_client("cognito-idp", state["aws_endpoint_url"]).initiate_auth(
-        ClientId=pool["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": state["admin"]["username"], "PASSWORD": state["admin"]["password"]},
-    )
-    return str(result["AuthenticationResult"]["IdToken"])
+    """The local admin's token from local.json (valid for 60 minutes; signed by the stack's per-run key,
+    which only the serving process holds, so a new token means a new ``facegate serve``)."""
+    return str(state["admin"]["token"])
 
 
 def stack_services(state: dict[str, Any]) -> Any:
@@ -485,15 +476,15 @@ def load_bench(local_file: Path, seconds: float, concurrency: int, enrolled: int
     """
     if seconds <= 0 or concurrency < 1 or enrolled < 1:
         raise ValueError("seconds must be > 0, concurrency >= 1 and enrolled >= 1")
+    from facegate.evaluation.runner import default_threshold
     from facegate.vision.engine import FaceEngine
-    from facegate.vision.thresholds import IDENTIFY_THRESHOLD
 
     lfw_dev = shared / "datasets" / "lfw-dev"
     if not lfw_dev.is_dir():
         raise FileNotFoundError(f"LFW dev images not found under {lfw_dev} (set FACEGATE_SHARED_DIR)")
     load_before = os.getloadavg()
     engine = FaceEngine.load(threads=1)
-    people, stranger_photos = choose_people(engine, lfw_dev, IDENTIFY_THRESHOLD, 0.004)
+    people, stranger_photos = choose_people(engine, lfw_dev, default_threshold("identify"), 0.004)
     if not people or not stranger_photos:
         raise RuntimeError("no usable LFW dev people for the benchmark")
     with running_stack(local_file) as (state, pid, mode):

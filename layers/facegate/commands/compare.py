@@ -1,4 +1,4 @@
-"""``facegate compare A B``: are two photos the same person (1:1, at the claim threshold)?"""
+"""``facegate compare A B``: are two photos the same person (1:1, at the door policy's claim threshold)?"""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--mode",
         choices=("claim", "identify"),
         default="claim",
-        help="which shipped threshold decides same_person (default: claim, the 1:1 threshold)",
+        help="which door-policy threshold (standard level, one image each) decides same_person "
+        "(default: claim, the 1:1 threshold; identify: face alone at a door with one candidate)",
     )
     parser.set_defaults(run=run)
 

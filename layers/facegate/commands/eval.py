@@ -1,4 +1,5 @@
-"""``facegate eval pairs|identities``: accuracy, TAR at FAR, and rates at the shipped thresholds."""
+"""``facegate eval pairs|identities|door``: accuracy, TAR at FAR, rates at the door policy's thresholds, and the
+whole door simulated."""
 
 from __future__ import annotations
 
@@ -56,6 +57,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--vs-dlib", action="store_true", help="also run dlib-bin's pipeline (distance, default 0.6) on the same images"
     )
     identities.set_defaults(run=run_identities)
+
+    door = kinds.add_parser(
+        "door",
+        help="the whole door simulated with the door policy: visitors, strangers, stolen codes, per door size N",
+    )
+    door.add_argument("--gallery", type=Path, required=True, help="folder per identity: the visitors")
+    door.add_argument("--strangers", type=Path, help="folder per identity, never enrolled (default: gallery halves)")
+    door.add_argument("--distractors", type=Path, help="folder per identity, enrolled only to reach N")
+    door.add_argument("--enroll-images", type=int, default=3, choices=range(1, 6), metavar="K", help="1-5 (3)")
+    door.add_argument("--frames", type=int, default=1, choices=range(1, 4), metavar="F", help="1-3 (1)")
+    door.add_argument("--sizes", default="10,100,1000", help="door sizes N, comma-separated (10,100,1000)")
+    door.add_argument("--level", choices=("standard", "high"), default="standard")
+    door.add_argument("--seed", type=int, default=0)
+    door.add_argument("--pick", choices=("center", "largest"), default="largest", help="gallery/strangers face")
+    door.add_argument("--distractor-pick", choices=("center", "largest"), default="center", help="(LFW: center)")
+    door.add_argument("--json", action="store_true")
+    door.set_defaults(run=run_door)
 
 
 def _print(report: dict[str, Any], as_json: bool) -> None:
@@ -133,4 +151,50 @@ def run_identities(args: argparse.Namespace) -> int:
         )
         report["dlib"]["default_threshold"] = f"distance {DLIB_DEFAULT_DISTANCE}"
     _print(report, args.json)
+    return 0
+
+
+def run_door(args: argparse.Namespace) -> int:
+    import sys
+
+    from facegate.domain.models import SecurityLevel
+    from facegate.domain.policy import DoorPolicy, shipped_calibration
+    from facegate.evaluation.door import BURST_CAVEAT, cached_describer, evaluate_door, print_table
+    from facegate.vision.engine import FaceEngine
+
+    try:
+        sizes = [int(value) for value in args.sizes.split(",") if value.strip()]
+    except ValueError:
+        print("--sizes takes whole numbers, e.g. 10,100,1000", file=sys.stderr)
+        return 2
+    if not sizes or min(sizes) < 1:
+        print("--sizes takes whole numbers >= 1", file=sys.stderr)
+        return 2
+    engine = FaceEngine.load()
+    policy = DoorPolicy(shipped_calibration())
+    if policy.model_id != engine.model_id:
+        print(
+            f"warning: the calibration is for {policy.model_id}, the engine is {engine.model_id}: "
+            "run scripts/calibrate.py",
+            file=sys.stderr,
+        )
+    print(BURST_CAVEAT, file=sys.stderr)
+    report = evaluate_door(
+        policy,
+        cached_describer(lambda: engine, engine.model_id, Path("build/cache")),
+        args.gallery,
+        args.strangers,
+        args.distractors,
+        args.enroll_images,
+        args.frames,
+        sizes,
+        SecurityLevel(args.level),
+        args.seed,
+        pick=args.pick,
+        distractor_pick=args.distractor_pick,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
     return 0

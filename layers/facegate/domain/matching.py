@@ -1,4 +1,4 @@
-"""Closed-set matching: the door decision as pure functions over a candidate matrix.
+"""Closed-set matching: the scores the door policy decides on, as pure functions over a candidate matrix.
 
 A site's enrolled visitors form a :class:`CandidateSet` (decrypted, in function memory only).
 A decision considers only the rows whose invite covers this door at this instant and whose
@@ -14,8 +14,6 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from facegate.domain.models import Decision, DecisionMode, DecisionReason
-
 Vector = npt.NDArray[np.float32]
 
 
@@ -30,6 +28,7 @@ class Candidate:
     valid_from: datetime
     valid_until: datetime
     claim_hash: str
+    n_images: int = 1
 
 
 @dataclass(slots=True)
@@ -49,6 +48,7 @@ class CandidateSet:
     valid_until: npt.NDArray[np.float64]
     door_ids: tuple[frozenset[str], ...]
     claim_index: dict[str, int]
+    template_images: npt.NDArray[np.int_]
     _door_masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
     _model_masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
 
@@ -57,7 +57,8 @@ class CandidateSet:
         """Stack ``candidates`` into a matrix (n x dim float32)."""
         matrix = np.zeros((len(candidates), dim), dtype=np.float32)
         for row, candidate in enumerate(candidates):
-            matrix[row] = candidate.vector
+            if candidate.vector.shape == (dim,):
+                matrix[row] = candidate.vector  # another model's vector of another size stays zero (never compared)
         return cls(
             version=version,
             visitor_ids=tuple(c.visitor_id for c in candidates),
@@ -67,6 +68,7 @@ class CandidateSet:
             valid_until=np.array([c.valid_until.timestamp() for c in candidates], dtype=np.float64),
             door_ids=tuple(frozenset(c.door_ids) for c in candidates),
             claim_index={c.claim_hash: row for row, c in enumerate(candidates)},
+            template_images=np.array([c.n_images for c in candidates], dtype=np.int_),
         )
 
     def __len__(self) -> int:
@@ -95,56 +97,67 @@ class CandidateSet:
         return self.door_mask(door_id) & window & self.model_mask(model_id)
 
 
-def identify(
-    candidates: CandidateSet,
-    probe: Vector,
-    probe_model_id: str,
-    door_id: str,
-    now: datetime,
-    threshold: float,
-    margin: float,
-) -> Decision:
-    """Closed-set 1:N decision.
+@dataclass(frozen=True, slots=True)
+class DoorView:
+    """What the policy needs of a site's candidates at one door, now, for one probe.
 
-    Grant only if the best cosine similarity is >= ``threshold`` and beats the runner-up by at
-    least ``margin`` (cosine units). ``probe`` must be unit-norm.
+    Attributes:
+        visitor_ids, scores, template_images: the eligible candidates made by the probe's model
+            (N = their number), their cosine similarity to the probe and the K their templates fuse.
     """
-    eligible = candidates.eligible(door_id, now, probe_model_id)
-    count = int(np.count_nonzero(eligible))
-    if count == 0:
-        return Decision(False, DecisionReason.NO_CANDIDATES, DecisionMode.IDENTIFY, None, threshold)
-    scores = np.where(eligible, candidates.matrix @ probe, -np.inf)
-    top = np.argpartition(scores, -2)[-2:] if scores.size > 1 else np.array([0])
-    top = top[np.argsort(scores[top])[::-1]]
-    best_row = int(top[0])
-    best = float(scores[best_row])
-    runner_up = float(scores[top[1]]) if count > 1 else None
-    if best < threshold:
-        return Decision(False, DecisionReason.NO_MATCH, DecisionMode.IDENTIFY, best, threshold, None, runner_up, count)
-    if runner_up is not None and best - runner_up < margin:
-        return Decision(False, DecisionReason.AMBIGUOUS, DecisionMode.IDENTIFY, best, threshold, None, runner_up, count)
-    visitor = candidates.visitor_ids[best_row]
-    return Decision(True, DecisionReason.MATCH, DecisionMode.IDENTIFY, best, threshold, visitor, runner_up, count)
+
+    visitor_ids: tuple[str, ...]
+    scores: npt.NDArray[np.float32]
+    template_images: npt.NDArray[np.int_]
 
 
-def verify_claim(
-    candidates: CandidateSet,
-    probe: Vector,
-    probe_model_id: str,
-    claim_hash: str,
-    door_id: str,
-    now: datetime,
-    threshold: float,
-) -> Decision:
-    """1:1 decision against the visitor who holds the claim code (keyed hash ``claim_hash``).
+@dataclass(frozen=True, slots=True)
+class ClaimView:
+    """The visitor named by a claim code, as the policy needs it.
 
-    The claimed visitor must be admissible at this door now; grant if cosine >= ``threshold``.
+    Attributes:
+        visitor_id: None when the code names nobody admissible at this door now.
+        score: cosine similarity to the probe; None when the template was made by another model
+            (``stale_model``): templates of different models are never compared.
     """
+
+    visitor_id: str | None
+    score: float | None = None
+    template_images: int = 1
+    stale_model: bool = False
+
+
+def door_view(candidates: CandidateSet, probe: Vector, probe_model_id: str, door_id: str, now: datetime) -> DoorView:
+    """Scores of the candidates eligible at ``door_id`` at ``now`` whose templates the probe's model made."""
+    rows = np.flatnonzero(candidates.eligible(door_id, now, probe_model_id))
+    scores = (candidates.matrix[rows] @ probe).astype(np.float32) if rows.size else np.zeros(0, dtype=np.float32)
+    return DoorView(
+        visitor_ids=tuple(candidates.visitor_ids[int(r)] for r in rows),
+        scores=scores,
+        template_images=candidates.template_images[rows],
+    )
+
+
+def eligible_count(candidates: CandidateSet, door_id: str, now: datetime, model_id: str) -> int:
+    """N: the visitors admissible at ``door_id`` at ``now`` with templates of ``model_id``."""
+    return int(np.count_nonzero(candidates.eligible(door_id, now, model_id)))
+
+
+def claim_view(
+    candidates: CandidateSet, probe: Vector, probe_model_id: str, claim_hash: str, door_id: str, now: datetime
+) -> ClaimView:
+    """The visitor whose claim code has keyed hash ``claim_hash``, if admissible at ``door_id`` at ``now``."""
     row = candidates.claim_index.get(claim_hash)
-    if row is None or not bool(candidates.eligible(door_id, now, probe_model_id)[row]):
-        return Decision(False, DecisionReason.CLAIM_UNKNOWN, DecisionMode.CLAIM, None, threshold)
-    similarity = float(candidates.matrix[row] @ probe)
-    if similarity < threshold:
-        return Decision(False, DecisionReason.CLAIM_MISMATCH, DecisionMode.CLAIM, similarity, threshold, None, None, 1)
-    visitor = candidates.visitor_ids[row]
-    return Decision(True, DecisionReason.MATCH, DecisionMode.CLAIM, similarity, threshold, visitor, None, 1)
+    if row is None:
+        return ClaimView(visitor_id=None)
+    t = now.timestamp()
+    admissible = (
+        bool(candidates.door_mask(door_id)[row]) and candidates.valid_from[row] <= t < candidates.valid_until[row]
+    )
+    if not admissible:
+        return ClaimView(visitor_id=None)
+    visitor_id = candidates.visitor_ids[row]
+    k = int(candidates.template_images[row])
+    if str(candidates.model_ids[row]) != probe_model_id:
+        return ClaimView(visitor_id=visitor_id, template_images=k, stale_model=True)
+    return ClaimView(visitor_id=visitor_id, score=float(candidates.matrix[row] @ probe), template_images=k)

@@ -33,12 +33,19 @@ def parse_rfc3339(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+class SecurityLevel(StrEnum):
+    """How much a site trades convenience for security (targets in ``facegate.domain.policy.LEVELS``)."""
+
+    STANDARD = "standard"
+    HIGH = "high"
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
-    """A building (or campus) with its own doors, visitors, thresholds and data key.
+    """A building (or campus) with its own doors, visitors, security level and data key.
 
     Attributes:
-        match_threshold: per-site identify threshold (cosine, [-1, 1]); None = the deployment default.
+        security_level: what the door policy promises at this site's doors (thresholds follow from it).
         data_key_blob: the site's AES-256 data key, encrypted by KMS (never stored in plaintext).
         template_version: bumped on every enrollment and erasure; caches revalidate against it.
     """
@@ -48,7 +55,7 @@ class Site:
     timezone: str
     created_at: datetime
     data_key_blob: bytes
-    match_threshold: float | None = None
+    security_level: SecurityLevel = SecurityLevel.STANDARD
     template_version: int = 0
 
 
@@ -95,6 +102,8 @@ class InviteState(StrEnum):
     ENROLLED = "enrolled"
     ERASED = "erased"
     EXPIRED = "expired"
+    REENROLL_REQUIRED = "reenroll_required"
+    """Enrolled, but the template was made by a model the doors no longer use: new selfies are needed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +192,8 @@ class CandidateRow:
     valid_from: datetime
     valid_until: datetime
     claim_hash: str
+    n_images: int = 1
+    """K: how many selfies the template fuses (the policy's thresholds depend on it)."""
 
 
 class DecisionMode(StrEnum):
@@ -198,27 +209,63 @@ class DecisionReason(StrEnum):
     NO_FACE = "no_face"
     CLAIM_MISMATCH = "claim_mismatch"
     CLAIM_UNKNOWN = "claim_unknown"
+    CLAIM_REQUIRED = "claim_required"
+    """Face-only entry is off at this door (no threshold meets the level's target at its N)."""
+    REENROLL_REQUIRED = "reenroll_required"
+    """The claimed visitor's template was made by another model: new selfies are needed."""
 
 
-@dataclass(frozen=True, slots=True)
+class NextStep(StrEnum):
+    """What the kiosk tells the person at the door after a deny (all the terminal learns)."""
+
+    SHOW_CODE = "show_code"
+    RETRY = "retry"
+    SEE_RECEPTION = "see_reception"
+
+
+NEXT_STEP: dict[DecisionReason, NextStep] = {
+    DecisionReason.NO_FACE: NextStep.RETRY,
+    DecisionReason.NO_MATCH: NextStep.SHOW_CODE,
+    DecisionReason.AMBIGUOUS: NextStep.SHOW_CODE,
+    DecisionReason.CLAIM_REQUIRED: NextStep.SHOW_CODE,
+    DecisionReason.NO_CANDIDATES: NextStep.SHOW_CODE,
+    DecisionReason.CLAIM_MISMATCH: NextStep.SEE_RECEPTION,
+    DecisionReason.CLAIM_UNKNOWN: NextStep.SEE_RECEPTION,
+    DecisionReason.REENROLL_REQUIRED: NextStep.SEE_RECEPTION,
+}
+"""The public next step of every deny reason (the reason itself goes to the audit log only)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
-    """The outcome of a door verification.
+    """The outcome of a door verification (built by ``facegate.domain.policy`` with keywords).
 
     Attributes:
-        similarity: best cosine similarity in [-1, 1], None when nothing was compared.
-        threshold: the threshold that applied (cosine).
+        level: the site's security level the decision was made under.
+        similarity: best cosine similarity in [-1, 1], None when nothing was compared (audit only).
+        threshold: the threshold that applied (cosine), None when none did (audit only).
         visitor_id: who was granted (None on deny; never returned to the terminal).
         runner_up: second-best similarity in identify mode (audit only).
+        n_candidates: N, the visitors eligible at this door now (same model).
+        k: images fused in the compared template; f: frames fused in the probe.
     """
 
     granted: bool
     reason: DecisionReason
     mode: DecisionMode
-    similarity: float | None
-    threshold: float
+    level: SecurityLevel
+    threshold: float | None = None
+    similarity: float | None = None
     visitor_id: str | None = None
     runner_up: float | None = None
-    candidates: int = 0
+    n_candidates: int = 0
+    k: int | None = None
+    f: int = 0
+
+    @property
+    def next_step(self) -> NextStep | None:
+        """What the person at the door should do next (None on a grant)."""
+        return None if self.granted else NEXT_STEP[self.reason]
 
 
 class AuditKind(StrEnum):
@@ -229,6 +276,10 @@ class AuditKind(StrEnum):
     ERASE = "erase"
     INVITE = "invite"
     TERMINAL_REVOKED = "terminal_revoked"
+    REFUSED = "refused"
+    """A terminal request refused before any decision (bad signature with a known key, wrong door,
+    cool-down, rate limit): the reason is the error code."""
+    SITE_UPDATED = "site_updated"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from facegate.domain.models import SecurityLevel
+from facegate.domain.policy import DoorPolicy, shipped_calibration
 from facegate.errors import FacegateError
 from facegate.evaluation import metrics
 from facegate.evaluation.datasets import PairSet, read_identities
-from facegate.vision import thresholds
 from facegate.vision.engine import FaceEngine, Pick, fuse
 
 T = TypeVar("T")
@@ -57,9 +58,16 @@ def describe_all(
     return found, missing
 
 
-def default_threshold(mode: str) -> float:
-    """The shipped threshold of a decision mode (``identify`` or ``claim``)."""
-    return thresholds.CLAIM_THRESHOLD if mode == "claim" else thresholds.IDENTIFY_THRESHOLD
+def default_threshold(mode: str, k: int = 1, f: int = 1) -> float:
+    """The door policy's threshold (standard level) for templates of K images and probes of F frames:
+    ``claim`` = the 1:1 claim-code check, ``identify`` = face alone at a door with one candidate (1.0 where
+    face-only entry is off)."""
+    policy = DoorPolicy(shipped_calibration())
+    if mode == "claim":
+        threshold = policy.claim(SecurityLevel.STANDARD, k, f).threshold
+    else:
+        threshold = policy.face_only(SecurityLevel.STANDARD, 1, k, f).threshold
+    return 1.0 if threshold is None else round(threshold, 4)
 
 
 def _rate_block(genuine: metrics.Scores, impostor: metrics.Scores, threshold: float) -> dict[str, Any]:
@@ -183,7 +191,7 @@ def evaluate_identities(
     genuine_mask = owners[:, None] == np.arange(len(templates))[None, :]
     genuine = scores[genuine_mask].astype(np.float64)
     impostor = scores[~genuine_mask].astype(np.float64)
-    chosen = default_threshold(mode) if threshold is None else threshold
+    chosen = default_threshold(mode, enroll_images) if threshold is None else threshold
     return {
         **_rate_block(genuine, impostor, chosen),
         "mode": mode,

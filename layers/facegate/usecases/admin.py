@@ -14,6 +14,7 @@ from facegate.domain.models import (
     Door,
     ErasureReceipt,
     Invite,
+    SecurityLevel,
     Site,
     Terminal,
 )
@@ -49,9 +50,13 @@ class NewInvite:
 
 
 def create_site(
-    services: Services, actor: Principal, name: str, timezone: str, match_threshold: float | None = None
+    services: Services,
+    actor: Principal,
+    name: str,
+    timezone: str,
+    security_level: SecurityLevel = SecurityLevel.STANDARD,
 ) -> Site:
-    """Create a site with its own KMS data key. ``match_threshold`` is a cosine in (0, 1) or None."""
+    """Create a site with its own KMS data key at ``security_level`` (the door policy's targets)."""
     actor.require_admin()
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -65,9 +70,32 @@ def create_site(
         timezone=timezone,
         created_at=services.clock(),
         data_key_blob=blob,
-        match_threshold=match_threshold,
+        security_level=security_level,
     )
     services.repo.put_site(site)
+    return site
+
+
+def update_site(
+    services: Services,
+    actor: Principal,
+    site_id: str,
+    name: str | None = None,
+    security_level: SecurityLevel | None = None,
+) -> Site:
+    """Rename a site and/or change its security level (admins); takes effect at the next door request.
+
+    Raises:
+        NotFound: unknown site.
+    """
+    actor.require_admin()
+    site = services.repo.update_site(site_id, name, security_level)
+    if site is None:
+        raise NotFound("site not found")
+    if security_level is not None:
+        record_event(
+            services, site_id, AuditKind.SITE_UPDATED, actor.subject, details={"security_level": security_level.value}
+        )
     return site
 
 
@@ -162,6 +190,10 @@ def create_invite(
         raise InvalidRequest("valid_until is in the past", code="invalid_window")
     if valid_until - valid_from > MAX_INVITE_WINDOW:
         raise InvalidRequest("an invite may last at most 31 days", code="invalid_window")
+    if valid_from > now + timedelta(days=services.settings.invite_max_lead_days):
+        raise InvalidRequest(
+            f"an invite may start at most {services.settings.invite_max_lead_days} days ahead", code="invalid_window"
+        )
     doors = _check_doors(services, site_id, door_ids)
     token = tokens.new_invite_token()
     invite = Invite(
@@ -183,10 +215,10 @@ def create_invite(
 
 def erase_invite(services: Services, actor: Principal, invite_id: str) -> ErasureReceipt:
     """Erase everything biometric of an invite and revoke its token (hosts of the site, admins)."""
+    actor.require_host_or_admin()
     invite = services.repo.get_invite(invite_id)
-    if invite is None:
-        raise NotFound("invite not found")
-    actor.require_host_of(invite.site_id)
+    if invite is None or not actor.may_host(invite.site_id):
+        raise NotFound("invite not found")  # one answer for unknown and another site's: ids cannot be probed
     now = services.clock()
     items = services.repo.erase_visitor(invite_id, now, revoke=True)
     record_event(

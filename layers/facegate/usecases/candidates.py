@@ -66,6 +66,7 @@ class CandidateCache:
                     valid_from=stored.valid_from,
                     valid_until=stored.valid_until,
                     claim_hash=stored.claim_hash,
+                    n_images=stored.n_images,
                 )
             )
         if unreadable:

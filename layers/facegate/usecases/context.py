@@ -9,6 +9,7 @@ from datetime import datetime
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 
 from facegate.domain.models import utcnow
+from facegate.domain.policy import DoorPolicy, shipped_calibration
 from facegate.errors import Forbidden
 from facegate.ports import AuditLog, Ephemeral, FaceEnginePort, KeyService, Repository
 from facegate.settings import Settings
@@ -42,6 +43,15 @@ class Principal:
         if not self.is_admin:
             raise Forbidden("this action needs an administrator", code="forbidden")
 
+    def may_host(self, site_id: str) -> bool:
+        """True when the caller is an admin, or a host of ``site_id``."""
+        return self.is_admin or (HOSTS in self.groups and site_id in self.site_ids)
+
+    def require_host_or_admin(self) -> None:
+        """Raises Forbidden unless the caller is an admin or a host (of any site)."""
+        if not (self.is_admin or HOSTS in self.groups):
+            raise Forbidden("this action needs a host or an administrator", code="forbidden")
+
     def require_host_of(self, site_id: str) -> None:
         """Raises Forbidden unless the caller is an admin, or a host of ``site_id``."""
         if self.is_admin:
@@ -67,9 +77,17 @@ class Services:
     engine: Callable[[], FaceEnginePort]
     idempotency: BasePersistenceLayer
     clock: Callable[[], datetime] = utcnow
+    policy: DoorPolicy | None = None
+    """The door policy; None = built on first use from the shipped calibration."""
     key_cache: KeyCache = field(init=False)
     candidates: CandidateCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.key_cache = KeyCache(self.keys)
         self.candidates = CandidateCache()
+
+    def door_policy(self) -> DoorPolicy:
+        """The door policy (the shipped calibration is read once, on first use, never at import)."""
+        if self.policy is None:
+            self.policy = DoorPolicy(shipped_calibration(), margin=self.settings.match_margin)
+        return self.policy

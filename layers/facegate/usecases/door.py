@@ -1,4 +1,7 @@
-"""Door verification: authenticate the terminal, embed the frames, decide, audit, unlock.
+"""Door verification in four phases: authenticate → parse → decide → record.
+
+The HTTP route runs :func:`authenticate`, parses the body into frames, then :func:`verify` embeds them,
+asks the door policy (:mod:`facegate.domain.policy`) and records the decision.
 
 Order matters: cheap checks that need no storage come first (header shape, clock skew), then the
 key (revocation is read on every request) and the signature — no image is decoded for a request
@@ -11,13 +14,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from facegate.domain.matching import identify, verify_claim
-from facegate.domain.models import AuditKind, Decision, DecisionMode, DecisionReason, Door, Terminal
+from facegate.domain.matching import CandidateSet, claim_view, door_view, eligible_count
+from facegate.domain.models import AuditKind, Decision, DecisionMode, DecisionReason, Door, Site, Terminal
+from facegate.domain.policy import DoorPolicy
 from facegate.errors import FaceRejected, Forbidden, NotFound, RateLimited, Unauthorized
 from facegate.security import signing, tokens
 from facegate.usecases.admin import require_site
@@ -25,7 +29,7 @@ from facegate.usecases.audit import record_event
 from facegate.usecases.context import Services
 from facegate.usecases.keys import door_context, site_context, terminal_context
 from facegate.usecases.visitor import claim_key
-from facegate.vision import thresholds
+from facegate.vision.types import Template
 
 TIMESTAMP = re.compile(r"[0-9]{1,12}")
 KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -118,20 +122,31 @@ def _count_denial(services: Services, terminal: Terminal, now: datetime) -> None
         )
 
 
-def verify(
-    services: Services, request: SignedRequest, door_id: str, read_frames: Callable[[], Sequence[bytes]]
-) -> VerifyOutcome:
-    """Decide whether to open ``door_id`` for the face in the frames (1-3 images, fused).
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A correctly signed terminal request, with its storage round trips under way.
 
-    ``read_frames`` parses the body into images; it runs only after the terminal is authenticated.
-    Without a claim code: closed-set 1:N against the visitors admitted at this door now, at the
-    site's identify threshold, with the runner-up margin. With a claim code: 1:1 against that
-    visitor at the claim threshold. A non-match is a normal ``deny``.
+    The nonce write, the cool-down read and the site read run in the background while the frames are
+    parsed and embedded; :func:`verify` applies their verdicts before deciding anything.
+    """
 
-    Storage round trips overlap: after the signature check, the nonce write, the cool-down read and
-    the site read (which carries the template version that revalidates the candidate cache) run
-    while the frames are embedded; their verdicts (replay, cool-down) are applied before anything is
-    decided or recorded. The audit write and the deny counter run together at the end.
+    terminal: Terminal
+    door_id: str
+    claim: str | None
+    now: datetime
+    started: float
+    nonce_claimed: Future[None]
+    cooldown: Future[datetime | None]
+    site: Future[Site]
+
+
+def authenticate(services: Services, request: SignedRequest, door_id: str) -> Authenticated:
+    """Phase 1: the terminal, its signature and its binding to ``door_id`` (no image is touched).
+
+    Raises:
+        Unauthorized: missing/malformed headers, clock skew, unknown or revoked key, bad signature,
+            reused nonce.
+        Forbidden: ``door_not_allowed`` when the terminal is not bound to ``door_id``.
     """
     started = time.perf_counter()
     terminal = _check_signature(services, request)
@@ -139,59 +154,112 @@ def verify(
     assert request.nonce is not None
     nonce_claimed = _IO.submit(_claim_nonce, services, terminal, request.nonce)
     cooldown = _IO.submit(services.ephemeral.blocked_until, f"cooldown#{terminal.terminal_id}", now)
-    site_read = _IO.submit(require_site, services, terminal.site_id)
+    site = _IO.submit(require_site, services, terminal.site_id)
     if door_id not in terminal.door_ids:
         nonce_claimed.result()
         raise Forbidden("this terminal is not bound to this door", code="door_not_allowed")
-    frames = read_frames()
+    return Authenticated(terminal, door_id, request.claim, now, started, nonce_claimed, cooldown, site)
+
+
+def decide(
+    policy: DoorPolicy,
+    site: Site,
+    candidates: CandidateSet,
+    probe: Template | None,
+    model_id: str,
+    door_id: str,
+    now: datetime,
+    claim_hash: str | None,
+    claimed: bool,
+) -> Decision:
+    """Phase 3: the door policy's decision (pure).
+
+    ``model_id`` is the engine's; ``claimed`` says a claim code came with the frames and ``claim_hash`` is
+    the keyed hash of that code when it is well-formed.
+    """
+    level = site.security_level
+    mode = DecisionMode.CLAIM if claimed else DecisionMode.IDENTIFY
+    if probe is None:
+        return policy.no_face(level, mode, eligible_count(candidates, door_id, now, model_id))
+    f = probe.n_images
+    if claimed:
+        n = eligible_count(candidates, door_id, now, probe.model_id)
+        if claim_hash is None:
+            return policy.decide_claim(level, None, None, 1, f, n)
+        view = claim_view(candidates, probe.vector, probe.model_id, claim_hash, door_id, now)
+        return policy.decide_claim(
+            level, view.visitor_id, view.score, view.template_images, f, n, stale_model=view.stale_model
+        )
+    door = door_view(candidates, probe.vector, probe.model_id, door_id, now)
+    return policy.decide_face_only(level, door.visitor_ids, door.scores.tolist(), door.template_images.tolist(), f)
+
+
+def verify(services: Services, auth: Authenticated, frames: Sequence[bytes]) -> VerifyOutcome:
+    """Phases 2-4 for parsed ``frames`` (1-3 images, fused): embed, decide, record.
+
+    Without a claim code: closed-set 1:N against the visitors admitted at this door now, held to the
+    site's level at this door's N (or ``claim_required`` where face-only entry is off). With a claim
+    code: 1:1 against that visitor. A non-match is a normal ``deny``; the replay and cool-down verdicts
+    of phase 1's background reads are applied before anything is decided or recorded.
+    """
     engine = services.engine()
-    settings = services.settings
-    claim = request.claim
-    mode = DecisionMode.CLAIM if claim is not None else DecisionMode.IDENTIFY
     try:
-        probe = engine.probe_template(list(frames))
+        probe: Template | None = engine.probe_template(list(frames))
     except FaceRejected:
         probe = None
-    nonce_claimed.result()
-    _check_throttles(services, terminal, request.claim, now, cooldown.result())
-    site = site_read.result()
-    identify_default, claim_threshold = thresholds.defaults(settings)
-    identify_threshold = site.match_threshold if site.match_threshold is not None else identify_default
-    threshold = claim_threshold if mode is DecisionMode.CLAIM else identify_threshold
-    if probe is None:
-        decision = Decision(False, DecisionReason.NO_FACE, mode, None, threshold)
-    else:
-        candidates = services.candidates.for_site(services.repo, services.key_cache, site)
-        if claim is not None:
-            code = tokens.normalize_claim_code(claim)
+    terminal = auth.terminal
+    auth.nonce_claimed.result()
+    _check_throttles(services, terminal, auth.claim, auth.now, auth.cooldown.result())
+    site = auth.site.result()
+    candidates = services.candidates.for_site(services.repo, services.key_cache, site)
+    claim_hash = None
+    if auth.claim is not None:
+        code = tokens.normalize_claim_code(auth.claim)
+        if code is not None:
             data_key = services.key_cache.decrypt(site.data_key_blob, site_context(site.site_id))
-            decision = (
-                Decision(False, DecisionReason.CLAIM_UNKNOWN, mode, None, threshold)
-                if code is None
-                else verify_claim(
-                    candidates,
-                    probe.vector,
-                    probe.model_id,
-                    tokens.claim_hash(claim_key(data_key), code),
-                    door_id,
-                    now,
-                    threshold,
-                )
-            )
-        else:
-            decision = identify(
-                candidates, probe.vector, probe.model_id, door_id, now, threshold, settings.match_margin
-            )
+            claim_hash = tokens.claim_hash(claim_key(data_key), code)
+    decision = decide(
+        services.door_policy(),
+        site,
+        candidates,
+        probe,
+        engine.model_id,
+        auth.door_id,
+        auth.now,
+        claim_hash,
+        auth.claim is not None,
+    )
+    return _record(services, auth, site, decision, engine.model_id, len(frames))
+
+
+def _record(
+    services: Services, auth: Authenticated, site: Site, decision: Decision, model_id: str, n_frames: int
+) -> VerifyOutcome:
+    """Phase 4: unlock token on a grant, the deny counter, and the audit record (the only place the
+    similarity, threshold and precise reason are kept)."""
+    terminal = auth.terminal
     decision_id = tokens.new_id("dec")
     unlock_token = None
     counted = None
     if decision.granted:
-        door = _door(services, site.site_id, door_id)
-        key = services.key_cache.decrypt(door.unlock_key_blob, door_context(door_id))
-        unlock_token = tokens.issue_unlock_token(key, door_id, decision_id, now, settings.unlock_token_ttl_seconds)
+        door = _door(services, site.site_id, auth.door_id)
+        key = services.key_cache.decrypt(door.unlock_key_blob, door_context(auth.door_id))
+        unlock_token = tokens.issue_unlock_token(
+            key, auth.door_id, decision_id, auth.now, services.settings.unlock_token_ttl_seconds
+        )
     elif decision.reason in COUNTED_DENIALS:
-        counted = _IO.submit(_count_denial, services, terminal, now)
-    latency_ms = (time.perf_counter() - started) * 1000.0
+        counted = _IO.submit(_count_denial, services, terminal, auth.now)
+    latency_ms = (time.perf_counter() - auth.started) * 1000.0
+    details = {
+        "level": decision.level.value,
+        "candidates": str(decision.n_candidates),
+        "frames": str(n_frames),
+        "probe_frames": str(decision.f),
+    }
+    if decision.k is not None:
+        details["template_images"] = str(decision.k)
+    if decision.runner_up is not None:
+        details["runner_up"] = f"{decision.runner_up:.4f}"
     record_event(
         services,
         site.site_id,
@@ -200,19 +268,19 @@ def verify(
         event_id=decision_id,
         visitor_id=decision.visitor_id,
         terminal_id=terminal.terminal_id,
-        door_id=door_id,
+        door_id=auth.door_id,
         decision="grant" if decision.granted else "deny",
         reason=decision.reason.value,
         mode=decision.mode.value,
         similarity=decision.similarity,
         threshold=decision.threshold,
-        model_id=engine.model_id,
+        model_id=model_id,
         latency_ms=latency_ms,
-        details={"candidates": str(decision.candidates), "frames": str(len(frames))},
+        details=details,
     )
     if counted is not None:
         counted.result()
-    return VerifyOutcome(decision, decision_id, unlock_token, engine.model_id, latency_ms, terminal.terminal_id)
+    return VerifyOutcome(decision, decision_id, unlock_token, model_id, latency_ms, terminal.terminal_id)
 
 
 def _door(services: Services, site_id: str, door_id: str) -> Door:

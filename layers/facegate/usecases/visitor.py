@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,32 +51,72 @@ class VisitorStatus:
     display_name: str | None
 
 
+def address_block(source: str) -> str:
+    """The address block that bad-token guesses are counted per: an IPv4 address, or an IPv6 /64.
+
+    One IPv6 subscriber usually holds a whole /64, so counting per IPv6 address would be evaded by
+    rotating addresses; IPv4 addresses behind a carrier NAT are shared, which is harmless because
+    the limit only ever applies to invalid tokens (see :func:`find_invite`).
+    """
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return source[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def find_invite(services: Services, token: str, source: str) -> Invite:
     """The invite a token belongs to.
 
-    Unknown tokens count against ``source`` (the caller's IP); past the per-minute limit the
-    source is throttled even for valid tokens, which makes token guessing pointless.
+    The limit throttles the guesses, not the visitors: a valid token is looked up first (one hash
+    lookup) and always goes through. Only an invalid token is checked against, and counted towards,
+    the per-minute limit of its address block (:func:`address_block`); past the limit every further
+    invalid guess from that block gets 429 for 60 s, which makes guessing pointless while visitors
+    holding a valid link behind the same guest Wi-Fi or carrier NAT are never locked out. Every
+    invalid token is logged and counted as a metric (never the token itself).
 
     Raises:
         Unauthorized: ``invalid_token``.
         Gone: ``invite_revoked`` when a host or admin erased the invite.
-        RateLimited: too many invalid tokens from ``source``.
+        RateLimited: too many invalid tokens from ``source``'s address block.
     """
     now = services.clock()
-    block_key = f"badtoken#{source}"
-    until = services.ephemeral.blocked_until(block_key, now)
-    if until is not None:
-        raise RateLimited("too many invalid links; wait a moment", retry_after=int((until - now).total_seconds()) + 1)
     invite = (
         services.repo.get_invite_by_token(tokens.hash_token(token)) if tokens.looks_like_invite_token(token) else None
     )
     if invite is None:
+        block_key = f"badtoken#{address_block(source)}"
+        until = services.ephemeral.blocked_until(block_key, now)
+        if until is not None:
+            raise RateLimited(
+                "too many invalid links; wait a moment",
+                retry_after=int((until - now).total_seconds()) + 1,
+            )
         if services.ephemeral.hit(block_key, 60, now) >= services.settings.invalid_token_limit_per_minute:
             services.ephemeral.block(block_key, now + timedelta(seconds=60))
         raise Unauthorized("this registration link is not valid", code="invalid_token")
     if invite.revoked_at is not None:
         raise Gone("this invitation was cancelled", code="invite_revoked")
     return invite
+
+
+def enrollment_opens_at(services: Services, invite: Invite) -> datetime:
+    """When consent and selfies are first accepted: a documented lead before the visit window opens."""
+    return invite.valid_from - timedelta(days=services.settings.enrollment_opens_days_before)
+
+
+def _require_enrollment_open(services: Services, invite: Invite, now: datetime) -> None:
+    opens = enrollment_opens_at(services, invite)
+    if now < opens:
+        raise Conflict(
+            f"registration opens {services.settings.enrollment_opens_days_before} days before the visit, "
+            f"on {rfc3339(opens)}",
+            code="enrollment_not_open",
+        )
 
 
 def _require_open(invite: Invite, now: datetime) -> None:
@@ -102,6 +143,7 @@ def consent(services: Services, token: str, source: str, consent_version: str, a
     invite = find_invite(services, token, source)
     now = services.clock()
     _require_open(invite, now)
+    _require_enrollment_open(services, invite, now)
     if not accepted:
         raise InvalidRequest("consent must be given explicitly (accepted: true)", code="consent_not_accepted")
     if consent_version != CONSENT_VERSION:
@@ -147,6 +189,7 @@ def enroll(services: Services, token: str, source: str, images: Sequence[bytes])
     invite = find_invite(services, token, source)
     now = services.clock()
     _require_open(invite, now)
+    _require_enrollment_open(services, invite, now)
     if invite.consent is None or invite.consent.version != CONSENT_VERSION:
         raise Conflict("consent is required before taking selfies", code="consent_required")
     engine = services.engine()
@@ -207,6 +250,10 @@ def status(services: Services, token: str, source: str) -> VisitorStatus:
     now = services.clock()
     state = invite.state(now)
     claim_code = None
+    if state is InviteState.ENROLLED:
+        stored = services.repo.get_template_model_id(invite.site_id, invite.invite_id)
+        if stored is not None and stored != services.engine().model_id:
+            state = InviteState.REENROLL_REQUIRED
     if state is InviteState.ENROLLED and invite.claim_code_ct is not None:
         site = require_site(services, invite.site_id)
         aad = envelope.claim_code_aad(site.site_id, invite.invite_id)

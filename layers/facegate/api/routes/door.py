@@ -14,7 +14,9 @@ from facegate.api.deps import provide_services
 from facegate.api.observability import count, milliseconds
 from facegate.api.openapi import TERMINAL_SECURITY, responses
 from facegate.api.schemas import DecisionOut
+from facegate.errors import Forbidden, RateLimited, Unauthorized
 from facegate.usecases import door
+from facegate.usecases.audit import record_terminal_refusal
 from facegate.usecases.context import Services
 
 router = Router()
@@ -43,17 +45,21 @@ def verify_at_door(door_id: DoorId, services: ServicesDep) -> DecisionOut:
         body=body,
         claim=headers.get("x-facegate-claim"),
     )
-    outcome = door.verify(services, request, door_id, lambda: image_parts(headers.get("content-type"), body, "frame"))
+    try:
+        authenticated = door.authenticate(services, request, door_id)
+        frames = image_parts(headers.get("content-type"), body, "frame")
+        outcome = door.verify(services, authenticated, frames)
+    except (Unauthorized, Forbidden, RateLimited) as refused:
+        record_terminal_refusal(services, request.key_id, door_id, refused)
+        raise
     decision = outcome.decision
     verdict = "grant" if decision.granted else "deny"
     count("Decision", decision=verdict, reason=decision.reason.value)
     milliseconds("VerifyLatency", outcome.latency_ms)
+    next_step = decision.next_step
     return DecisionOut(
         decision=verdict,
-        reason=decision.reason.value,
-        similarity=None if decision.similarity is None else round(decision.similarity, 4),
-        threshold=round(decision.threshold, 4),
-        mode=decision.mode.value,
         decision_id=outcome.decision_id,
         unlock_token=outcome.unlock_token,
+        next=None if next_step is None else next_step.value,
     )

@@ -19,12 +19,14 @@ from facegate.api.schemas import (
     CreateTerminal,
     DoorOut,
     RevokedTerminalOut,
+    SecurityPolicyOut,
     SiteOut,
     TerminalOut,
+    UpdateSite,
 )
+from facegate.domain.models import SecurityLevel, Site
 from facegate.usecases import admin
 from facegate.usecases.context import Principal, Services
-from facegate.vision import thresholds
 
 router = Router()
 ServicesDep = Annotated[Services, Depends(provide_services)]
@@ -36,15 +38,32 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$
     "/sites", status_code=201, security=ADMIN_SECURITY, responses=responses(201, SiteOut, 400, 401, 403), tags=["admin"]
 )
 def create_site(body: CreateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
-    """Create a site (admins)."""
-    site = admin.create_site(services, actor, body.name, body.timezone, body.match_threshold)
-    identify_default, claim_default = thresholds.defaults(services.settings)
+    """Create a site at a security level (admins); the response shows the level's thresholds and rates."""
+    site = admin.create_site(services, actor, body.name, body.timezone, SecurityLevel(body.security_level))
+    return _site_out(services, site)
+
+
+@router.patch(
+    "/sites/<site_id>",
+    security=ADMIN_SECURITY,
+    responses=responses(200, SiteOut, 400, 401, 403, 404),
+    tags=["admin"],
+)
+def update_site(site_id: Id, body: UpdateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
+    """Rename a site or change its security level (admins); the response shows the level's thresholds and rates."""
+    level = None if body.security_level is None else SecurityLevel(body.security_level)
+    site = admin.update_site(services, actor, site_id, body.name, level)
+    return _site_out(services, site)
+
+
+def _site_out(services: Services, site: Site) -> SiteOut:
+    summary = services.door_policy().summary(site.security_level)
     return SiteOut(
         site_id=site.site_id,
         name=site.name,
         timezone=site.timezone,
-        match_threshold=site.match_threshold if site.match_threshold is not None else identify_default,
-        claim_threshold=claim_default,
+        security_level=site.security_level.value,
+        policy=SecurityPolicyOut.model_validate(summary),
         created_at=site.created_at,
     )
 

@@ -150,6 +150,9 @@ async function applyStatus(status) {
       return showCapture();
     case 'enrolled':
       return showEnrolled(status.claim_code || null);
+    case 'reenroll_required':
+      showCapture();
+      return say($('#capture-result'), [['capture.reenroll', {}]], 'reenroll_required');
     case 'erased':
       return showErased(null);
     case 'expired':
