@@ -103,11 +103,35 @@ def compact_json(value: Any) -> str:
     return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text) + "\n"
 
 
+def check(path: Path) -> None:
+    """Print the tail model's upper-bound rate next to the observed impostor rate, where >= 10 scores exceed."""
+    from facegate.domain.policy import MIN_TAIL_EXCEEDANCES, Calibration, tail_far
+
+    calibration = Calibration.from_dict(json.loads(path.read_text()))
+    print(f"model {calibration.model_id}")
+    print(f"{'data set':16s} {'K':>2s} {'F':>2s} {'cosine':>8s} {'observed':>10s} {'estimate':>10s}")
+    for name, cells in calibration.cells.items():
+        for (k, f), cell in sorted(cells.items()):
+            if k != 3:
+                continue
+            points = [(r, s) for r, s in cell.impostor_tail if r * cell.n_impostor >= MIN_TAIL_EXCEEDANCES]
+            for rate, score in points[-1:] + [p for p in points if abs(p[0] - 1e-2) / 1e-2 < 0.12]:
+                print(f"{name:16s} {k:2d} {f:2d} {score:8.4f} {rate:10.2e} {tail_far(cell, score):10.2e}")
+            top = cell.impostor_top[0]
+            print(f"{name:16s} {k:2d} {f:2d} {top:8.4f} {1 / cell.n_impostor:10.2e} {tail_far(cell, top):10.2e}  (max)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="folder holding datasets/")
     parser.add_argument("--out", type=Path, default=REPO / "layers/facegate/domain/calibration.json")
+    parser.add_argument(
+        "--check", action="store_true", help="only print the tail model against the observed rates of --out"
+    )
     args = parser.parse_args()
+    if args.check:
+        check(args.out)
+        return
 
     engine = FaceEngine.load()
     cache = DescriptorCache(engine.model_id, REPO / "build" / "cache")
@@ -136,7 +160,7 @@ def main() -> None:
         print(f"{name}: {len(found)} of {datasets[name]['n_images']} images described, {len(cells)} cells")
     out = {
         "model_id": engine.model_id,
-        "command": "python scripts/calibrate.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": " ".join(["python scripts/calibrate.py", *(shlex.quote(a) for a in sys.argv[1:])]),
         "protocol": (
             "per data set, K enrollment images and F probe frames: identities with >= K+F images enroll their "
             "first K (fused); each further disjoint group of F images is a probe (fused); identities with fewer "

@@ -40,8 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate.evaluation.datasets import read_identities, read_pairs
+from facegate.evaluation.runner import default_threshold
 from facegate.modelbuild.quantize import ALL_INT8_SETTINGS, DEFAULT_SETTINGS, QuantSettings
-from facegate.vision import thresholds
 from facegate.vision.embedder import CHIP_SIZE, Embedder
 from facegate.vision.engine import Pick, l2_normalise
 
@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "facegate-int8-chips.npz"
 FP32_MODEL = REPO / "build" / "models" / "embedder_fp32.onnx"
 EMBED_BATCH = 16
-CUTS = (thresholds.CLAIM_THRESHOLD, thresholds.IDENTIFY_THRESHOLD)
+CUTS = (default_threshold("claim"), default_threshold("identify"))
 
 MIXED = DEFAULT_SETTINGS.float_parts
 CANDIDATES: dict[str, QuantSettings] = {

@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate.evaluation.datasets import read_identities, read_pairs
-from facegate.vision import FaceEngine, thresholds
+from facegate.evaluation.runner import default_threshold
+from facegate.vision import FaceEngine
 from facegate.vision.engine import Pick
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,8 +33,8 @@ THRESHOLDS = (
     0.94,
     0.95,
     0.96,
-    thresholds.CLAIM_THRESHOLD,
-    thresholds.IDENTIFY_THRESHOLD,
+    default_threshold("claim"),
+    default_threshold("identify"),
 )
 
 

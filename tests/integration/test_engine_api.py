@@ -15,7 +15,8 @@ from security_support import model_dir
 
 from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
 from facegate.evaluation.datasets import read_pairs
-from facegate.vision import FaceEngine, thresholds
+from facegate.evaluation.runner import default_threshold
+from facegate.vision import FaceEngine
 from facegate.vision.types import Template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,7 +161,7 @@ def test_fusing_three_selfies_beats_one(engine: FaceEngine, lfw_dev_dir: Path) -
 
     genuine_1, margin_1 = scores(singles)
     genuine_3, margin_3 = scores(fused)
-    claim = thresholds.CLAIM_THRESHOLD
+    claim = default_threshold("claim")
     print(
         f"{len(singles)} people, {genuine_1.size} probes: mean genuine similarity K=1 {genuine_1.mean():.4f}, "
         f"K=3 {genuine_3.mean():.4f}; TAR at claim threshold {np.mean(genuine_1 >= claim):.3f} -> "
@@ -419,13 +420,13 @@ def best_threshold_correct(scores: np.ndarray, same: np.ndarray) -> int:
 )
 def test_int8_agrees_with_fp32_at_the_claim_threshold(lfw_pair_scores: dict[str, np.ndarray]) -> None:
     # Given both variants' scores of the LFW dev pairs / When decided at the claim threshold
-    threshold = thresholds.CLAIM_THRESHOLD
+    threshold = default_threshold("claim")
     fp32, int8 = lfw_pair_scores["fp32"], lfw_pair_scores["int8"]
     agreement = float(np.mean((fp32 >= threshold) == (int8 >= threshold)))
-    identify = float(np.mean((fp32 >= thresholds.IDENTIFY_THRESHOLD) == (int8 >= thresholds.IDENTIFY_THRESHOLD)))
+    identify = float(np.mean((fp32 >= default_threshold("identify")) == (int8 >= default_threshold("identify"))))
     print(
         f"int8/fp32 agreement: claim threshold {threshold} {agreement:.4f}, identify threshold "
-        f"{thresholds.IDENTIFY_THRESHOLD} {identify:.4f}; max |score difference| {np.abs(fp32 - int8).max():.4f}"
+        f"{default_threshold('identify')} {identify:.4f}; max |score difference| {np.abs(fp32 - int8).max():.4f}"
     )
     # Then the same/different decisions agree on at least 99.8% of the pairs
     assert agreement >= 0.998

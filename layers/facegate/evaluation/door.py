@@ -6,8 +6,10 @@ Protocol (issue 11):
   of F images is one visitor attempt (F photos stand in for a burst of F frames: an optimistic proxy, frames of
   one burst are more alike).
 * strangers: never enrolled; each group of F images is a stranger attempt, tried by face alone and with the
-  claim code of a randomly chosen enrolled visitor. Without strangers, the gallery's identities are split in two
-  halves and each half is the strangers of the other (two runs, pooled).
+  claim code of a randomly chosen enrolled visitor (``stranger_with_one_random_code_rate``; the headline
+  ``stranger_with_stolen_code_rate`` is its expectation, the share of every enrolled visitor's code that would
+  let the stranger in, which removes the noise of the draw). Without strangers, the gallery's identities are
+  split in two halves and each half is the strangers of the other (two runs, pooled).
 * distractors: more identities enrolled (their first min(K, n) images) only to reach N. For each N the door's
   candidates are the attempt's own visitor plus N - 1 others (seeded draw); a stranger meets N enrolled people.
 * a visitor attempt goes through if face alone grants them, or, after a face-only deny, face + own code grants.
@@ -100,7 +102,9 @@ class Tally:
     wrong_person: int = 0
     strangers: int = 0
     stranger_face_only: int = 0
-    stranger_with_code: int = 0
+    stranger_with_code: float = 0.0
+    """Summed over stranger attempts: the share of enrolled visitors' codes that would let the stranger in."""
+    stranger_with_random_code: int = 0
 
 
 def simulate(
@@ -151,7 +155,12 @@ def simulate(
             tally.stranger_face_only += decision.granted
             victim = rng.choice(gallery_rows)
             stolen = policy.decide_claim(level, str(victim), float(scores_all[victim]), int(ks[victim]), f, n)
-            tally.stranger_with_code += stolen.granted
+            tally.stranger_with_random_code += stolen.granted
+            granted_codes = sum(
+                policy.decide_claim(level, str(row), float(scores_all[row]), int(ks[row]), f, n).granted
+                for row in gallery_rows
+            )
+            tally.stranger_with_code += granted_codes / len(gallery_rows)
 
 
 def evaluate_door(
@@ -211,6 +220,7 @@ def evaluate_door(
                 "stranger_face_only_rate": _rate(tally.stranger_face_only, tally.strangers),
                 "stranger_face_only_estimate": float(f"{operating.expected_far:.3g}"),
                 "stranger_with_stolen_code_rate": _rate(tally.stranger_with_code, tally.strangers),
+                "stranger_with_one_random_code_rate": _rate(tally.stranger_with_random_code, tally.strangers),
                 "n_visitor_attempts": tally.visitors,
                 "n_stranger_attempts": tally.strangers,
             }
@@ -228,7 +238,7 @@ def evaluate_door(
     }
 
 
-def _rate(count: int, total: int) -> float:
+def _rate(count: float, total: int) -> float:
     return round(count / total, 4) if total else 0.0
 
 
