@@ -239,6 +239,16 @@ class ReplayCache:
             return True
 
 
+MAX_LEEWAY_S = 30.0
+"""Largest tolerated clock skew past ``exp``: a controller whose clock is further off must fix its clock
+(NTP), not widen the window in which a captured token opens the door."""
+MAX_LIFETIME_S = 60.0
+"""Largest accepted ``exp - iat`` (the service issues 10 s)."""
+DEFAULT_REPLAY_CACHE = ReplayCache()
+"""The process-wide cache :func:`verify_unlock_token` uses when none is passed: replay protection is on
+by default. It lives as long as the controller process (a restart forgets it; tokens live 10 s)."""
+
+
 def _b64url_decode(segment: str) -> bytes:
     if not _B64URL.fullmatch(segment):
         raise ValueError("not base64url")
@@ -294,30 +304,42 @@ def verify_unlock_token(
     leeway_s: float = 0.0,
     max_lifetime_s: float = 10.0,
     replay_cache: ReplayCache | None = None,
+    check_replay: bool = True,
 ) -> UnlockClaims:
     """Check an unlock token offline, as a door controller must before opening.
 
     Checks: compact JWT form, header ``alg`` is ``HS256`` (nothing else, never ``none``), no ``crit``
     header, HMAC-SHA256 signature with the door's key (constant-time compare), ``iss`` is ``facegate``,
     ``aud`` is ``door_id`` (or a list holding it), ``exp`` not reached, ``exp - iat`` at most
-    ``max_lifetime_s``, ``sub`` and ``jti`` present, and, with ``replay_cache``, ``jti`` not seen before.
+    ``max_lifetime_s``, ``sub`` and ``jti`` present, and ``jti`` not seen before (replay protection is on by
+    default: a token opens the door once).
 
     Args:
         token: the ``unlock_token`` of a grant decision.
         unlock_key: the door's key from ``create_door`` (base64url of 32 bytes).
         door_id: this door's id.
         now: current time as unix seconds or an aware datetime; default: the system clock.
-        leeway_s: seconds of clock skew tolerated past ``exp`` (keep the controller's clock on NTP).
-        max_lifetime_s: longest accepted ``exp - iat`` in seconds (the contract guarantees ≤ 10).
-        replay_cache: remembers accepted ``jti`` values; pass one shared :class:`ReplayCache` per door.
+        leeway_s: seconds of clock skew tolerated past ``exp``, 0 to :data:`MAX_LEEWAY_S` (keep the
+            controller's clock on NTP).
+        max_lifetime_s: longest accepted ``exp - iat`` in seconds, above 0 and at most :data:`MAX_LIFETIME_S`
+            (the contract guarantees ≤ 10).
+        replay_cache: remembers accepted ``jti`` values; default: :data:`DEFAULT_REPLAY_CACHE`, shared by the
+            whole process. Pass your own when one process serves several controllers that must not share.
+        check_replay: False turns replay protection off (only for a controller that keeps its own record of
+            ``jti`` values, as it must then).
 
     Returns:
         The verified claims.
 
     Raises:
         UnlockTokenError: a subclass naming why the door must stay shut (see ``code``).
-        ValueError: ``unlock_key`` is not base64url of 32 bytes (a configuration error, not a token error).
+        ValueError: ``unlock_key`` is not base64url of 32 bytes, or ``leeway_s``/``max_lifetime_s`` is out of
+            bounds (configuration errors, not token errors).
     """
+    if not 0.0 <= leeway_s <= MAX_LEEWAY_S:
+        raise ValueError(f"leeway_s must be between 0 and {MAX_LEEWAY_S:g} seconds, got {leeway_s!r}")
+    if not 0.0 < max_lifetime_s <= MAX_LIFETIME_S:
+        raise ValueError(f"max_lifetime_s must be above 0 and at most {MAX_LIFETIME_S:g} seconds")
     key = decode_unlock_key(unlock_key)
     parts = token.strip().split(".")
     if len(parts) != 3 or not all(parts):
@@ -350,7 +372,8 @@ def verify_unlock_token(
     if exp - iat > max_lifetime_s:
         raise UnlockTokenClaimsError("lifetime_too_long", f"exp - iat exceeds {max_lifetime_s} s")
     sub, jti = _text(claims, "sub"), _text(claims, "jti")
-    if replay_cache is not None and not replay_cache.check_and_remember(jti, exp + leeway_s, current):
+    cache = DEFAULT_REPLAY_CACHE if replay_cache is None else replay_cache
+    if check_replay and not cache.check_and_remember(jti, exp + leeway_s, current):
         raise UnlockTokenReplayError("replayed", "this token was already used")
     standard = {"iss", "aud", "sub", "iat", "exp", "jti"}
     return UnlockClaims(

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from facegate.api import guard
 from facegate.api.errors import SECURITY_HEADERS, error_response, response_for
 from facegate.api.observability import logger
 from facegate.api.routes import door, invites, pages, sites, visitor
@@ -52,6 +53,7 @@ def security_headers(app: APIGatewayHttpResolver, next_middleware: NextMiddlewar
 def build_resolver(*routers: Router) -> APIGatewayHttpResolver:
     """A resolver serving ``routers``, validating bodies with pydantic, mapping every error."""
     app = APIGatewayHttpResolver(enable_validation=True)
+    guard.install(app)
     for router in routers:
         app.include_router(router)
     app.use(middlewares=[security_headers])

@@ -64,6 +64,10 @@ def jwt_principal(request: Request) -> Principal:
 
 def source_ip(request: Request) -> str:
     """The caller's IP as API Gateway saw it ("unknown" when absent)."""
-    event: Any = request.resolved_event
-    http = (event.get("requestContext") or {}).get("http") or {}
+    return source_ip_of(request.resolved_event)
+
+
+def source_ip_of(event: Any) -> str:
+    """The caller's IP in a raw payload-v2 event ("unknown" when absent)."""
+    http = ((event or {}).get("requestContext") or {}).get("http") or {}
     return str(http.get("sourceIp") or "unknown")

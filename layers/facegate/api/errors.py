@@ -12,6 +12,7 @@ import json
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from facegate import errors
+from facegate.api.observability import count, logger
 
 STATUS_BY_ERROR: tuple[tuple[type[errors.FacegateError], int], ...] = (
     (errors.InvalidRequest, 400),
@@ -55,10 +56,23 @@ def error_response(status: int, code: str, message: str, retry_after: int | None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
+ATTACK_SIGNAL_STATUSES = frozenset({401, 403, 429})
+"""Refusals that are signals of an attack (bad credentials, wrong door, throttled): each one is logged as a
+structured line and counted as the ``Refused`` metric by ``code``, never with the token, key or secret."""
+
+
+def record_refusal(status: int, code: str) -> None:
+    """Log and count one refused request (the code only: no path, since visitor paths carry the token)."""
+    logger.warning("request refused", extra={"refusal_code": code, "status": status})
+    count("Refused", code=code)
+
+
 def response_for(error: errors.FacegateError) -> Response[str]:
-    """The HTTP response of a typed error."""
+    """The HTTP response of a typed error (401/403/429 are also logged and counted: :func:`record_refusal`)."""
     status = status_for(error)
     if status == 500:
         return error_response(500, "internal_error", "an internal error occurred")
+    if status in ATTACK_SIGNAL_STATUSES:
+        record_refusal(status, error.code)
     retry_after = getattr(error, "retry_after", None)
     return error_response(status, error.code, error.message, retry_after if isinstance(retry_after, int) else None)

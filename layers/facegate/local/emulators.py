@@ -18,6 +18,9 @@ from typing import IO, Any
 from facegate.errors import FacegateError
 
 LOOPBACK = "127.0.0.1"
+NO_BROWSER_ORIGIN = "https://no-browser-origin.invalid"
+"""DynamoDB Local's CORS allow-list (its default is ``*``: any web page open in a browser on this machine
+could read and write its tables). No page needs it, so the only origin allowed is one that cannot exist."""
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -94,6 +97,7 @@ class DynamoDbLocal:
         command = [
             self.java, "-Xmx768m", f"-Djava.library.path={self.jar.parent / 'DynamoDBLocal_lib'}",
             "-jar", str(self.jar), "-inMemory", "-disableTelemetry", "-port", str(self.port),
+            "-cors", NO_BROWSER_ORIGIN,
         ]  # fmt: skip
         self._process = subprocess.Popen(command, cwd=self.jar.parent, stdout=self._log, stderr=subprocess.STDOUT)  # noqa: S603
         self._wait()
@@ -142,10 +146,13 @@ class DynamoDbLocal:
         self.stop()
 
 
-def aws_client(service: str, endpoint: str, region: str = "us-east-1") -> Any:
-    """A boto3 client for an emulator (dummy credentials)."""
+def aws_client(
+    service: str, endpoint: str, region: str = "us-east-1", credentials: tuple[str, str] = ("local", "local")
+) -> Any:
+    """A boto3 client for an emulator (``credentials``: access key id and secret; moto accepts any, DynamoDB
+    Local keeps one database per access key id)."""
     import boto3
 
-    credentials: dict[str, Any] = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # any will do
-    session: Any = boto3.session.Session(region_name=region, **credentials)
+    keys: dict[str, Any] = {"aws_access_key_id": credentials[0], "aws_secret_access_key": credentials[1]}
+    session: Any = boto3.session.Session(region_name=region, **keys)
     return session.client(service, endpoint_url=endpoint)

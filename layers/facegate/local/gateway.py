@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -67,6 +68,60 @@ class JwtVerifier:
         if payload.get("iss") != self.issuer or audience != self.audience or float(payload.get("exp", 0)) <= moment:
             return None
         return payload
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class LocalIssuer:
+    """The local stack's stand-in for Cognito's signing key: a fresh RSA key per ``facegate serve``.
+
+    The local gateway trusts this key and nothing else (never the key pair bundled with moto, whose
+    private half is public: anyone could mint admin tokens with it). The private key lives only in the
+    serving process's memory; it is never written to disk, so tokens die with the process.
+    """
+
+    def __init__(self, issuer: str, audience: str) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.kid = secrets.token_hex(8)
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as a JWKS (what the verifier trusts)."""
+        numbers = self._key.public_key().public_numbers()
+        n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+        e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
+        key = {"kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig"}
+        return {"keys": [{**key, "n": _b64url_encode(n), "e": _b64url_encode(e)}]}
+
+    def verifier(self) -> JwtVerifier:
+        """A verifier that trusts exactly this issuer's key, issuer and audience."""
+        return JwtVerifier(self.jwks(), self.issuer, self.audience)
+
+    def token(
+        self, subject: str, email: str, groups: list[str], site_ids: list[str] | None = None, ttl_seconds: int = 3600
+    ) -> str:
+        """An RS256 ID token shaped like Cognito's (``cognito:groups``, ``custom:site_ids``, ``token_use``)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": subject,
+            "email": email,
+            "cognito:groups": groups,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "token_use": "id",
+            "auth_time": now,
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
+        if site_ids is not None:
+            claims["custom:site_ids"] = ",".join(site_ids)
+        header = {"alg": "RS256", "kid": self.kid, "typ": "JWT"}
+        signing_input = f"{_b64url_encode(json.dumps(header).encode())}.{_b64url_encode(json.dumps(claims).encode())}"
+        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url_encode(signature)}"
 
 
 def authorizer_claims(claims: Mapping[str, Any]) -> dict[str, str]:
@@ -153,6 +208,11 @@ def _error(status: int, code: str, message: str) -> ApiResponse:
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _GatewayServer
     protocol_version = "HTTP/1.1"
+    server_version = "facegate-local"
+
+    def version_string(self) -> str:
+        """The ``Server`` header: a name, no software versions (nothing to fingerprint)."""
+        return self.server_version
 
     def _serve(self) -> None:
         length_header = self.headers.get("content-length", "0") or "0"

@@ -24,14 +24,12 @@ from typing import Any
 from facegate.errors import FacegateError
 from facegate.local import aws
 from facegate.local.emulators import DynamoDbLocal, MotoServer, aws_client, port_is_free
-from facegate.local.gateway import JwtVerifier, LocalGateway, Route, start_http
+from facegate.local.gateway import LocalGateway, LocalIssuer, Route, start_http
 
 STACK_NAME = "facegate-local"
 REGION = "us-east-1"
 ADMIN_USERNAME = "admin@facegate.local"
 LOCAL_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "FACEGATE_STAGE": "local",
@@ -89,6 +87,9 @@ class LocalStack:
         self._moto: MotoServer | None = None
         self._dynamodb_local: DynamoDbLocal | None = None
         self._http: Any = None
+        self._credentials = (f"FGLOCAL{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30))
+        """Per-run emulator credentials: DynamoDB Local keeps one database per access key, so a client
+        on this machine that does not know them sees empty tables, not facegate's."""
 
     @property
     def api_url(self) -> str:
@@ -118,6 +119,8 @@ class LocalStack:
         environment = dict(LOCAL_ENVIRONMENT)
         environment.update(
             {
+                "AWS_ACCESS_KEY_ID": self._credentials[0],
+                "AWS_SECRET_ACCESS_KEY": self._credentials[1],
                 "FACEGATE_AWS_ENDPOINT_URL": endpoint,
                 "FACEGATE_DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
                 "FACEGATE_PUBLIC_BASE_URL": self.api_url,
@@ -136,7 +139,7 @@ class LocalStack:
             "api_url": self.api_url,
             "aws_endpoint_url": endpoint,
             "backend": self.backend,
-            "admin": {"username": ADMIN_USERNAME, "password": cognito["password"], "token": cognito["token"]},
+            "admin": {"username": ADMIN_USERNAME, "token": cognito["token"]},
             "user_pool": {"user_pool_id": cognito["pool_id"], "client_id": cognito["client_id"]},
         }
         if self.backend == "dynamodb-local":
@@ -154,11 +157,11 @@ class LocalStack:
             if isinstance(value, dict) and value.get("Ref") in table_ids:
                 names[value["Ref"]] = f"{STACK_NAME}-{value['Ref']}"
                 environment[variable] = names[value["Ref"]]
-        aws.create_tables(aws_client("dynamodb", endpoint), template, names)
+        aws.create_tables(self._client("dynamodb", endpoint), template, names)
         return environment
 
     def _create_key(self, template: dict[str, Any], endpoint: str) -> str:
-        kms = aws_client("kms", endpoint)
+        kms = self._client("kms", endpoint)
         key_logical = next(k for k, r in template["Resources"].items() if r.get("Type") == "AWS::KMS::Key")
         description = str(_resolve(_props(template, key_logical).get("Description", "facegate data key")))
         key_id = str(kms.create_key(Description=description)["KeyMetadata"]["Arn"])
@@ -168,7 +171,7 @@ class LocalStack:
         return key_id
 
     def _create_user_pool(self, template: dict[str, Any], endpoint: str) -> dict[str, Any]:
-        cognito = aws_client("cognito-idp", endpoint)
+        cognito = self._client("cognito-idp", endpoint)
         resources = template["Resources"]
         pool_id_logical = next(k for k, r in resources.items() if r.get("Type") == "AWS::Cognito::UserPool")
         pool_props = _resolve(_props(template, pool_id_logical))
@@ -189,30 +192,12 @@ class LocalStack:
         for logical, resource in resources.items():
             if resource.get("Type") == "AWS::Cognito::UserPoolGroup":
                 cognito.create_group(UserPoolId=pool_id, GroupName=_props(template, logical)["GroupName"])
-        password = f"Fg-{secrets.token_urlsafe(12)}9a"
-        cognito.admin_create_user(
-            UserPoolId=pool_id,
-            Username=ADMIN_USERNAME,
-            UserAttributes=[{"Name": "email", "Value": ADMIN_USERNAME}, {"Name": "email_verified", "Value": "true"}],
-            MessageAction="SUPPRESS",
-        )
-        cognito.admin_set_user_password(UserPoolId=pool_id, Username=ADMIN_USERNAME, Password=password, Permanent=True)
-        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=ADMIN_USERNAME, GroupName="admins")
-        token = cognito.initiate_auth(
-            ClientId=client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": ADMIN_USERNAME, "PASSWORD": password},
-        )["AuthenticationResult"]["IdToken"]
-        with urllib.request.urlopen(f"{endpoint}/{pool_id}/.well-known/jwks.json", timeout=10) as response:  # noqa: S310
-            jwks = json.load(response)
-        issuer = f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}"
-        return {
-            "pool_id": pool_id,
-            "client_id": client_id,
-            "password": password,
-            "token": token,
-            "verifier": JwtVerifier(jwks, issuer, client_id),
-        }
+        issuer = LocalIssuer(f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}", client_id)
+        token = issuer.token(f"local-admin-{secrets.token_hex(6)}", ADMIN_USERNAME, ["admins"])
+        return {"pool_id": pool_id, "client_id": client_id, "token": token, "verifier": issuer.verifier()}
+
+    def _client(self, service: str, endpoint: str) -> Any:
+        return aws_client(service, endpoint, REGION, credentials=self._credentials)
 
     def _routes(self, template: dict[str, Any]) -> list[Route]:
         modules: dict[str, ModuleType] = {}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from .conftest import Harness
 from .fakes import (
@@ -104,27 +105,28 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
     wait_view(harness, "notice")
 
     # Then the notice is shown in plain words with every structured field, and nothing touched the camera
-    assert page.inner_text("#notice-site") == "Sejong Complex, Building 6"
-    assert "28 Nov 2026" in page.inner_text("#notice-window")
-    assert page.locator("#notice-data li").all_inner_texts() == NOTICE["data_stored"]
-    assert page.inner_text("#notice-not-stored") == NOTICE["not_stored"][0]
-    assert page.inner_text("#notice-purpose") == NOTICE["purpose"]
-    assert page.inner_text("#notice-retention") == NOTICE["retention"]
-    assert page.inner_text("#notice-controller") == NOTICE["controller"]
-    assert page.inner_text("#notice-rights") == NOTICE["rights"][0]
-    assert page.is_hidden("#notice-full-text-only")
-    assert "photos are never stored" in page.inner_text("#notice-text")
-    assert CONSENT_VERSION in page.inner_text("#notice-version")
-    assert not page.is_checked("#consent-checkbox")
-    assert page.is_disabled("#consent-submit")
-    assert page.locator("#camera-video").count() == 1 and not page.is_visible("#camera-video")
+    expect(page.locator("#notice-site")).to_have_text("Sejong Complex, Building 6", use_inner_text=True)
+    expect(page.locator("#notice-window")).to_contain_text("28 Nov 2026", use_inner_text=True)
+    expect(page.locator("#notice-data li")).to_have_text(NOTICE["data_stored"], use_inner_text=True)
+    expect(page.locator("#notice-not-stored")).to_have_text(NOTICE["not_stored"][0], use_inner_text=True)
+    expect(page.locator("#notice-purpose")).to_have_text(NOTICE["purpose"], use_inner_text=True)
+    expect(page.locator("#notice-retention")).to_have_text(NOTICE["retention"], use_inner_text=True)
+    expect(page.locator("#notice-controller")).to_have_text(NOTICE["controller"], use_inner_text=True)
+    expect(page.locator("#notice-rights")).to_have_text(NOTICE["rights"][0], use_inner_text=True)
+    expect(page.locator("#notice-full-text-only")).to_be_hidden()
+    expect(page.locator("#notice-text")).to_contain_text("photos are never stored", use_inner_text=True)
+    expect(page.locator("#notice-version")).to_contain_text(CONSENT_VERSION, use_inner_text=True)
+    expect(page.locator("#consent-checkbox")).not_to_be_checked()
+    expect(page.locator("#consent-submit")).to_be_disabled()
+    expect(page.locator("#camera-video")).to_have_count(1)
+    expect(page.locator("#camera-video")).to_be_hidden()
     assert harness.get_user_media_calls() == 0
     assert api.calls_to("POST", "/consent") == []
     harness.screenshot("register-notice-en")
 
     # When the visitor ticks the box and agrees
     page.check("#consent-checkbox")
-    assert page.is_enabled("#consent-submit")
+    expect(page.locator("#consent-submit")).to_be_enabled()
     page.click("#consent-submit")
     wait_view(harness, "capture")
 
@@ -136,7 +138,7 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
         "accepted": True,
     }
     assert harness.get_user_media_calls() == 0
-    assert page.is_visible("#camera-start")
+    expect(page.locator("#camera-start")).to_be_visible()
     harness.assert_clean()
 
 
@@ -152,14 +154,15 @@ def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[...
     page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
 
     # Then the guide and the first prompt are shown
-    assert page.is_visible("#face-guide")
-    assert page.inner_text("#step-prompt") == "Look straight at the camera"
-    assert page.get_attribute("#camera-area", "data-step") == "1"
+    expect(page.locator("#face-guide")).to_be_visible()
+    expect(page.locator("#step-prompt")).to_have_text("Look straight at the camera", use_inner_text=True)
+    expect(page.locator("#camera-area")).to_have_attribute("data-step", "1")
     assert harness.get_user_media_calls() == 1
 
     # When three photos are taken, following the prompts
     prompts = []
     for slot in range(3):
+        expect(page.locator("#step-prompt")).not_to_be_empty()
         prompts.append(page.inner_text("#step-prompt"))
         page.click("#shutter-btn")
         page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
@@ -172,9 +175,9 @@ def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[...
 
     # And the second one is retaken
     page.click("[data-testid='retake-2']")
-    assert page.get_attribute("#thumbs .thumb[data-slot='1']", "data-filled") == "false"
-    assert page.is_disabled("#send-btn")
-    assert page.inner_text("#step-prompt") == "Turn your head slightly to the left"
+    expect(page.locator("#thumbs .thumb[data-slot='1']")).to_have_attribute("data-filled", "false")
+    expect(page.locator("#send-btn")).to_be_disabled()
+    expect(page.locator("#step-prompt")).to_have_text("Turn your head slightly to the left", use_inner_text=True)
     page.click("#shutter-btn")
     page.wait_for_selector("#thumbs .thumb[data-slot='1'][data-filled='true']")
 
@@ -198,8 +201,10 @@ def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[...
     assert page.evaluate("document.querySelector('#camera-video').srcObject") is None
 
     # And the claim code is shown as text and as a QR code that decodes to it
-    assert page.inner_text("#claim-code") == CLAIM_CODE
-    assert "show this at the door if the camera does not recognise you" in page.inner_text("#claim-hint").lower()
+    expect(page.locator("#claim-code")).to_have_text(CLAIM_CODE, use_inner_text=True)
+    expect(page.locator("#claim-hint")).to_contain_text(
+        re.compile("show this at the door if the camera does not recognise you", re.IGNORECASE), use_inner_text=True
+    )
     assert_qr_encodes(page, "#claim-qr", CLAIM_CODE)
     harness.screenshot("register-enrolled-en")
     harness.assert_clean()
@@ -220,9 +225,9 @@ def test_countdown_option_still_takes_the_photo(open_page: Callable[..., Harness
 
     # Then a countdown is shown and the photo is taken after it
     page.wait_for_selector("#countdown:not([hidden])")
-    assert page.inner_text("#countdown") in {"3", "2", "1"}
+    expect(page.locator("#countdown")).to_have_text(re.compile(r"^[123]$"), use_inner_text=True)
     page.wait_for_selector("#thumbs .thumb[data-slot='0'][data-filled='true']")
-    assert page.is_hidden("#countdown")
+    expect(page.locator("#countdown")).to_be_hidden()
     harness.assert_clean()
 
 
@@ -245,10 +250,10 @@ def test_refused_camera_falls_back_to_files_downscaled_on_the_device(
 
     # Then they are told so and offered the file picker (front camera, several images)
     page.wait_for_selector("#file-fallback:not([hidden])")
-    assert "not allowed" in page.inner_text("#camera-message")
-    assert page.get_attribute("#file-input", "accept") == "image/*"
-    assert page.get_attribute("#file-input", "capture") == "user"
-    assert page.get_attribute("#file-input", "multiple") is not None
+    expect(page.locator("#camera-message")).to_contain_text("not allowed", use_inner_text=True)
+    expect(page.locator("#file-input")).to_have_attribute("accept", "image/*")
+    expect(page.locator("#file-input")).to_have_attribute("capture", "user")
+    expect(page.locator("#file-input")).to_have_attribute("multiple", re.compile(".*"))
 
     # When three large photos are picked and sent
     files = photo_files(tmp_path, [(1800, 1350), (1000, 2000), (640, 480)])
@@ -285,11 +290,11 @@ def test_every_refusal_is_explained_in_words(open_page: Callable[..., Harness], 
         page.wait_for_selector(f"#capture-result[data-code='{code}']")
 
         # Then the exact reason is shown in words and the photos can be retaken
+        expect(page.locator("#capture-result")).to_have_text(strings["error." + code], use_inner_text=True)
         text = page.inner_text("#capture-result")
-        assert text == strings["error." + code]
         assert code not in text
         shown[code] = text
-        assert page.is_visible("[data-testid='retake-1']")
+        expect(page.locator("[data-testid='retake-1']")).to_be_visible()
     if lang == "ko":
         assert all(HANGUL.search(text) for text in shown.values())
     assert len(set(shown.values())) == len(RETAKE_CODES)
@@ -304,20 +309,22 @@ def test_every_refusal_is_explained_in_words(open_page: Callable[..., Harness], 
         page.wait_for_selector(f"#capture-result[data-code='{code}']")
 
         # Then that reason is explained in words
-        assert page.inner_text("#capture-result") == strings["error." + code]
+        expect(page.locator("#capture-result")).to_have_text(strings["error." + code], use_inner_text=True)
 
     # When the visitor is rate limited
     api.queue("selfie", error(429, "rate_limited", {"Retry-After": "7"}))
     page.click("#send-btn")
     page.wait_for_selector("#capture-result[data-code='rate_limited']")
-    assert page.inner_text("#capture-result") == strings["error.rate_limited"].replace("{seconds}", "7")
+    expect(page.locator("#capture-result")).to_have_text(
+        strings["error.rate_limited"].replace("{seconds}", "7"), use_inner_text=True
+    )
 
     # When the network is down (the request aborts), after the rate limit has passed
     page.wait_for_function("() => !document.querySelector('#send-btn').disabled", timeout=20_000)
     api.queue("selfie", Reply(0, None, abort=True))
     page.click("#send-btn")
     page.wait_for_selector("#capture-result[data-code='network_error']")
-    assert page.inner_text("#capture-result") == strings["error.network"]
+    expect(page.locator("#capture-result")).to_have_text(strings["error.network"], use_inner_text=True)
     assert len(api.calls_to("POST", "/selfie")) == len(RETAKE_CODES) + len(STAY_ERRORS) + 2
     harness.assert_clean()
 
@@ -354,7 +361,7 @@ def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
 
 
 @pytest.mark.parametrize(
-    ("reply", "view", "expect"),
+    ("reply", "view", "message"),
     [
         (error(410, "invite_expired"), "expired", "This invitation has expired"),
         (error(410, "invite_revoked"), "expired", "This invitation was cancelled"),
@@ -364,7 +371,7 @@ def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
     ],
 )
 def test_upload_errors_that_change_the_step(
-    open_page: Callable[..., Harness], tmp_path: Path, reply: Reply, view: str, expect: str
+    open_page: Callable[..., Harness], tmp_path: Path, reply: Reply, view: str, message: str
 ) -> None:
     # Given a consented visitor with photos ready
     api = FakeRegistrationApi("consented")
@@ -379,9 +386,9 @@ def test_upload_errors_that_change_the_step(
 
     # Then the page moves to the right step and says why
     wait_view(harness, view)
-    assert expect in page.inner_text(f"#view-{view}")
+    expect(page.locator(f"#view-{view}")).to_contain_text(message, use_inner_text=True)
     if view == "notice":
-        assert not page.is_checked("#consent-checkbox")
+        expect(page.locator("#consent-checkbox")).not_to_be_checked()
     harness.assert_clean()
 
 
@@ -405,12 +412,15 @@ def test_page_resumes_at_the_step_of_the_status(open_page: Callable[..., Harness
     # Then the page resumes at the matching step; delete is offered only while there is something to delete
     wait_view(harness, view)
     page = harness.page
-    assert page.is_visible("#delete-btn") == (status in {"invited", "consented", "enrolled"})
+    if status in {"invited", "consented", "enrolled"}:
+        expect(page.locator("#delete-btn")).to_be_visible()
+    else:
+        expect(page.locator("#delete-btn")).to_be_hidden()
     if status == "enrolled":
-        assert page.inner_text("#claim-code") == CLAIM_CODE
+        expect(page.locator("#claim-code")).to_have_text(CLAIM_CODE, use_inner_text=True)
         assert_qr_encodes(page, "#claim-qr", CLAIM_CODE)
     if status == "erased":
-        assert page.is_hidden("#receipt")
+        expect(page.locator("#receipt")).to_be_hidden()
     assert harness.get_user_media_calls() == 0
     harness.assert_clean()
 
@@ -450,14 +460,15 @@ def test_language_follows_the_browser_and_the_switch(open_page: Callable[..., Ha
 
     # Then the page and the server's notice text are in Korean
     assert page.evaluate("document.documentElement.lang") == "ko"
-    assert page.inner_text("#notice-heading") == "시작하기 전에: 얼굴 정보 처리 안내"
-    assert "사진은 저장하지 않습니다" in page.inner_text("#notice-text")
-    assert page.inner_text("#notice-site") == "Sejong Complex, Building 6"
-    assert "2026. 11. 28." in page.inner_text("#notice-window")
-    assert page.is_hidden("#notice-controller") and page.is_hidden("#notice-data")
-    assert page.is_visible("#notice-full-text-only")
-    assert page.inner_text("#consent-submit") == "동의하고 계속하기"
-    assert page.inner_text("#lang-switch") == "English"
+    expect(page.locator("#notice-heading")).to_have_text("시작하기 전에: 얼굴 정보 처리 안내", use_inner_text=True)
+    expect(page.locator("#notice-text")).to_contain_text("사진은 저장하지 않습니다", use_inner_text=True)
+    expect(page.locator("#notice-site")).to_have_text("Sejong Complex, Building 6", use_inner_text=True)
+    expect(page.locator("#notice-window")).to_contain_text("2026. 11. 28.", use_inner_text=True)
+    expect(page.locator("#notice-controller")).to_be_hidden()
+    expect(page.locator("#notice-data")).to_be_hidden()
+    expect(page.locator("#notice-full-text-only")).to_be_visible()
+    expect(page.locator("#consent-submit")).to_have_text("동의하고 계속하기", use_inner_text=True)
+    expect(page.locator("#lang-switch")).to_have_text("English", use_inner_text=True)
     harness.screenshot("register-notice-ko")
 
     # When the visitor switches language
@@ -465,11 +476,13 @@ def test_language_follows_the_browser_and_the_switch(open_page: Callable[..., Ha
 
     # Then everything is in English, including the notice, and the choice survives a reload
     assert page.evaluate("document.documentElement.lang") == "en"
-    assert page.inner_text("#notice-heading") == "Before you start: how your face data is used"
-    assert "photos are never stored" in page.inner_text("#notice-text")
-    assert page.inner_text("#notice-controller") == NOTICE["controller"]
-    assert page.is_hidden("#notice-full-text-only")
-    assert page.inner_text("#lang-switch") == "한국어"
+    expect(page.locator("#notice-heading")).to_have_text(
+        "Before you start: how your face data is used", use_inner_text=True
+    )
+    expect(page.locator("#notice-text")).to_contain_text("photos are never stored", use_inner_text=True)
+    expect(page.locator("#notice-controller")).to_have_text(NOTICE["controller"], use_inner_text=True)
+    expect(page.locator("#notice-full-text-only")).to_be_hidden()
+    expect(page.locator("#lang-switch")).to_have_text("한국어", use_inner_text=True)
     page.reload()
     wait_view(harness, "notice")
     assert page.evaluate("document.documentElement.lang") == "en"
@@ -487,10 +500,10 @@ def test_per_language_notice_fields_are_shown_in_korean(open_page: Callable[...,
     page = harness.page
 
     # Then the summary rows are shown in Korean
-    assert page.inner_text("#notice-controller") == "건물 관리 주체"
-    assert page.inner_text("#notice-data") == "암호화된 얼굴 특징 정보"
-    assert page.inner_text("#notice-retention") == "방문 종료 1시간 후까지"
-    assert page.is_hidden("#notice-full-text-only")
+    expect(page.locator("#notice-controller")).to_have_text("건물 관리 주체", use_inner_text=True)
+    expect(page.locator("#notice-data")).to_have_text("암호화된 얼굴 특징 정보", use_inner_text=True)
+    expect(page.locator("#notice-retention")).to_have_text("방문 종료 1시간 후까지", use_inner_text=True)
+    expect(page.locator("#notice-full-text-only")).to_be_hidden()
     harness.assert_clean()
 
 
@@ -570,8 +583,8 @@ def test_touch_targets_and_labels(open_page: Callable[..., Harness], tmp_path: P
     for name, height, label in sizes:
         assert height >= 44, (name, height)
         assert label, name
-    assert page.get_attribute("[data-testid='retake-2']", "aria-label") == "Retake photo 2"
-    assert page.get_attribute("#capture-result", "role") == "alert"
+    expect(page.locator("[data-testid='retake-2']")).to_have_attribute("aria-label", "Retake photo 2")
+    expect(page.locator("#capture-result")).to_have_attribute("role", "alert")
     harness.assert_clean()
 
 
@@ -584,11 +597,11 @@ def test_delete_my_data_asks_first_and_shows_the_receipt(open_page: Callable[...
 
     # When they press delete, then cancel
     page.click("#delete-btn")
-    assert page.is_visible("#delete-confirm")
+    expect(page.locator("#delete-confirm")).to_be_visible()
     page.click("#delete-cancel-btn")
 
     # Then nothing was deleted
-    assert page.is_hidden("#delete-confirm")
+    expect(page.locator("#delete-confirm")).to_be_hidden()
     assert api.calls_to("DELETE", "") == []
 
     # When they press delete and confirm
@@ -598,20 +611,19 @@ def test_delete_my_data_asks_first_and_shows_the_receipt(open_page: Callable[...
 
     # Then one DELETE was sent and the receipt lists when and what was erased, in words
     assert len(api.calls_to("DELETE", "")) == 1
-    assert page.get_attribute("#receipt-erased-at", "datetime") == "2026-11-27T10:05:00Z"
-    assert page.inner_text("#receipt-erased-at")
-    items = page.locator("#receipt-items li").all_inner_texts()
-    assert items == ["Face template", "Consent record", "Claim code"]
-    assert page.locator("#claim-qr").is_hidden()
+    expect(page.locator("#receipt-erased-at")).to_have_attribute("datetime", "2026-11-27T10:05:00Z")
+    expect(page.locator("#receipt-erased-at")).not_to_be_empty()
+    expect(page.locator("#receipt-items li")).to_have_text(
+        ["Face template", "Consent record", "Claim code"], use_inner_text=True
+    )
+    expect(page.locator("#claim-qr")).to_be_hidden()
     harness.screenshot("register-erased-receipt-en")
 
     # When the language is switched, the receipt follows
     page.click("#lang-switch")
-    assert page.locator("#receipt-items li").all_inner_texts() == [
-        "얼굴 특징 정보(템플릿)",
-        "동의 기록",
-        "본인 확인 코드",
-    ]
+    expect(page.locator("#receipt-items li")).to_have_text(
+        ["얼굴 특징 정보(템플릿)", "동의 기록", "본인 확인 코드"], use_inner_text=True
+    )
     harness.assert_clean()
 
 
@@ -629,8 +641,8 @@ def test_delete_failure_is_explained(open_page: Callable[..., Harness]) -> None:
 
     # Then the page stays, explains the wait, and the claim code is still there
     page.wait_for_selector("#delete-error[data-code='rate_limited']")
-    assert "30 seconds" in page.inner_text("#delete-error")
-    assert page.inner_text("#claim-code") == CLAIM_CODE
+    expect(page.locator("#delete-error")).to_contain_text("30 seconds", use_inner_text=True)
+    expect(page.locator("#claim-code")).to_have_text(CLAIM_CODE, use_inner_text=True)
     harness.assert_clean()
 
 

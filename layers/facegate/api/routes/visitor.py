@@ -66,6 +66,7 @@ def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: S
 def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> EnrollmentOut:
     """Enroll 1-3 selfies (one image body, or multipart parts named ``image``); images are never stored."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
+    visitor.find_invite(services, token, source)  # the credential before the body: no valid link, no parsing
     body = raw_body(event, services.settings.max_body_bytes)
     images = image_parts(event.headers.get("content-type"), body, "image")
     key = event.headers.get("idempotency-key")
