@@ -21,6 +21,7 @@ the decision is a deny with reason ``claim_required``.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -320,7 +321,7 @@ class DoorPolicy:
         mode = DecisionMode.IDENTIFY
         if n == 0:
             return Decision(granted=False, reason=DecisionReason.NO_CANDIDATES, mode=mode, level=level, f=f)
-        order = sorted(range(n), key=lambda i: -scores[i])
+        order = heapq.nlargest(2, range(n), key=scores.__getitem__)
         best = order[0]
         runner_up = float(scores[order[1]]) if n > 1 else None
         similarity = float(scores[best])
