@@ -408,6 +408,7 @@ def test_template_of_another_model_requires_reenrollment(stack: Any, engine: mem
     claimed = stack.verify(b"a4", claim=enrolled["claim_code"]).json()
     assert (claimed["decision"], claimed["next"]) == ("deny", "see_reception")
     assert last_verify(stack).reason == "reenroll_required" and last_verify(stack).similarity is None
+    assert last_verify(stack).visitor_id == invite["invite_id"]
 
     # And their status asks for new selfies; after enrolling again the door grants
     status = stack.api.request("GET", f"/register/{invite['token']}/status").json()

@@ -244,7 +244,8 @@ class Decision:
         level: the site's security level the decision was made under.
         similarity: best cosine similarity in [-1, 1], None when nothing was compared (audit only).
         threshold: the threshold that applied (cosine), None when none did (audit only).
-        visitor_id: who was granted (None on deny; never returned to the terminal).
+        visitor_id: who was granted, or who must enroll again (``reenroll_required``); None on other denies.
+            Audit only: never returned to the terminal.
         runner_up: second-best similarity in identify mode (audit only).
         n_candidates: N, the visitors eligible at this door now (same model).
         k: images fused in the compared template; f: frames fused in the probe.

@@ -366,9 +366,26 @@ class DoorPolicy:
         visitor's template was made by another model (never compared): they must enroll again.
         """
         mode = DecisionMode.CLAIM
-        if visitor_id is None or stale_model or score is None:
-            reason = DecisionReason.CLAIM_UNKNOWN if visitor_id is None else DecisionReason.REENROLL_REQUIRED
-            return Decision(granted=False, reason=reason, mode=mode, level=level, n_candidates=n_candidates, f=f)
+        if visitor_id is None:
+            return Decision(
+                granted=False,
+                reason=DecisionReason.CLAIM_UNKNOWN,
+                mode=mode,
+                level=level,
+                n_candidates=n_candidates,
+                f=f,
+            )
+        if stale_model or score is None:
+            # the audit names who must enroll again (reception can help them); the terminal never learns it
+            return Decision(
+                granted=False,
+                reason=DecisionReason.REENROLL_REQUIRED,
+                mode=mode,
+                level=level,
+                visitor_id=visitor_id,
+                n_candidates=n_candidates,
+                f=f,
+            )
         threshold = self.claim(level, template_images, f).threshold
         threshold = 1.0 if threshold is None else threshold
         granted = score >= threshold
