@@ -69,8 +69,8 @@ def test_settings_are_entered_once_and_kept(open_page: Callable[..., Harness]) -
     page = harness.page
 
     # Then the settings panel is open and the prompt asks for settings
-    assert page.is_visible("#settings-panel")
-    assert "settings" in page.inner_text("#kiosk-prompt")
+    expect(page.locator("#settings-panel")).to_be_visible()
+    expect(page.locator("#kiosk-prompt")).to_contain_text("settings", use_inner_text=True)
     harness.screenshot("kiosk-settings-en")
 
     # When the operator fills and saves them
@@ -82,18 +82,18 @@ def test_settings_are_entered_once_and_kept(open_page: Callable[..., Harness]) -
     page.click("#settings-save")
 
     # Then the panel closes, the settings are in localStorage, and they survive a reload
-    assert page.is_hidden("#settings-panel")
+    expect(page.locator("#settings-panel")).to_be_hidden()
     stored = json.loads(page.evaluate(f"localStorage.getItem({json.dumps(SETTINGS_KEY)})"))
     assert stored == configured(auto=True, interval=7)
     page.reload()
     page.wait_for_selector("body[data-ready='true']")
-    assert page.is_hidden("#settings-panel")
-    assert "7 seconds" in page.inner_text("#kiosk-prompt")
+    expect(page.locator("#settings-panel")).to_be_hidden()
+    expect(page.locator("#kiosk-prompt")).to_contain_text("7 seconds", use_inner_text=True)
     page.click("#settings-toggle")
-    assert page.input_value("#set-door-id") == DOOR_ID
-    assert page.input_value("#set-key-id") == KEY_ID
-    assert page.input_value("#set-secret") == ""
-    assert page.is_visible("#secret-saved-hint")
+    expect(page.locator("#set-door-id")).to_have_value(DOOR_ID)
+    expect(page.locator("#set-key-id")).to_have_value(KEY_ID)
+    expect(page.locator("#set-secret")).to_have_value("")
+    expect(page.locator("#secret-saved-hint")).to_be_visible()
 
     # When the settings are saved again without retyping the secret, the secret is kept
     page.fill("#set-door-id", "d_other")
@@ -116,15 +116,14 @@ def test_settings_reject_a_bad_api_address_and_missing_fields(open_page: Callabl
     # When an invalid address is saved, then an incomplete form
     page.fill("#set-api-url", "ftp://example")
     page.click("#settings-save")
-    invalid_url = page.inner_text("#settings-status")
+    # Then it is refused
+    expect(page.locator("#settings-status")).to_contain_text("not a valid", use_inner_text=True)
     page.fill("#set-api-url", "")
     page.fill("#set-door-id", DOOR_ID)
     page.click("#settings-save")
-    missing = page.inner_text("#settings-status")
 
     # Then both are refused and nothing is stored
-    assert "not a valid" in invalid_url
-    assert "door id, key id and secret" in missing
+    expect(page.locator("#settings-status")).to_contain_text("door id, key id and secret", use_inner_text=True)
     assert page.evaluate(f"localStorage.getItem({json.dumps(SETTINGS_KEY)})") is None
     harness.assert_clean()
 
@@ -159,13 +158,13 @@ def test_signed_burst_is_granted(open_page: Callable[..., Harness], camera: Path
         assert max(width, height) <= 640
 
     # And the page shows a large green GRANTED and what to do next, and nothing about scores
-    assert page.inner_text("#result-decision") == "GRANTED"
-    assert page.inner_text("#result-next") == "Welcome. Please go in."
-    assert page.get_attribute("#result", "data-claim") == "false"
+    expect(page.locator("#result-decision")).to_have_text("GRANTED", use_inner_text=True)
+    expect(page.locator("#result-next")).to_have_text("Welcome. Please go in.", use_inner_text=True)
+    expect(page.locator("#result")).to_have_attribute("data-claim", "false")
     assert_no_oracle(harness)
     background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
     assert background == "rgb(20, 108, 46)"
-    assert page.is_hidden("#claim-panel")
+    expect(page.locator("#claim-panel")).to_be_hidden()
     grants = page.evaluate("window.__grants")
     assert grants == [{"door_id": DOOR_ID, "decision_id": "dec_01", "unlock_token": "eyJhbGciOiJIUzI1NiJ9.e30.sig"}]
     harness.screenshot("kiosk-grant-en")
@@ -207,10 +206,15 @@ def test_deny_shows_only_the_next_step(
     wait_decision(harness, "deny")
 
     # Then a large red DENIED says what to do next, the code entry opens only when asked, and nothing else
-    assert page.inner_text("#result-decision") == ("DENIED" if locale == "en-US" else "출입 거부")
-    assert words in page.inner_text("#result-next")
-    assert page.get_attribute("#result", "data-next") == next_step
-    assert page.is_visible("#claim-panel") is panel
+    expect(page.locator("#result-decision")).to_have_text(
+        ("DENIED" if locale == "en-US" else "출입 거부"), use_inner_text=True
+    )
+    expect(page.locator("#result-next")).to_contain_text(words, use_inner_text=True)
+    expect(page.locator("#result")).to_have_attribute("data-next", next_step)
+    if panel:
+        expect(page.locator("#claim-panel")).to_be_visible()
+    else:
+        expect(page.locator("#claim-panel")).to_be_hidden()
     background = page.eval_on_selector("#result", "(e) => getComputedStyle(e).backgroundColor")
     assert background == "rgb(179, 38, 30)"
     assert_no_oracle(harness)
@@ -231,15 +235,15 @@ def test_typed_code_after_show_code_resends_the_frames_signed(open_page: Callabl
     wait_decision(harness, "deny")
 
     # Then a large red DENY in Korean asks for the code
-    assert page.inner_text("#result-decision") == "출입 거부"
-    assert "QR 코드" in page.inner_text("#result-next")
-    assert page.is_visible("#claim-panel")
+    expect(page.locator("#result-decision")).to_have_text("출입 거부", use_inner_text=True)
+    expect(page.locator("#result-next")).to_contain_text("QR 코드", use_inner_text=True)
+    expect(page.locator("#claim-panel")).to_be_visible()
     harness.screenshot("kiosk-deny-claim-ko")
 
     # When a malformed code is typed, nothing is sent
     page.fill("#claim-input", "K7Q2")
     page.click("#claim-send")
-    assert "8자리" in page.inner_text("#claim-status")
+    expect(page.locator("#claim-status")).to_contain_text("8자리", use_inner_text=True)
     assert len(api.calls) == 1
 
     # When the 8-character code is typed (lower case, with a dash) and sent
@@ -253,8 +257,8 @@ def test_typed_code_after_show_code_resends_the_frames_signed(open_page: Callabl
     assert second.headers["x-facegate-claim"] == "K7Q2M9XA"
     assert second.headers["x-facegate-nonce"] != first.headers["x-facegate-nonce"]
     assert [f.data for f in second.frames] == [f.data for f in first.frames]
-    assert page.get_attribute("#result", "data-claim") == "true"
-    assert page.is_hidden("#claim-panel")
+    expect(page.locator("#result")).to_have_attribute("data-claim", "true")
+    expect(page.locator("#claim-panel")).to_be_hidden()
     assert_no_oracle(harness)
     harness.assert_clean()
 
@@ -296,7 +300,7 @@ def test_a_qr_code_in_view_goes_with_the_frames_in_one_request(
     assert call.signature_ok, call.problem
     assert call.headers["x-facegate-claim"] == CLAIM_CODE
     assert len(call.frames) == 3
-    assert page.get_attribute("#result", "data-claim") == "true"
+    expect(page.locator("#result")).to_have_attribute("data-claim", "true")
     assert_no_oracle(harness)
 
     # And holding the same code in view does not send it again
@@ -337,9 +341,9 @@ def test_errors_are_shown_clearly(
 
     # Then the error is shown in words with its code, and no GRANT/DENY
     page.wait_for_selector(f"#result[data-code='{code}']")
-    assert page.get_attribute("#result", "data-decision") == "error"
-    assert words in page.inner_text("#result-next")
-    assert page.is_hidden("#claim-panel")
+    expect(page.locator("#result")).to_have_attribute("data-decision", "error")
+    expect(page.locator("#result-next")).to_contain_text(words, use_inner_text=True)
+    expect(page.locator("#claim-panel")).to_be_hidden()
     harness.assert_clean()
 
 
@@ -356,15 +360,14 @@ def test_cooling_down_counts_down_retry_after(open_page: Callable[..., Harness],
 
     # Then the wait is shown with a countdown and the button is disabled until it ends
     page.wait_for_selector("#result[data-code='cooling_down']")
-    seconds = int(page.get_attribute("#retry-countdown", "data-seconds") or "0")
-    assert 1 <= seconds <= 3
-    assert page.get_attribute("#result", "data-decision") == "wait"
-    assert page.inner_text("#result-decision") == "PLEASE WAIT"
-    assert "Too many denied attempts" in page.inner_text("#result-next")
-    assert page.is_disabled("#verify-btn")
+    expect(page.locator("#retry-countdown")).to_have_attribute("data-seconds", re.compile(r"^[123]$"))
+    expect(page.locator("#result")).to_have_attribute("data-decision", "wait")
+    expect(page.locator("#result-decision")).to_have_text("PLEASE WAIT", use_inner_text=True)
+    expect(page.locator("#result-next")).to_contain_text("Too many denied attempts", use_inner_text=True)
+    expect(page.locator("#verify-btn")).to_be_disabled()
     harness.screenshot("kiosk-cooling-down-en")
     page.wait_for_selector("#verify-btn:not([disabled])", timeout=15_000)
-    assert page.get_attribute("#result", "data-decision") == "idle"
+    expect(page.locator("#result")).to_have_attribute("data-decision", "idle")
 
     # When checked again after the wait
     page.click("#verify-btn")
@@ -387,12 +390,8 @@ def test_auto_mode_checks_by_itself(open_page: Callable[..., Harness], camera: P
     # Then signed bursts were sent on their own, and the "retry" of an automatic check stayed quiet
     assert len(api.calls) == 2
     assert all(call.signature_ok for call in api.calls)
-    assert page_claim_hidden(harness)
+    expect(harness.page.locator("#claim-panel")).to_be_hidden()
     harness.assert_clean()
-
-
-def page_claim_hidden(harness: Harness) -> bool:
-    return bool(harness.page.is_hidden("#claim-panel"))
 
 
 def test_signing_helpers_match_python(open_page: Callable[..., Harness]) -> None:
@@ -454,7 +453,7 @@ def test_a_code_in_view_is_tried_again_after_retry(
     # Then the code was sent again on its own after the "retry", and the second attempt was granted
     assert [call.headers.get("x-facegate-claim") for call in api.calls] == [CLAIM_CODE, CLAIM_CODE]
     assert all(call.signature_ok for call in api.calls)
-    assert page.inner_text("#result-decision") == "출입 허가"
+    expect(page.locator("#result-decision")).to_have_text("출입 허가", use_inner_text=True)
     assert_no_oracle(harness)
     harness.assert_clean()
     context.close()
