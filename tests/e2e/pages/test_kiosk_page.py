@@ -150,8 +150,8 @@ def test_signed_burst_is_granted(open_page: Callable[..., Harness], camera: Path
     assert "x-facegate-claim" not in call.headers
     assert call.headers["content-type"].startswith("multipart/form-data; boundary=")
 
-    # And it carried the burst: three JPEG frames named "frame" (chosen for quality), each at most 640 px
-    assert [f.name for f in call.frames] == ["frame", "frame", "frame"]
+    # And it carried the burst: two JPEG frames named "frame" (chosen for quality), each at most 640 px
+    assert [f.name for f in call.frames] == ["frame", "frame"]
     for frame in call.frames:
         fmt, width, height = image_info(frame.data)
         assert fmt == "JPEG" and frame.content_type == "image/jpeg"
@@ -299,7 +299,7 @@ def test_a_qr_code_in_view_goes_with_the_frames_in_one_request(
     (call,) = api.calls
     assert call.signature_ok, call.problem
     assert call.headers["x-facegate-claim"] == CLAIM_CODE
-    assert len(call.frames) == 3
+    assert len(call.frames) == 2
     expect(page.locator("#result")).to_have_attribute("data-claim", "true")
     assert_no_oracle(harness)
 
