@@ -8,6 +8,7 @@ Tables are created from ``template.yaml`` (see ``conftest.py``). Tests that look
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib.util
 import json
 import os
@@ -273,6 +274,22 @@ def test_enroll_needs_the_current_consent_and_bumps_the_template_version(backend
     repo.enroll("inv_1", replacement, b"claim-ct-2", CONSENT, at + timedelta(minutes=1))
     assert stored_templates(backend) == {"inv_1": replacement}
     assert repo.get_template_version("site_a") == 2
+
+
+def test_a_templates_model_id_is_read_alone_and_candidates_carry_k(backend: Backend) -> None:
+    # Given a visitor enrolled with a template of an older model fusing 3 selfies
+    repo = backend.services.repo
+    repo.put_site(make_site())
+    invite = make_invite("inv_1")
+    repo.put_invite(invite)
+    repo.record_consent("inv_1", Consent(version=CONSENT, accepted_at=T0))
+    template = dataclasses.replace(make_template(invite, model_id="old-model"), n_images=3)
+    repo.enroll("inv_1", template, b"claim-ct", CONSENT, T0 + timedelta(minutes=5))
+    # When the visitor's status asks which model made the template, Then one read answers; unknown is None
+    assert repo.get_template_model_id("site_a", "inv_1") == "old-model"
+    assert repo.get_template_model_id("site_a", "inv_nobody") is None
+    # And the matcher's projected rows carry K for the door policy
+    assert [(row.visitor_id, row.n_images) for row in repo.list_candidates("site_a")] == [("inv_1", 3)]
 
 
 def test_enroll_on_a_revoked_invite_is_refused(backend: Backend) -> None:
