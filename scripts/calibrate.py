@@ -19,7 +19,9 @@ The policy (``facegate.domain.policy``) turns these into thresholds; nothing her
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import re
 import shlex
 import sys
@@ -105,7 +107,9 @@ def compact_json(value: Any) -> str:
 
 def check(path: Path) -> None:
     """Print the tail model's upper-bound rate next to the observed impostor rate, where >= 10 scores exceed."""
-    from facegate.domain.policy import MIN_TAIL_EXCEEDANCES, Calibration, tail_far
+    from statistics import NormalDist
+
+    from facegate.domain.policy import MIN_TAIL_EXCEEDANCES, Calibration, tail_far, tail_fit
 
     calibration = Calibration.from_dict(json.loads(path.read_text()))
     print(f"model {calibration.model_id}")
@@ -119,6 +123,17 @@ def check(path: Path) -> None:
                 print(f"{name:16s} {k:2d} {f:2d} {score:8.4f} {rate:10.2e} {tail_far(cell, score):10.2e}")
             top = cell.impostor_top[0]
             print(f"{name:16s} {k:2d} {f:2d} {top:8.4f} {1 / cell.n_impostor:10.2e} {tail_far(cell, top):10.2e}  (max)")
+    print("held out: the tail fitted only on rates >= 1e-3, extrapolated to where >= 5 scores exceed")
+    for name, cells in calibration.cells.items():
+        for (k, f), cell in sorted(cells.items()):
+            if f != 1 or cell.n_impostor < 50_000:
+                continue
+            held = tuple((r, s) for r, s in cell.impostor_tail if r >= 1e-3)
+            a, b = tail_fit(dataclasses.replace(cell, impostor_tail=held))
+            for rate, score in cell.impostor_tail:
+                if rate < 1e-3 and rate * cell.n_impostor >= 5 and round(math.log10(rate) * 10) % 5 == 0:
+                    estimate = 1.0 - NormalDist().cdf((score - a) / b)
+                    print(f"{name:16s} {k:2d} {f:2d} {score:8.4f} {rate:10.2e} {estimate:10.2e}  (held out)")
 
 
 def main() -> None:
