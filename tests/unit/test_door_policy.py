@@ -104,6 +104,19 @@ def test_every_reason_is_reachable(policy: DoorPolicy) -> None:
     assert all((d.next_step is None) == d.granted for d in decisions)
 
 
+def test_high_level_face_only_needs_liveness_once_it_exists(policy: DoorPolicy) -> None:
+    # Given a clear face-only match at a small door
+    t = policy.face_only(SecurityLevel.HIGH, 2, 3, 1).threshold
+    assert t is not None
+    args = (["a", "b"], [t + 0.1, 0.0], [3, 3], 1)
+    # When no liveness check exists (None), Then it grants; a failed check at high asks for the code
+    assert policy.decide_face_only(SecurityLevel.HIGH, *args).granted
+    failed = policy.decide_face_only(SecurityLevel.HIGH, *args, liveness_passed=False)
+    assert failed.reason is DecisionReason.CLAIM_REQUIRED
+    # And standard does not require it
+    assert policy.decide_face_only(SecurityLevel.STANDARD, *args, liveness_passed=False).granted
+
+
 def test_claim_threshold_does_not_depend_on_n(policy: DoorPolicy) -> None:
     # The claim check is 1:1: N never enters it
     near = policy.decide_claim(SecurityLevel.STANDARD, "a", 0.5, 3, 1, 1)

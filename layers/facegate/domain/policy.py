@@ -311,11 +311,14 @@ class DoorPolicy:
         scores: Sequence[float],
         template_images: Sequence[int],
         f: int,
+        liveness_passed: bool | None = None,
     ) -> Decision:
         """Closed-set 1:N decision over the eligible candidates (N = ``len(scores)``).
 
         Each candidate is held to the threshold for its template's K at this N; the best-scoring candidate is
-        granted if it clears its threshold and beats the runner-up by the margin.
+        granted if it clears its threshold and beats the runner-up by the margin. ``liveness_passed``: None
+        where no liveness check exists (today); False at a level that requires it turns face-only entry off
+        for this attempt (``claim_required``).
         """
         n = len(scores)
         mode = DecisionMode.IDENTIFY
@@ -327,6 +330,8 @@ class DoorPolicy:
         similarity = float(scores[best])
         k = int(template_images[best])
         threshold = self.face_only(level, n, k, f).threshold
+        if liveness_passed is False and LEVELS[level].liveness_required:
+            threshold = None
         if threshold is None:
             reason = DecisionReason.CLAIM_REQUIRED
         elif similarity < threshold:
