@@ -409,6 +409,14 @@ def test_unix_integers_and_offsetless_times_are_not_invite_times(stack: Stack, m
     assert (response.status, response.error_code) == (400, "invalid_request")
 
 
+@pytest.mark.parametrize("query", ["from=1700000000", "to=1900000000", "from=2026-01-01", "to=2026-01-01T09:00:00"])
+def test_unix_integers_and_offsetless_times_are_not_audit_query_times(stack: Stack, query: str) -> None:
+    # Given the audit query / When a time is a Unix number or has no offset / Then 400, not a guess
+    response = stack.admin("GET", f"/sites/{stack.site_id}/audit", query=query)
+    assert (response.status, response.error_code) == (400, "invalid_request")
+    assert stack.admin("GET", f"/sites/{stack.site_id}/audit", query="from=2026-01-01T00:00:00Z").status == 200
+
+
 def test_strings_are_not_numbers_and_every_request_model_is_strict() -> None:
     # Given every request model of the API
     models = [m for m in vars(schemas).values() if isinstance(m, type) and issubclass(m, schemas.Strict)]

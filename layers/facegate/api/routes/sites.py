@@ -7,7 +7,6 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import AwareDatetime
 
 from facegate.api.deps import jwt_principal, provide_services
 from facegate.api.openapi import ADMIN_SECURITY, responses
@@ -19,6 +18,7 @@ from facegate.api.schemas import (
     CreateTerminal,
     DoorOut,
     RevokedTerminalOut,
+    Rfc3339,
     SecurityPolicyOut,
     SiteOut,
     TerminalOut,
@@ -124,8 +124,8 @@ def read_audit(
     site_id: Id,
     services: ServicesDep,
     actor: ActorDep,
-    start: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339, inclusive")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
+    start: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339, inclusive")] = None,
+    end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     next_token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> AuditPage:
