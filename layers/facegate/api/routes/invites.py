@@ -29,7 +29,7 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$
     "/sites/<site_id>/invites",
     status_code=201,
     security=ADMIN_SECURITY,
-    responses=responses(201, InviteOut, 400, 401, 403, 404),
+    responses=responses(201, InviteOut, 400, 401, 403, 404, 413, 415),
     tags=["host"],
 )
 def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor: ActorDep) -> InviteOut:

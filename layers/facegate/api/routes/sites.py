@@ -35,7 +35,11 @@ Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$
 
 
 @router.post(
-    "/sites", status_code=201, security=ADMIN_SECURITY, responses=responses(201, SiteOut, 400, 401, 403), tags=["admin"]
+    "/sites",
+    status_code=201,
+    security=ADMIN_SECURITY,
+    responses=responses(201, SiteOut, 400, 401, 403, 413, 415),
+    tags=["admin"],
 )
 def create_site(body: CreateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """Create a site at a security level (admins); the response shows the level's thresholds and rates."""
@@ -46,7 +50,7 @@ def create_site(body: CreateSite, services: ServicesDep, actor: ActorDep) -> Sit
 @router.patch(
     "/sites/<site_id>",
     security=ADMIN_SECURITY,
-    responses=responses(200, SiteOut, 400, 401, 403, 404),
+    responses=responses(200, SiteOut, 400, 401, 403, 404, 413, 415),
     tags=["admin"],
 )
 def update_site(site_id: Id, body: UpdateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
@@ -72,7 +76,7 @@ def _site_out(services: Services, site: Site) -> SiteOut:
     "/sites/<site_id>/doors",
     status_code=201,
     security=ADMIN_SECURITY,
-    responses=responses(201, DoorOut, 400, 401, 403, 404),
+    responses=responses(201, DoorOut, 400, 401, 403, 404, 413, 415),
     tags=["admin"],
 )
 def create_door(site_id: Id, body: CreateDoor, services: ServicesDep, actor: ActorDep) -> DoorOut:
@@ -85,7 +89,7 @@ def create_door(site_id: Id, body: CreateDoor, services: ServicesDep, actor: Act
     "/sites/<site_id>/terminals",
     status_code=201,
     security=ADMIN_SECURITY,
-    responses=responses(201, TerminalOut, 400, 401, 403, 404),
+    responses=responses(201, TerminalOut, 400, 401, 403, 404, 413, 415),
     tags=["admin"],
 )
 def create_terminal(site_id: Id, body: CreateTerminal, services: ServicesDep, actor: ActorDep) -> TerminalOut:

@@ -48,7 +48,7 @@ def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> Notic
 @router.post(
     "/register/<token>/consent",
     status_code=201,
-    responses=responses(201, ConsentOut, 400, 401, 409, 410, 429),
+    responses=responses(201, ConsentOut, 400, 401, 409, 410, 413, 415, 429),
     tags=["visitor"],
 )
 def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: SourceDep) -> ConsentOut:
