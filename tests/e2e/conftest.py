@@ -181,7 +181,8 @@ class FaceCast:
     b_probe: Path
     b_similarity: float
     """Cosine similarity of B's photo to A's fused template (simulated camera path)."""
-    identify_threshold: float
+    identify_threshold: float | None
+    """Face-only threshold at a door with one eligible visitor (None: face-only entry is off there)."""
     claim_threshold: float
     engine: Any
     """The loaded FaceEngine (diagnostics: similarities of what the browser actually sent)."""
@@ -222,12 +223,34 @@ def _best_combination(engine: Any, images: list[Path]) -> tuple[float, tuple[int
     return best
 
 
+KIOSK_FRAMES = 2
+"""Frames the kiosk sends per attempt (the probe fuses them; the door policy's F)."""
+ENROLL_IMAGES = 3
+"""Selfies per template (the policy's K)."""
+
+
+def door_thresholds(n_candidates: int = 1) -> tuple[float | None, float]:
+    """(face-only threshold, claim threshold) of the door policy at the standard level for a door with
+    ``n_candidates`` eligible visitors, templates of ENROLL_IMAGES and probes of KIOSK_FRAMES; the
+    face-only one is None where face-only entry is off."""
+    from facegate.domain.models import SecurityLevel
+    from facegate.domain.policy import DoorPolicy, shipped_calibration
+
+    policy = DoorPolicy(shipped_calibration())
+    face_only = policy.face_only(SecurityLevel.STANDARD, n_candidates, ENROLL_IMAGES, KIOSK_FRAMES).threshold
+    claim = policy.claim(SecurityLevel.STANDARD, ENROLL_IMAGES, KIOSK_FRAMES).threshold
+    return face_only, 1.0 if claim is None else claim
+
+
 @pytest.fixture(scope="session")
 def face_cast(lfw_dev_dir: Path) -> FaceCast:
-    """Person A (first LFW dev identity, by name, that clears the identify threshold with margin) and B."""
+    """Person A (first LFW dev identity, by name, that clears the face-only threshold of a one-visitor door
+    with margin, or the claim threshold where face-only entry is off) and stranger B."""
     from facegate.errors import FaceRejected
     from facegate.vision.engine import FaceEngine
-    from facegate.vision.thresholds import CLAIM_THRESHOLD, IDENTIFY_THRESHOLD
+
+    identify, claim = door_thresholds()
+    a_threshold = claim if identify is None else identify
 
     try:
         engine = FaceEngine.load(Path(os.environ.get("FACEGATE_MODEL_DIR", REPO / "build" / "models")))
@@ -236,11 +259,11 @@ def face_cast(lfw_dev_dir: Path) -> FaceCast:
     chosen: tuple[str, list[Path], tuple[float, tuple[int, int, int], int]] | None = None
     for name, images in _person_images(lfw_dev_dir, 4):
         best = _best_combination(engine, images)
-        if best is not None and best[0] >= IDENTIFY_THRESHOLD + SELECTION_MARGIN:
+        if best is not None and best[0] >= a_threshold + SELECTION_MARGIN:
             chosen = (name, images, best)
             break
     if chosen is None:
-        pytest.fail("no LFW dev identity clears the identify threshold through the fake-camera path")
+        pytest.fail(f"no LFW dev identity clears {a_threshold:.4f} through the fake-camera path")
     a_name, a_images, (a_similarity, combo, probe_index) = chosen
     a_enroll = (a_images[combo[0]], a_images[combo[1]], a_images[combo[2]])
     template = engine.enroll_template([camera_jpeg(path) for path in a_enroll])
@@ -252,7 +275,7 @@ def face_cast(lfw_dev_dir: Path) -> FaceCast:
         except FaceRejected:
             continue
         similarity = engine.similarity(template, probe)
-        if similarity < CLAIM_THRESHOLD - STRANGER_GAP:
+        if similarity < claim - STRANGER_GAP:
             return FaceCast(
                 a_name=a_name,
                 a_enroll=a_enroll,
@@ -261,8 +284,8 @@ def face_cast(lfw_dev_dir: Path) -> FaceCast:
                 b_name=name,
                 b_probe=images[0],
                 b_similarity=similarity,
-                identify_threshold=IDENTIFY_THRESHOLD,
-                claim_threshold=CLAIM_THRESHOLD,
+                identify_threshold=identify,
+                claim_threshold=claim,
                 engine=engine,
             )
     pytest.fail("no stranger found in LFW dev")
