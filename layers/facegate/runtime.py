@@ -26,7 +26,7 @@ def engine_loader(settings: Settings) -> Callable[[], FaceEnginePort]:
         with lock:
             from facegate.vision import FaceEngine
 
-            return FaceEngine.load(settings.model_dir, variant=settings.model_variant)
+            return FaceEngine.load(settings.model_dir)
 
     return load
 

@@ -31,8 +31,6 @@ class Settings:
 
     stage: str = "local"
     model_dir: Path = field(default_factory=_default_model_dir)
-    model_variant: str = "int8"
-    """``fp32`` or ``int8``: which embedder the engine loads."""
 
     match_margin: float = 0.005
     """Minimum cosine gap between the best and the runner-up candidate for a face-only grant (the door

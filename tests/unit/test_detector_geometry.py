@@ -1,25 +1,15 @@
-"""Pure geometry of the face pipeline: MTCNN box helpers, area resampling, chip extraction,
-the shape-predictor file format and its numpy evaluation (synthetic data only)."""
+"""Pure geometry of the face pipeline: MTCNN box helpers (evaluation detector), area resampling, chip
+extraction, the ArcFace chip and YuNet decoding (synthetic data only)."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from facegate.errors import ModelUnavailable
-from facegate.modelbuild.dlib_shape_predictor import (
-    ARRAY_NAMES,
-    parse_shape_predictor,
-    write_npz_deterministic,
-)
-from facegate.vision import align
-from facegate.vision.detector import (
+from facegate.evaluation.mtcnn_detector import (
     crop_resize,
     nms,
     pnet_candidates,
@@ -29,7 +19,7 @@ from facegate.vision.detector import (
     square_boxes,
     summed_area_table,
 )
-from facegate.vision.landmarks import ShapePredictor, box_to_dlib_rect
+from facegate.vision import align
 from facegate.vision.types import Box, Detection
 
 # --------------------------------------------------------------------------------------------
@@ -238,18 +228,6 @@ def test_template_geometry_follows_rotation_of_the_landmarks() -> None:
     assert geometry.center == pytest.approx((275.0, 275.0))
 
 
-def test_shape_predictor_box_is_an_integer_square_around_the_face() -> None:
-    # Given MTCNN landmarks on the template at scale 1.5
-    landmarks = align.MTCNN_TEMPLATE * 1.5 + 10.0
-    # When deriving route 2's box
-    box = align.shape_predictor_box(landmarks)
-    # Then it is an integer square of side SHAPE_BOX_SIDE * 1.5 around the mapped centre
-    assert box.width == box.height == round(align.SHAPE_BOX_SIDE * 1.5)
-    assert float(box.left).is_integer() and float(box.top).is_integer()
-    expected = np.array(align.SHAPE_BOX_CENTER) * 1.5 + 10.0
-    assert np.allclose(np.array(box.center) - 0.5, expected, atol=0.5)
-
-
 # --------------------------------------------------------------------------------------------
 # Chip extraction (dlib's extract_image_chip)
 
@@ -326,133 +304,85 @@ def test_pyramid_down2_blurs_with_the_binomial_kernel() -> None:
     assert align.pyramid_down2(np.zeros((8, 40, 3), dtype=np.uint8)).size == 0
 
 
-def test_align_face_rejects_unknown_routes_and_missing_predictors() -> None:
+def test_align_face_rejects_unknown_routes() -> None:
     # Given a detection
     detection = Detection(Box(0, 0, 100, 100), align.MTCNN_TEMPLATE.astype(np.float32), 0.99)
     image = np.zeros((150, 150, 3), dtype=np.uint8)
-    # When / Then route 1 works without a predictor, route 2 needs one, others are refused
+    # When / Then the template route works, others are refused
     assert align.align_face(image, detection, align.ROUTE_TEMPLATE).shape == (150, 150, 3)
-    with pytest.raises(ValueError, match="ShapePredictor"):
-        align.align_face(image, detection, align.ROUTE_SHAPE_PREDICTOR)
     with pytest.raises(ValueError, match="unknown alignment route"):
         align.align_face(image, detection, "opencv")
 
 
 # --------------------------------------------------------------------------------------------
-# Shape predictor: file format and evaluation on a synthetic two-level cascade
+# ArcFace chip (SFace input) and YuNet decoding
 
 
-def _dlib_int(value: int) -> bytes:
-    magnitude = abs(value)
-    raw = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little")
-    return bytes([len(raw) | (0x80 if value < 0 else 0)]) + raw
+def test_arcface_chip_puts_the_landmarks_on_the_template() -> None:
+    # Given an image with five white dots at the template positions, scaled by 2 and shifted
+    image = np.zeros((300, 300, 3), dtype=np.uint8)
+    landmarks = align.ARCFACE_TEMPLATE_5 * 2.0 + np.array([40.0, 30.0])
+    for x, y in np.rint(landmarks).astype(int):
+        image[y - 2 : y + 3, x - 2 : x + 3] = 255
+    # When cutting the 112x112 chip from those landmarks
+    chip = align.arcface_chip(image, landmarks)
+    # Then each dot lands on its template point
+    assert chip.shape == (112, 112, 3)
+    for x, y in np.rint(align.ARCFACE_TEMPLATE_5).astype(int):
+        assert chip[y, x].min() > 150
 
 
-def _dlib_float(value: float) -> bytes:
-    mantissa, exponent = math.frexp(struct.unpack("<f", struct.pack("<f", value))[0])
-    return _dlib_int(int(mantissa * (1 << 24))) + _dlib_int(exponent - 24)
+def test_warp_is_black_outside_the_image_and_identity_keeps_pixels() -> None:
+    # Given a random image and the identity transform
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    # When warping into a larger chip
+    chip = align.warp_affine_bilinear(image, identity, 64)
+    # Then the image is copied and the rest is black
+    assert np.array_equal(chip[:40, :50], image)
+    assert not chip[45:, :].any() and not chip[:, 55:].any()
 
 
-def _matrix(values: list[float]) -> bytes:
-    return _dlib_int(-len(values)) + _dlib_int(-1) + b"".join(_dlib_float(v) for v in values)
+def test_yunet_decode_places_boxes_and_landmarks_on_the_grid() -> None:
+    from facegate.vision import yunet
+
+    # Given network outputs for a 64x64 input with one confident cell at stride 8, row 2, column 3
+    outputs = {}
+    for stride in yunet.STRIDES:
+        cells = (64 // stride) ** 2
+        outputs[f"cls_{stride}"] = np.zeros((1, cells, 1), np.float32)
+        outputs[f"obj_{stride}"] = np.zeros((1, cells, 1), np.float32)
+        outputs[f"bbox_{stride}"] = np.zeros((1, cells, 4), np.float32)
+        outputs[f"kps_{stride}"] = np.zeros((1, cells, 10), np.float32)
+    index = 2 * 8 + 3
+    outputs["cls_8"][0, index, 0] = 0.81
+    outputs["obj_8"][0, index, 0] = 1.5  # clipped to 1
+    outputs["bbox_8"][0, index] = [0.5, 0.25, math.log(2.0), 0.0]
+    outputs["kps_8"][0, index] = [0.0, 0.0, 1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 1.0, 1.0]
+    # When decoding
+    boxes, landmarks, scores = yunet.decode(outputs, 64, 64, 0.5)
+    # Then the score is sqrt(cls * obj) and the geometry is in pixels
+    assert scores.tolist() == pytest.approx([0.9])
+    assert boxes[0].tolist() == pytest.approx([28.0 - 8.0, 18.0 - 4.0, 16.0, 8.0])
+    assert landmarks[0, 0].tolist() == pytest.approx([24.0, 16.0])
+    assert landmarks[0, 4].tolist() == pytest.approx([32.0, 24.0])
 
 
-def _synthetic_predictor_bytes() -> bytes:
-    """2 landmarks, 2 levels x 2 trees of depth 1, 3 feature pixels per level."""
-    initial = [0.25, 0.5, 0.75, 0.5]
-    out = io.BytesIO()
-    out.write(_dlib_int(1) + _matrix(initial) + _dlib_int(2))
-    for level in range(2):
-        out.write(_dlib_int(2))
-        for tree in range(2):
-            out.write(_dlib_int(1) + _dlib_int(0) + _dlib_int(1) + _dlib_float(10.0 * (level + 1)))
-            out.write(_dlib_int(2))
-            out.write(_matrix([0.01 * (tree + 1), 0.0, 0.0, 0.0]))  # left child: move point 0 right
-            out.write(_matrix([0.0, 0.0, 0.0, -0.02 * (tree + 1)]))  # right child: move point 1 up
-    out.write(_dlib_int(2) + b"".join(_dlib_int(3) + _dlib_int(0) + _dlib_int(1) + _dlib_int(1) for _ in range(2)))
-    out.write(_dlib_int(2))
-    for _ in range(2):
-        out.write(_dlib_int(3))
-        for dx, dy in ((0.0, 0.0), (0.0, 0.0), (0.1, 0.0)):
-            out.write(_dlib_float(dx) + _dlib_float(dy))
-    return out.getvalue()
+def test_yunet_nms_keeps_the_best_of_overlapping_boxes() -> None:
+    from facegate.vision import yunet
+
+    # Given two overlapping boxes and a separate one
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 10, 10]], dtype=np.float32)
+    scores = np.array([0.8, 0.9, 0.7], dtype=np.float32)
+    # When suppressing at IoU 0.3
+    kept = yunet.nms(boxes, scores)
+    # Then the better of the pair and the separate box remain, best first
+    assert kept.tolist() == [1, 2]
 
 
-def test_parse_shape_predictor_reads_every_field() -> None:
-    # Given a hand-encoded two-level cascade
-    data = _synthetic_predictor_bytes()
-    # When parsing
-    arrays = parse_shape_predictor(data)
-    # Then shapes and values come back
-    assert arrays["initial_shape"].tolist() == [[0.25, 0.5], [0.75, 0.5]]
-    assert arrays["split_idx"].shape == (2, 2, 1, 2) and arrays["split_idx"][0, 0, 0].tolist() == [0, 1]
-    assert arrays["split_thresh"][:, 0, 0].tolist() == [10.0, 20.0]
-    assert arrays["leaf_values"].shape == (2, 2, 2, 2, 2)
-    assert arrays["leaf_values"][0, 1, 0, 0, 0] == pytest.approx(0.02)
-    assert arrays["anchor_idx"].tolist() == [[0, 1, 1], [0, 1, 1]]
-    assert arrays["deltas"][1, 2].tolist() == pytest.approx([0.1, 0.0])
+def test_padded_size_rounds_up_to_multiples_of_32() -> None:
+    from facegate.vision import yunet
 
-
-@pytest.mark.parametrize("cut", [1, 7, 40])
-def test_parse_shape_predictor_rejects_truncated_or_padded_files(cut: int) -> None:
-    # Given a file missing its last bytes, and one with trailing garbage
-    data = _synthetic_predictor_bytes()
-    # When / Then parsing fails with a typed error
-    with pytest.raises(ModelUnavailable):
-        parse_shape_predictor(data[:-cut])
-    with pytest.raises(ModelUnavailable):
-        parse_shape_predictor(data + _dlib_int(5))
-
-
-def test_deterministic_npz_round_trips_and_repeats_bytes(tmp_path: Path) -> None:
-    # Given parsed arrays
-    arrays = parse_shape_predictor(_synthetic_predictor_bytes())
-    ordered = {name: arrays[name] for name in ARRAY_NAMES}
-    # When writing twice
-    write_npz_deterministic(tmp_path / "a.npz", ordered)
-    write_npz_deterministic(tmp_path / "b.npz", ordered)
-    # Then the bytes are identical and load back as the same arrays
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    with np.load(tmp_path / "a.npz") as loaded:
-        assert all(np.array_equal(loaded[name], ordered[name]) for name in ARRAY_NAMES)
-
-
-def test_shape_predictor_walks_trees_on_pixel_differences(tmp_path: Path) -> None:
-    # Given the synthetic cascade: each split compares the pixel at landmark 0 with the pixel
-    # at landmark 1; a bright left half makes the difference large (left child: point 0 moves right)
-    write_npz_deterministic(tmp_path / "p.npz", parse_shape_predictor(_synthetic_predictor_bytes()))
-    predictor = ShapePredictor.load(tmp_path / "p.npz")
-    bright_left = np.zeros((120, 200, 3), dtype=np.uint8)
-    bright_left[:, :100] = 200
-    box = Box(0, 0, 201, 121)  # dlib rect (0, 0, 200, 120)
-    # When predicting on the bright-left image and on its mirror (difference negative)
-    left = predictor.predict(bright_left, box)
-    right = predictor.predict(bright_left[:, ::-1].copy(), box)
-    # Then point 0 moved right by 2 levels x 0.03 of the box width (rounded half up), point 1 stayed;
-    # on the mirror point 1 moved up by 2 levels x 0.06 of the box height
-    assert box_to_dlib_rect(box) == (0, 0, 200, 120)
-    assert left.tolist() == [[math.floor(200 * (0.25 + 0.06) + 0.5), 60.0], [150.0, 60.0]]
-    assert right.tolist() == [[50.0, 60.0], [150.0, math.floor(120 * (0.5 - 0.12) + 0.5)]]
-    assert predictor.num_parts == 2
-
-
-def test_shape_predictor_load_rejects_missing_arrays(tmp_path: Path) -> None:
-    # Given an npz without the tree arrays
-    write_npz_deterministic(tmp_path / "bad.npz", {"initial_shape": np.zeros((5, 2), dtype=np.float32)})
-    # When / Then loading fails with a typed error
-    with pytest.raises(ModelUnavailable):
-        ShapePredictor.load(tmp_path / "bad.npz")
-    with pytest.raises(ModelUnavailable):
-        ShapePredictor.load(tmp_path / "absent.npz")
-
-
-def test_alignment_parameters_name_the_calibrated_constants() -> None:
-    # Given the two routes
-    # When asking what each depends on
-    template = align.alignment_parameters(align.ROUTE_TEMPLATE)
-    shape = align.alignment_parameters(align.ROUTE_SHAPE_PREDICTOR)
-    # Then the template is in both, the dlib box only in route 2, and unknown routes fail
-    assert template["mtcnn_template"] == align.MTCNN_TEMPLATE.round(4).tolist()
-    assert "shape_box_side" not in template and shape["shape_box_side"] == align.SHAPE_BOX_SIDE
-    with pytest.raises(ValueError, match="unknown"):
-        align.alignment_parameters("eyes-only")
+    assert yunet.padded_size(250, 250) == (256, 256)
+    assert yunet.padded_size(64, 65) == (64, 96)

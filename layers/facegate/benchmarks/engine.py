@@ -20,13 +20,14 @@ import numpy as np
 
 from facegate.errors import FacegateError
 from facegate.vision.engine import FaceEngine, pick_face
+from facegate.vision.pipeline import FLIP_AVERAGE
 
 LOAD_PROBE = """
 import json, sys, time
 from facegate.vision.engine import FaceEngine
 image = open(sys.argv[1], "rb").read()
 started = time.perf_counter()
-engine = FaceEngine.load(variant=sys.argv[2])
+engine = FaceEngine.load()
 loaded = time.perf_counter()
 engine.probe_template(image)
 done = time.perf_counter()
@@ -48,13 +49,13 @@ def _median(samples: Sequence[float]) -> float:
     return round(statistics.median(samples), 3)
 
 
-def cold_load(image: Path, variant: str, repeats: int = 3) -> dict[str, float]:
+def cold_load(image: Path, repeats: int = 3) -> dict[str, float]:
     """``FaceEngine.load()`` and the first inference in fresh processes (medians, ms; imports excluded)."""
     results = []
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(repeats):
         output = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", LOAD_PROBE, str(image), variant], capture_output=True, text=True, check=True, env=env
+            [sys.executable, "-c", LOAD_PROBE, str(image)], capture_output=True, text=True, check=True, env=env
         )
         results.append(json.loads(output.stdout.strip().splitlines()[-1]))
     return {key: _median([r[key] for r in results]) for key in results[0]}
@@ -63,9 +64,10 @@ def cold_load(image: Path, variant: str, repeats: int = 3) -> dict[str, float]:
 def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, Any]:
     """Per-stage medians over ``images`` x ``runs`` (one thread)."""
     blobs = [path.read_bytes() for path in images]
-    engines = {variant: FaceEngine.load(variant=variant, threads=1) for variant in ("int8", "fp32")}
-    engine = engines["int8"]
-    decode, detect, align, embed_fp32, embed_int8, whole_int8, whole_fp32 = ([] for _ in range(7))
+    engine = FaceEngine.load(threads=1)
+    stages: dict[str, list[float]] = {
+        key: [] for key in ("decode", "detect", "refine", "align", "quality_chip", "embed", "image_to_template")
+    }
     for data in blobs:
         decoded = engine.decode(data)
         faces = engine.find_faces(decoded)
@@ -74,33 +76,26 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         except FacegateError:
             continue  # no usable face (e.g. a turned head): not a speed sample
         height, width = decoded.rgb.shape[:2]
-        face = pick_face(faces, width, height, "largest")
+        face = engine.refine(decoded.rgb, pick_face(faces, width, height, "largest"))
         chip = engine.chip(decoded.rgb, face)[None]
-        decode += timed(partial(engine.decode, data), runs)
-        detect += timed(partial(engine.find_faces, decoded), runs)
-        align += timed(partial(engine.chip, decoded.rgb, face), runs)
-        embed_int8 += timed(partial(engines["int8"].embedder.embed, chip), runs)
-        embed_fp32 += timed(partial(engines["fp32"].embedder.embed, chip), runs)
-        whole_int8 += timed(partial(engines["int8"].probe_template, data), runs)
-        whole_fp32 += timed(partial(engines["fp32"].probe_template, data), runs)
+        stages["decode"] += timed(partial(engine.decode, data), runs)
+        stages["detect"] += timed(partial(engine.find_faces, decoded), runs)
+        stages["refine"] += timed(partial(engine.refine, decoded.rgb, face), runs)
+        stages["align"] += timed(partial(engine.chip, decoded.rgb, face), runs)
+        stages["quality_chip"] += timed(partial(engine.quality_chip, decoded.rgb, face), runs)
+        stages["embed"] += timed(partial(engine.embedder.embed, chip), runs)
+        stages["image_to_template"] += timed(partial(engine.probe_template, data), runs)
     sizes = sorted({image_size(data) for data in blobs})
+    whole = stages["image_to_template"]
     report: dict[str, Any] = {
         "images": len(blobs),
-        "images_timed": len(decode) // runs,
+        "images_timed": len(whole) // runs,
         "image_sizes": [f"{w}x{h}" for w, h in sizes[:5]],
         "runs_per_image": runs,
         "threads": 1,
-        "median_ms": {
-            "decode": _median(decode),
-            "detect": _median(detect),
-            "align": _median(align),
-            "embed_fp32_per_chip": _median(embed_fp32),
-            "embed_int8_per_chip": _median(embed_int8),
-            "image_to_template_int8": _median(whole_int8),
-            "image_to_template_fp32": _median(whole_fp32),
-        },
-        "flip_average": "image_to_template embeds the chip and its mirror (2 chips)",
-        "load": cold_load(images[0], "int8"),
+        "median_ms": {key: _median(values) for key, values in stages.items()},
+        "flip_average": FLIP_AVERAGE,
+        "load": cold_load(images[0]),
         "model_id": engine.model_id,
         "cpu": _cpu_name(),
     }
@@ -112,10 +107,7 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         for data in blobs:
             dlib_whole += timed(partial(reference.describe, data), max(1, runs // 2))
         report["dlib_median_ms"] = {"image_to_descriptor": _median(dlib_whole)}
-        report["speedup_vs_dlib"] = {
-            "int8": round(statistics.median(dlib_whole) / statistics.median(whole_int8), 2),
-            "fp32": round(statistics.median(dlib_whole) / statistics.median(whole_fp32), 2),
-        }
+        report["speedup_vs_dlib"] = round(statistics.median(dlib_whole) / statistics.median(whole), 2)
     return report
 
 

@@ -1,9 +1,13 @@
-"""``facegate compare A B``: are two photos the same person (1:1, at the door policy's claim threshold)?"""
+"""``facegate compare A B``: are two photos the same person (1:1, at the door policy's claim threshold)?
+
+Exit codes: 0 same person, 1 different people, 2 error (unreadable file, no usable face, bad image).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -12,7 +16,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("image_a", type=Path)
     parser.add_argument("image_b", type=Path)
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--model", choices=("fp32", "int8"), default="int8")
     parser.add_argument(
         "--mode",
         choices=("claim", "identify"),
@@ -24,12 +27,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from facegate.errors import FacegateError
     from facegate.evaluation.runner import default_threshold
     from facegate.vision.engine import FaceEngine
 
-    engine = FaceEngine.load(variant=args.model)
-    a = engine.probe_template(args.image_a.read_bytes())
-    b = engine.probe_template(args.image_b.read_bytes())
+    try:
+        images = [path.read_bytes() for path in (args.image_a, args.image_b)]
+    except OSError as exc:
+        print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    engine = FaceEngine.load()
+    try:
+        a, b = (engine.probe_template(image) for image in images)
+    except FacegateError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
     similarity = engine.similarity(a, b)
     threshold = default_threshold(args.mode)
     result = {
@@ -44,4 +56,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         verdict = "same person" if result["same_person"] else "different people"
         print(f"{verdict}: similarity {similarity:.4f} (threshold {threshold}, {args.mode}, {engine.model_id})")
-    return 0
+    return 0 if result["same_person"] else 1

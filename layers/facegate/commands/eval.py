@@ -16,7 +16,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pairs = kinds.add_parser("pairs", help="LFW-format pairs file (header '10<TAB>300' or '500')")
     pairs.add_argument("--pairs", type=Path, required=True, help="pairs file")
     pairs.add_argument("--root", type=Path, required=True, help="image root: <root>/<name>/<name>_<nnnn>.jpg")
-    pairs.add_argument("--model", choices=("fp32", "int8"), default="int8")
     pairs.add_argument(
         "--mode",
         choices=("claim", "identify"),
@@ -40,7 +39,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     identities = kinds.add_parser("identities", help="folder-per-identity data set")
     identities.add_argument("--root", type=Path, required=True)
-    identities.add_argument("--model", choices=("fp32", "int8"), default="int8")
     identities.add_argument(
         "--enroll-images",
         type=int,
@@ -90,7 +88,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     from facegate.evaluation.runner import engine_describer, evaluate_pairs
     from facegate.vision.engine import FaceEngine
 
-    engine = FaceEngine.load(variant=args.model)
+    engine = FaceEngine.load()
     pairs = read_pairs(args.pairs, args.root)
     scores: list[float] = []
     report = evaluate_pairs(pairs, engine_describer(engine, args.pick), engine.model_id, args.mode, scores)
@@ -128,7 +126,7 @@ def run_identities(args: argparse.Namespace) -> int:
     from facegate.evaluation.runner import engine_describer, evaluate_identities
     from facegate.vision.engine import FaceEngine
 
-    engine = FaceEngine.load(variant=args.model)
+    engine = FaceEngine.load()
     report = evaluate_identities(
         args.root, engine_describer(engine, args.pick), engine.model_id, args.enroll_images, args.mode, args.threshold
     )

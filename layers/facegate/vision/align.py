@@ -1,22 +1,17 @@
-"""Alignment of a detected face to the embedder's canonical chip: dlib's 150x150, padding 0.25.
+"""Alignment of a detected face: the embedder's ArcFace chip and the quality chip.
 
-The embedder was trained on chips cut by ``dlib.get_face_chip(img, shape5, 150, 0.25)``. This
-module reproduces that geometry (``get_face_chip_details``) and the pixel sampling
-(``extract_image_chip``: ``pyramid_down<2>`` levels, then bilinear sampling) from
-dlib/image_transforms/interpolation.h, and offers two ways to get there from MTCNN output:
+- :func:`arcface_chip`: what SFace takes — a least-squares similarity transform of the five landmarks
+  to the standard ArcFace 112x112 template, then a bilinear warp that reproduces
+  ``cv2.warpAffine`` (``cv2.FaceRecognizerSF.alignCrop`` is the reference in the parity tests).
+- :func:`align_face`: a 150x150 chip in dlib's ``get_face_chip(img, shape5, 150, 0.25)`` geometry
+  (``get_face_chip_details``, ``pyramid_down<2>`` levels, then bilinear sampling, from
+  dlib/image_transforms/interpolation.h), reached by fitting the five landmarks to a calibrated
+  template. The quality measures (sharpness, exposure, a covered lower face) are calibrated on it.
 
-- ``ROUTE_TEMPLATE``: the five MTCNN landmarks are fitted (least-squares similarity) to a
-  five-point template in chip coordinates, calibrated against dlib's own chips;
-- ``ROUTE_SHAPE_PREDICTOR``: dlib's 5-point shape predictor (numpy port,
-  :class:`facegate.vision.landmarks.ShapePredictor`) is run on a box derived from the MTCNN
-  landmarks (calibrated to where dlib's HOG detector puts its box), and its points go through
-  dlib's own template.
-
-Chip coordinates: the similarity transform of ``get_face_chip_details`` maps *template
-coordinates* (unit face box, padded, times the chip size) to image pixels; the chip's pixel
+Chip coordinates of the dlib geometry: the similarity transform of ``get_face_chip_details`` maps
+*template coordinates* (unit face box, padded, times the chip size) to image pixels; the chip's pixel
 ``c`` samples template coordinate ``75 + (c - 74.5) * (150 * s - 1) / (149 * s)`` for an image
-scale of ``s`` pixels per chip unit (about ``c + 0.5``). Templates below are in template
-coordinates.
+scale of ``s`` pixels per chip unit (about ``c + 0.5``).
 """
 
 from __future__ import annotations
@@ -28,8 +23,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from facegate.vision.landmarks import ShapePredictor
-from facegate.vision.types import Box, Detection, ImageArray
+from facegate.vision.types import Detection, ImageArray
 
 F64 = npt.NDArray[np.float64]
 
@@ -39,8 +33,7 @@ CHIP_PADDING: Final = 0.25
 """Border added around dlib's unit face template, as a fraction of its side."""
 
 ROUTE_TEMPLATE: Final = "mtcnn_template"
-ROUTE_SHAPE_PREDICTOR: Final = "shape_predictor"
-ROUTES: Final = (ROUTE_TEMPLATE, ROUTE_SHAPE_PREDICTOR)
+ROUTES: Final = (ROUTE_TEMPLATE,)
 
 
 def _frozen(values: list[float] | list[list[float]]) -> F64:
@@ -85,13 +78,6 @@ MTCNN_WEIGHTS: Final = _frozen([1.0, 1.0, 0.3, 0.0, 0.0])
 leave-one-photo-out error of the chip corners against dlib's chip: mean 3.8 chip pixels with
 these weights, 7.6 with equal weights (mouth corners move with expression and pose, and dlib's
 own alignment uses only the eyes and the nose)."""
-
-SHAPE_BOX_CENTER: Final = (73.44, 71.22)
-"""Route 2: mean centre of dlib's HOG face box, in template coordinates of the route-1 fit."""
-SHAPE_BOX_SIDE: Final = 135.67
-"""Route 2: mean side of dlib's HOG face box, in template units of the route-1 fit. With this
-box the numpy shape predictor puts the chip corners 1.0 chip pixel (mean, leave-one-photo-out)
-from dlib's own pipeline's."""
 
 _DOWN_OFFSET = np.array([1.25, 0.75])
 
@@ -202,32 +188,6 @@ def template_chip_geometry(
 ) -> ChipGeometry:
     """Route 1: chip geometry from MTCNN's five landmarks (image pixels) fitted to a template."""
     return chip_geometry_from_points(template, landmarks, CHIP_SIZE, weights)
-
-
-def shape_predictor_box(
-    landmarks: F64,
-    template: F64 = MTCNN_TEMPLATE,
-    weights: F64 = MTCNN_WEIGHTS,
-    center: tuple[float, float] = SHAPE_BOX_CENTER,
-    side: float = SHAPE_BOX_SIDE,
-) -> Box:
-    """Route 2: the box dlib's HOG detector would most likely give, from MTCNN's landmarks.
-
-    Args:
-        landmarks: (5, 2) MTCNN landmarks in image pixels.
-        template, weights, center, side: the route-1 fit and the box centre and side in its
-            template coordinates (defaults: the calibrated constants).
-
-    Returns:
-        An integer-cornered square :class:`Box` (right/bottom exclusive).
-    """
-    transform = similarity_transform(template, landmarks, weights)
-    cx, cy = apply_transform(transform, np.array([center]))[0]
-    side = side * math.hypot(transform[0, 0], transform[1, 0])
-    width = max(1, _round_half_up(side))
-    left = _round_half_up(cx - (width - 1) / 2.0)
-    top = _round_half_up(cy - (width - 1) / 2.0)
-    return Box(float(left), float(top), float(left + width), float(top + width))
 
 
 def pyramid_down2(rgb: ImageArray) -> ImageArray:
@@ -356,72 +316,101 @@ def bilinear_sample(image: ImageArray, xs: F64, ys: F64) -> ImageArray:
     inside = (left >= 0) & (top >= 0) & (left + 1 < width) & (top + 1 < height)
     col = np.where(inside, left, 0).astype(np.int64)
     row = np.where(inside, top, 0).astype(np.int64)
-    lr = (xs - left)[..., None]
-    tb = (ys - top)[..., None]
+    lr = (xs - left).astype(np.float32)[..., None]
+    tb = (ys - top).astype(np.float32)[..., None]
     if image.size == 0:
         return np.zeros((*xs.shape, 3), dtype=np.uint8)
-    img = image.astype(np.float64)
+    img = image
     tl = img[row, col]
     tr = img[row, np.minimum(col + 1, width - 1)]
     bl = img[np.minimum(row + 1, height - 1), col]
     br = img[np.minimum(row + 1, height - 1), np.minimum(col + 1, width - 1)]
     value = (1 - tb) * ((1 - lr) * tl + lr * tr) + tb * ((1 - lr) * bl + lr * br)
     value = np.where(inside[..., None], np.clip(value, 0.0, 255.0), 0.0)
-    return value.astype(np.uint8)
+    sampled: ImageArray = value.astype(np.uint8)
+    return sampled
 
 
-def face_chip_geometry(
-    rgb: ImageArray, detection: Detection, route: str, shape_predictor: ShapePredictor | None = None
-) -> ChipGeometry:
-    """Chip geometry of a detected face by one of :data:`ROUTES`.
-
-    Raises:
-        ValueError: unknown route, or ``ROUTE_SHAPE_PREDICTOR`` without a predictor.
-    """
-    landmarks = np.asarray(detection.landmarks, dtype=np.float64)
-    if route == ROUTE_TEMPLATE:
-        return template_chip_geometry(landmarks)
-    if route == ROUTE_SHAPE_PREDICTOR:
-        if shape_predictor is None:
-            raise ValueError("the shape_predictor route needs a ShapePredictor")
-        shape5 = shape_predictor.predict(rgb, shape_predictor_box(landmarks))
-        return dlib_chip_geometry(shape5)
-    raise ValueError(f"unknown alignment route {route!r}; expected one of {ROUTES}")
-
-
-def alignment_parameters(route: str) -> dict[str, object]:
-    """The calibrated constants a route depends on, JSON-serialisable (for the model id).
+def face_chip_geometry(rgb: ImageArray, detection: Detection, route: str = ROUTE_TEMPLATE) -> ChipGeometry:
+    """Chip geometry (dlib's 150x150, padding 0.25) of a detected face: its five landmarks fitted to
+    :data:`MTCNN_TEMPLATE`.
 
     Raises:
         ValueError: unknown route.
     """
-    if route not in ROUTES:
+    if route != ROUTE_TEMPLATE:
         raise ValueError(f"unknown alignment route {route!r}; expected one of {ROUTES}")
-    parameters: dict[str, object] = {
-        "route": route,
-        "chip_size": CHIP_SIZE,
-        "chip_padding": CHIP_PADDING,
-        "mtcnn_template": MTCNN_TEMPLATE.round(4).tolist(),
-        "mtcnn_weights": MTCNN_WEIGHTS.round(4).tolist(),
-    }
-    if route == ROUTE_SHAPE_PREDICTOR:
-        parameters["shape_box_center"] = list(SHAPE_BOX_CENTER)
-        parameters["shape_box_side"] = SHAPE_BOX_SIDE
-    return parameters
+    return template_chip_geometry(np.asarray(detection.landmarks, dtype=np.float64))
 
 
-def align_face(
-    rgb: ImageArray, detection: Detection, route: str, shape_predictor: ShapePredictor | None = None
-) -> ImageArray:
-    """The embedder's 150x150 chip of a detected face.
+def align_face(rgb: ImageArray, detection: Detection, route: str = ROUTE_TEMPLATE) -> ImageArray:
+    """The 150x150 quality chip of a detected face (dlib's chip geometry, pyramid and bilinear sampling).
 
     Args:
         rgb: uint8 (H, W, 3) RGB image the detection was made on.
-        detection: an MTCNN detection (its five landmarks are used).
-        route: :data:`ROUTE_TEMPLATE` or :data:`ROUTE_SHAPE_PREDICTOR`.
-        shape_predictor: required for :data:`ROUTE_SHAPE_PREDICTOR`.
+        detection: a detection with five landmarks.
+        route: :data:`ROUTE_TEMPLATE`.
 
     Returns:
-        uint8 (150, 150, 3) RGB chip in dlib's ``get_face_chip(img, shape, 150, 0.25)`` geometry.
+        uint8 (150, 150, 3) RGB chip.
     """
-    return extract_chip(rgb, face_chip_geometry(rgb, detection, route, shape_predictor))
+    return extract_chip(rgb, face_chip_geometry(rgb, detection, route))
+
+
+ARCFACE_CHIP_SIZE: Final = 112
+"""Side of the ArcFace-aligned chip that SFace takes."""
+ARCFACE_TEMPLATE_5: Final = _frozen(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ]
+)
+"""The standard 5-point ArcFace template in 112x112 chip pixels (pixel centres at integers): eye on the
+image's left, eye on the image's right, nose tip, mouth corners left and right — YuNet's order."""
+
+
+def arcface_transform(landmarks: F64) -> F64:
+    """(2, 3) least-squares similarity transform taking the five image landmarks to the ArcFace template."""
+    return similarity_transform(np.asarray(landmarks, dtype=np.float64), ARCFACE_TEMPLATE_5)
+
+
+_SUBPIXELS: Final = 32.0
+
+
+def warp_affine_bilinear(image: ImageArray, transform: F64, size: int) -> ImageArray:
+    """Bilinear warp of ``image`` into a ``size`` x ``size`` chip, like ``cv2.warpAffine(image, transform,
+    (size, size), INTER_LINEAR, BORDER_CONSTANT 0)``: chip pixel (x, y) samples the image at
+    ``transform^-1 (x, y)`` rounded to 1/32 pixel (OpenCV's ``INTER_BITS``), pixels outside the image
+    count as black, values rounded to nearest."""
+    inverse = invert_transform(transform)
+    grid = np.arange(size, dtype=np.float64)
+    xs = inverse[0, 0] * grid[None, :] + inverse[0, 1] * grid[:, None] + inverse[0, 2]
+    ys = inverse[1, 0] * grid[None, :] + inverse[1, 1] * grid[:, None] + inverse[1, 2]
+    height, width = image.shape[:2]
+    padded = np.zeros((height + 2, width + 2, 3), dtype=np.float32)
+    padded[1:-1, 1:-1] = image
+    xs = np.rint(xs * _SUBPIXELS) / _SUBPIXELS + 1.0
+    ys = np.rint(ys * _SUBPIXELS) / _SUBPIXELS + 1.0
+    left = np.floor(xs)
+    top = np.floor(ys)
+    inside = (left >= 0) & (top >= 0) & (left + 1 <= width + 1) & (top + 1 <= height + 1)
+    col = np.where(inside, left, 0).astype(np.int64)
+    row = np.where(inside, top, 0).astype(np.int64)
+    fx = (xs - left).astype(np.float32)[..., None]
+    fy = (ys - top).astype(np.float32)[..., None]
+    col1 = np.minimum(col + 1, width + 1)
+    row1 = np.minimum(row + 1, height + 1)
+    value = (1 - fy) * ((1 - fx) * padded[row, col] + fx * padded[row, col1]) + fy * (
+        (1 - fx) * padded[row1, col] + fx * padded[row1, col1]
+    )
+    value = np.where(inside[..., None], value, 0.0)
+    chip: ImageArray = np.clip(np.rint(value), 0, 255).astype(np.uint8)
+    return chip
+
+
+def arcface_chip(rgb: ImageArray, landmarks: F64) -> ImageArray:
+    """The 112x112 ArcFace-aligned chip of a face given its five landmarks (image pixels, YuNet order)."""
+    return warp_affine_bilinear(rgb, arcface_transform(landmarks), ARCFACE_CHIP_SIZE)

@@ -1,7 +1,7 @@
 """The face engine: decode → detect → align → quality → embed → fuse, behind a few verbs.
 
-``FaceEngine.load()`` opens one ONNX session per model (detector stages and embedder) from the
-model directory built by ``facegate model build``. Descriptors are the embedder's 128-d output,
+``FaceEngine.load()`` opens one ONNX session per model (YuNet detector, SFace embedder) from the
+model directory built by ``facegate model build``. Descriptors are SFace's 128-d output,
 flip-averaged (chip + mirror image) and L2-normalised; similarity is their cosine in [-1, 1].
 """
 
@@ -12,20 +12,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
-from facegate.vision import quality, thresholds
-from facegate.vision.align import ROUTE_TEMPLATE, align_face
+from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch
+from facegate.vision import quality
+from facegate.vision.align import ROUTE_TEMPLATE, align_face, arcface_chip
 from facegate.vision.decode import DEFAULT_LIMITS, DecodedImage, DecodeLimits, decode_image
-from facegate.vision.detector import MtcnnDetector
-from facegate.vision.embedder import Embedder
-from facegate.vision.landmarks import ShapePredictor
+from facegate.vision.embedder import CHIP_SIZE, Embedder
+from facegate.vision.manifest import DETECTOR_FILE, EMBEDDER_FILE, verify_model_dir
 from facegate.vision.pipeline import (
-    ALIGNMENT_ROUTE,
+    DETECTOR_SCORE,
     ENROLL_MIN_FACE_FRACTION,
     FLIP_AVERAGE,
     MIN_DETECTOR_FACE_PX,
@@ -49,38 +48,39 @@ CONSISTENCY_THRESHOLD = 0.92
 a guard against mixing people by mistake, not a security check (the visitor enrolls themself)."""
 
 
+class FaceDetector(Protocol):
+    """What the engine needs of a detector: faces of an RGB image with five landmarks (YuNet order)."""
+
+    def detect(self, rgb: ImageArray, min_face_px: float = 20.0, score_threshold: float = 0.6) -> list[Detection]:
+        """Faces of ``rgb`` whose box is at least ``min_face_px``, best score first."""
+        ...
+
+    def refine(self, rgb: ImageArray, detection: Detection) -> Detection:
+        """The same face with more precise landmarks."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ModelFiles:
     """Paths of the model directory's files, from its manifest."""
 
-    pnet: Path
-    rnet: Path
-    onet: Path
+    detector: Path
     embedder: Path
-    shape_predictor: Path | None
     model_id: str
     manifest: dict[str, Any]
 
 
-def model_files(model_dir: Path, variant: str) -> ModelFiles:
-    """Locate and verify the model files of ``variant`` (``fp32`` or ``int8``).
+def model_files(model_dir: Path) -> ModelFiles:
+    """Locate and verify the model files.
 
     Raises:
-        ModelUnavailable: missing directory/manifest, unknown variant, or a file that fails its sha256.
+        ModelUnavailable: missing directory/manifest, or a file that fails its sha256.
     """
-    from facegate.modelbuild.build import DETECTOR_FILES, EMBEDDER_FILES, SHAPE_PREDICTOR_FILE, verify_model_dir
-
     manifest = verify_model_dir(model_dir)
-    if variant not in EMBEDDER_FILES:
-        raise ModelUnavailable(f"unknown model variant {variant!r}; expected one of {sorted(EMBEDDER_FILES)}")
-    predictor = model_dir / SHAPE_PREDICTOR_FILE
     return ModelFiles(
-        pnet=model_dir / DETECTOR_FILES["pnet"],
-        rnet=model_dir / DETECTOR_FILES["rnet"],
-        onet=model_dir / DETECTOR_FILES["onet"],
-        embedder=model_dir / EMBEDDER_FILES[variant],
-        shape_predictor=predictor if predictor.is_file() else None,
-        model_id=str(manifest["model_ids"][variant]),
+        detector=model_dir / DETECTOR_FILE,
+        embedder=model_dir / EMBEDDER_FILE,
+        model_id=str(manifest["model_id"]),
         manifest=manifest,
     )
 
@@ -111,18 +111,14 @@ class FaceEngine:
 
     def __init__(
         self,
-        detector: MtcnnDetector,
+        detector: FaceDetector,
         embedder: Embedder,
         model_id: str,
-        shape_predictor: ShapePredictor | None = None,
         limits: DecodeLimits = DEFAULT_LIMITS,
-        route: str = ALIGNMENT_ROUTE,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
-        self.shape_predictor = shape_predictor
         self.limits = limits
-        self.route = route
         self._model_id = model_id
 
     @classmethod
@@ -130,22 +126,20 @@ class FaceEngine:
         cls,
         model_dir: Path | str | None = None,
         *,
-        variant: str = "int8",
         threads: int = 1,
         limits: DecodeLimits = DEFAULT_LIMITS,
     ) -> FaceEngine:
         """Open the models once. ``model_dir`` defaults to ``$FACEGATE_MODEL_DIR``, ``/opt/models`` on
         Lambda, else ``build/models``; every file is checked against the manifest's sha256."""
         from facegate.settings import Settings
+        from facegate.vision.yunet import YuNetDetector
 
         directory = Path(model_dir) if model_dir is not None else Settings.from_env().model_dir
-        files = model_files(directory, variant)
-        predictor = ShapePredictor.load(files.shape_predictor) if files.shape_predictor else None
+        files = model_files(directory)
         return cls(
-            detector=MtcnnDetector(files.pnet, files.rnet, files.onet, threads=threads),
+            detector=YuNetDetector(files.detector, threads=threads),
             embedder=Embedder(files.embedder, threads=threads),
             model_id=files.model_id,
-            shape_predictor=predictor,
             limits=limits,
         )
 
@@ -153,14 +147,6 @@ class FaceEngine:
     def model_id(self) -> str:
         """Id of the model files and preprocessing; templates of other ids are never compared."""
         return self._model_id
-
-    @property
-    def identify_threshold(self) -> float:
-        return thresholds.IDENTIFY_THRESHOLD
-
-    @property
-    def claim_threshold(self) -> float:
-        return thresholds.CLAIM_THRESHOLD
 
     # -- building blocks --------------------------------------------------------------------
 
@@ -180,25 +166,36 @@ class FaceEngine:
             min_face = max(MIN_DETECTOR_FACE_PX, ENROLL_MIN_FACE_FRACTION * short)
         else:
             min_face = max(MIN_DETECTOR_FACE_PX, min(PROBE_MAX_MIN_FACE_PX, PROBE_MIN_FACE_FRACTION * short))
-        return [d for d in self.detector.detect(decoded.rgb, min_face_px=min_face) if d.score >= MIN_FACE_SCORE]
+        found = self.detector.detect(decoded.rgb, min_face_px=min_face, score_threshold=DETECTOR_SCORE)
+        return [d for d in found if d.score >= MIN_FACE_SCORE]
+
+    def refine(self, rgb: ImageArray, detection: Detection) -> Detection:
+        """The face with precise landmarks (a second detector pass around it)."""
+        return self.detector.refine(rgb, detection)
 
     def chip(self, rgb: ImageArray, detection: Detection) -> ImageArray:
-        """The aligned 150x150 chip of one detection."""
-        return align_face(rgb, detection, self.route, self.shape_predictor)
+        """The embedder's 112x112 ArcFace-aligned chip of one detection."""
+        return arcface_chip(rgb, np.asarray(detection.landmarks, dtype=np.float64))
 
-    def _enroll_quality(self, decoded: DecodedImage, detection: Detection, chip: ImageArray) -> QualityReport:
-        occlusion_chip = align_face(decoded.rgb, detection, ROUTE_TEMPLATE)
+    @staticmethod
+    def quality_chip(rgb: ImageArray, detection: Detection) -> ImageArray:
+        """The 150x150 chip the quality measures are calibrated on (template alignment, dlib geometry)."""
+        return align_face(rgb, detection, ROUTE_TEMPLATE)
+
+    def _enroll_quality(self, decoded: DecodedImage, detection: Detection) -> QualityReport:
+        chip = self.quality_chip(decoded.rgb, detection)
         return quality.assess(
             detection,
             chip,
             decoded.scale,
             quality.ENROLL_THRESHOLDS,
-            occlusion_chip,
+            chip,
             image_short_side_px=min(decoded.original_size),
         )
 
     def descriptors(self, chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """Unit descriptors (N, 128) of chips (N, 150, 150, 3), flip-averaged in one batch."""
+        """Unit descriptors (N, 128) of chips (N, 112, 112, 3) (flip-averaged in one batch if
+        :data:`~facegate.vision.pipeline.FLIP_AVERAGE`)."""
         if not FLIP_AVERAGE:
             return l2_normalise(self.embedder.embed(chips))
         batch = np.concatenate([chips, chips[:, :, ::-1, :]], axis=0)
@@ -216,7 +213,7 @@ class FaceEngine:
         if not detections:
             return None
         height, width = decoded.rgb.shape[:2]
-        chip = self.chip(decoded.rgb, pick_face(detections, width, height, pick))
+        chip = self.chip(decoded.rgb, self.refine(decoded.rgb, pick_face(detections, width, height, pick)))
         descriptor: FloatArray = self.descriptors(chip[None])[0]
         return descriptor
 
@@ -227,8 +224,9 @@ class FaceEngine:
         a quality report against the enrollment gates. Largest face first."""
         decoded = self.decode(image)
         faces = []
-        for detection in sorted(self.find_faces(decoded, enrollment=True), key=lambda d: -d.box.height):
-            report = self._enroll_quality(decoded, detection, self.chip(decoded.rgb, detection))
+        for found in sorted(self.find_faces(decoded, enrollment=True), key=lambda d: -d.box.height):
+            detection = self.refine(decoded.rgb, found)
+            report = self._enroll_quality(decoded, detection)
             faces.append(_to_original(detection, decoded.scale, report))
         return faces
 
@@ -254,11 +252,11 @@ class FaceEngine:
             significant = [d for d in detections if d.box.height >= SIGNIFICANT_FACE_RATIO * largest.box.height]
             if len(significant) > 1:
                 raise FaceRejected(_where("more than one face is visible", number, len(batch)), code="multiple_faces")
-            chip = self.chip(decoded.rgb, largest)
-            report = self._enroll_quality(decoded, largest, chip)
+            largest = self.refine(decoded.rgb, largest)
+            report = self._enroll_quality(decoded, largest)
             if report.issues:
                 raise FaceRejected(_where(_ISSUE_TEXT[report.issues[0]], number, len(batch)), code=report.issues[0])
-            chips.append(chip)
+            chips.append(self.chip(decoded.rgb, largest))
             reports.append(report)
         descriptors = self.descriptors(np.stack(chips))
         if len(batch) > 1:
@@ -283,13 +281,12 @@ class FaceEngine:
             if not detections:
                 continue
             height, width = decoded.rgb.shape[:2]
-            face = pick_face(detections, width, height, "largest")
-            chip = self.chip(decoded.rgb, face)
-            report = quality.assess(face, chip, decoded.scale, quality.PROBE_THRESHOLDS)
+            face = self.refine(decoded.rgb, pick_face(detections, width, height, "largest"))
+            report = quality.assess(face, self.quality_chip(decoded.rgb, face), decoded.scale, quality.PROBE_THRESHOLDS)
             if report.issues:
                 reason = report.issues[0]
                 continue
-            chips.append(chip)
+            chips.append(self.chip(decoded.rgb, face))
             reports.append(report)
         if not chips:
             raise FaceRejected("no usable face in the frames", code=reason)
@@ -311,12 +308,12 @@ class FaceEngine:
         started = time.perf_counter()
         rgb = np.full((160, 160, 3), 128, dtype=np.uint8)
         self.detector.detect(rgb, min_face_px=40.0)
-        self.embedder.embed(np.zeros((2, 150, 150, 3), dtype=np.uint8))
+        self.embedder.embed(np.zeros((2, CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8))
         return (time.perf_counter() - started) * 1000.0
 
     def describe_model(self) -> str:
-        """A one-line JSON description (model id and route) for logs and reports."""
-        return json.dumps({"model_id": self.model_id, "route": self.route, "flip_average": FLIP_AVERAGE})
+        """A one-line JSON description (model id, flip averaging) for logs and reports."""
+        return json.dumps({"model_id": self.model_id, "flip_average": FLIP_AVERAGE})
 
 
 _ISSUE_TEXT = {

@@ -6,32 +6,49 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from facegate.vision.align import ROUTE_SHAPE_PREDICTOR, alignment_parameters
+from facegate.vision.align import ARCFACE_CHIP_SIZE, ARCFACE_TEMPLATE_5, MTCNN_TEMPLATE, MTCNN_WEIGHTS
+from facegate.vision.yunet import MAX_INPUT_SIDE, NMS_THRESHOLD, REFINE_CANVAS_PX, REFINE_FACE_PX, REFINE_SCORE
 
-ALIGNMENT_ROUTE: Final = ROUTE_SHAPE_PREDICTOR
-"""dlib's 5-point shape predictor (numpy port) on a box derived from MTCNN's landmarks, then dlib's
-own chip geometry. Measured on LFW View 1 dev against the MTCNN-template route: descriptors closer to
-dlib's own (1st-percentile cosine 0.996 vs 0.987) and 0.990 vs 0.989 accuracy (scripts/measure_alignment.py)."""
-FLIP_AVERAGE: Final = True
-"""Embed the chip and its mirror image and sum before normalising: measured to help on LFW."""
+FLIP_AVERAGE: Final = False
+"""Embed the chip and its mirror image and sum before normalising. Measured on east-asian-dev (single-image
+pairs, TAR at FAR 1e-3): 0.870 without, 0.880 with, for 16.7 ms more per image (the embedder runs twice),
+which would take the door's JPEG → template time over its 30 ms budget; off (docs/measurements.md)."""
 FUSION: Final = "mean-of-unit-descriptors"
 """Several images of one person: mean of their L2-normalised descriptors, normalised again."""
 
 MIN_DETECTOR_FACE_PX: Final = 20.0
-"""The detector never looks for faces smaller than this (pixels of the working image)."""
+"""The detector never reports faces whose box is smaller than this (pixels of the working image)."""
 ENROLL_MIN_FACE_FRACTION: Final = 0.04
-"""Selfies: faces down to 4% of the shorter side are found, so bystanders are seen and refused."""
+"""Selfies: faces down to 4% of the shorter side are reported, so bystanders are seen and refused."""
 PROBE_MIN_FACE_FRACTION: Final = 0.15
-"""Door frames: the person at the door fills much of the frame; smaller faces are not looked for."""
+"""Door frames: the person at the door fills much of the frame; smaller faces are ignored."""
 PROBE_MAX_MIN_FACE_PX: Final = 40.0
-"""...but faces of 40 px and more are always looked for, however large the frame (a 40 px box is about
-the smallest face the probe quality gate accepts)."""
-MIN_FACE_SCORE: Final = 0.85
-"""Detections below this confidence are ignored. 0.85 finds the masked face crop of the edge set (0.874)
-and finds no extra faces on the edge images or 300 LFW dev images compared with 0.9."""
+"""...but faces of 40 px and more are always reported, however large the frame."""
+DETECTOR_SCORE: Final = 0.6
+"""YuNet candidates below this score are dropped before NMS."""
+MIN_FACE_SCORE: Final = 0.6
+"""Detections below this confidence are ignored by the engine."""
 
 PREPROCESSING: Final[dict[str, Any]] = {
-    "alignment": alignment_parameters(ALIGNMENT_ROUTE),
+    "detector": {
+        "network": "YuNet 2023mar (OpenCV Zoo), fp32 weights",
+        "max_input_side": MAX_INPUT_SIDE,
+        "nms": NMS_THRESHOLD,
+        "score": DETECTOR_SCORE,
+        "refine": {
+            "face_px": REFINE_FACE_PX,
+            "canvas_px": REFINE_CANVAS_PX,
+            "score": REFINE_SCORE,
+            "landmarks": "mean",
+            "resample": "box-bilinear",
+        },
+    },
+    "alignment": {
+        "embedder_chip": "least-squares similarity of 5 landmarks to the ArcFace template, bilinear",
+        "chip_size": ARCFACE_CHIP_SIZE,
+        "template": ARCFACE_TEMPLATE_5.round(4).tolist(),
+        "quality_chip": {"template": MTCNN_TEMPLATE.round(4).tolist(), "weights": MTCNN_WEIGHTS.round(4).tolist()},
+    },
     "flip_average": FLIP_AVERAGE,
     "fusion": FUSION,
     "detection": {
@@ -41,6 +58,6 @@ PREPROCESSING: Final[dict[str, Any]] = {
         "probe_max_min_face_px": PROBE_MAX_MIN_FACE_PX,
         "min_score": MIN_FACE_SCORE,
     },
-    "descriptor": "L2-normalised dlib ResNet v1 (128-d), cosine similarity",
-    "input": "(rgb - mean_rgb) / 256, NCHW",
+    "descriptor": "L2-normalised SFace 2021dec (128-d), cosine similarity",
+    "input": "RGB 0-255, NCHW (the network normalises)",
 }
