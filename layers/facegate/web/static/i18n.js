@@ -87,7 +87,7 @@ export const STRINGS = {
     'result.enrolled': 'You are registered.',
 
     'enrolled.heading': 'You are registered',
-    'enrolled.text': 'At the door, simply look at the camera.',
+    'enrolled.text': 'At the door, look at the camera. If the kiosk asks for your code, hold up the QR code below.',
     'enrolled.window': 'Your invitation is valid from {from} to {until}.',
     'claim.heading': 'Your claim code',
     'claim.hint': 'Show this at the door if the camera does not recognise you.',
@@ -278,7 +278,7 @@ export const STRINGS = {
     'result.enrolled': '등록되었습니다.',
 
     'enrolled.heading': '등록이 완료되었습니다',
-    'enrolled.text': '출입문에서는 카메라를 바라보기만 하면 됩니다.',
+    'enrolled.text': '출입문에서 카메라를 바라봐 주세요. 키오스크가 코드를 요청하면 아래 QR 코드를 비춰 주세요.',
     'enrolled.window': '초대 유효 기간은 {from}부터 {until}까지입니다.',
     'claim.heading': '본인 확인 코드',
     'claim.hint': '카메라가 본인을 알아보지 못하면 출입문에서 이 코드를 보여 주세요.',
