@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -457,3 +458,47 @@ def test_a_code_in_view_is_tried_again_after_retry(
     assert_no_oracle(harness)
     harness.assert_clean()
     context.close()
+
+
+def test_burst_frames_are_chosen_for_sharpness_and_exposure(
+    open_page: Callable[..., Harness], lfw_images: list[Path]
+) -> None:
+    # Given the kiosk's frame-quality helpers and one LFW photo drawn sharp, blurred, dark and blown out
+    harness = open_page()
+    harness.page.goto(f"{harness.base}/kiosk")
+    photo = "data:image/jpeg;base64," + base64.b64encode(lfw_images[0].read_bytes()).decode()
+
+    # When each version is scored, and burst candidates are picked
+    result = harness.page.evaluate(
+        """async (photo) => {
+            const m = await import('/static/imaging.js');
+            const image = new Image();
+            image.src = photo;
+            await image.decode();
+            const draw = (filter) => {
+                const canvas = document.createElement('canvas');
+                canvas.width = 320;
+                canvas.height = 320;
+                const context = canvas.getContext('2d');
+                context.filter = filter;
+                context.drawImage(image, 0, 0, 320, 320);
+                return m.frameQuality(canvas).score;
+            };
+            const candidates = [[1, 0], [5, 100], [4.9, 200], [2, 300], [6, 400]].map(([score, at]) => ({score, at}));
+            return {
+                sharp: draw('none'),
+                blurred: draw('blur(3px)'),
+                dark: draw('brightness(0.2)'),
+                bright: draw('brightness(3)'),
+                picked: m.pickFrames(candidates, 2, 250),
+                three: m.pickFrames(candidates, 3, 250),
+            };
+        }""",
+        photo,
+    )
+
+    # Then the sharp, well-exposed frame scores best, and the picks are the best ones at least 250 ms apart
+    assert result["sharp"] > max(result["blurred"], result["dark"], result["bright"]), result
+    assert result["picked"] == [1, 4]
+    assert result["three"] == [1, 4], "fewer frames rather than frames closer than 250 ms"
+    harness.assert_clean()

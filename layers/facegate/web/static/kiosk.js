@@ -35,6 +35,7 @@
 
 import { applyTranslations, initialLanguage, hasString, saveLanguage, t } from './i18n.js';
 import { request } from './api.js';
+import { fitWithin, frameQuality, pickFrames } from './imaging.js';
 import { buildMultipart, signedHeaders } from './terminal.js';
 
 const SETTINGS_KEY = 'facegate.kiosk.settings';
@@ -47,7 +48,6 @@ const BURST_FRAMES = 2;
 const BURST_WINDOW_MS = 700;
 const CANDIDATE_EVERY_MS = 100;
 const MIN_GAP_MS = 250;
-const QUALITY_WIDTH_PX = 160;
 const GRANT_SHOWN_MS = 6000;
 const DENY_SHOWN_MS = 30000;
 const ERROR_SHOWN_MS = 20000;
@@ -220,11 +220,6 @@ async function waitForVideo(video) {
   for (let i = 0; i < 50 && (video.readyState < 2 || !video.videoWidth); i++) await sleep(100);
 }
 
-function fitWithin(width, height, maxSide) {
-  const scale = Math.min(1, maxSide / Math.max(width, height));
-  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
-}
-
 function drawFrame(video, maxSide) {
   const { width, height } = fitWithin(video.videoWidth, video.videoHeight, maxSide);
   const canvas = document.createElement('canvas');
@@ -235,54 +230,6 @@ function drawFrame(video, maxSide) {
   context.imageSmoothingQuality = 'high';
   context.drawImage(video, 0, 0, width, height);
   return canvas;
-}
-
-/**
- * Quality of a frame for face matching, higher is better: log sharpness (mean squared 4-neighbour
- * Laplacian of the grey centre) minus a penalty for a dark or blown-out picture.
- */
-function frameQuality(canvas) {
-  const { width, height } = fitWithin(canvas.width, canvas.height, QUALITY_WIDTH_PX);
-  const small = document.createElement('canvas');
-  small.width = width;
-  small.height = height;
-  const context = small.getContext('2d', { willReadFrequently: true });
-  context.drawImage(canvas, 0, 0, width, height);
-  const x0 = Math.floor(width * 0.2);
-  const y0 = Math.floor(height * 0.1);
-  const w = Math.max(3, Math.floor(width * 0.6));
-  const h = Math.max(3, Math.floor(height * 0.8));
-  const pixels = context.getImageData(x0, y0, w, h).data;
-  const grey = new Float32Array(w * h);
-  let sum = 0;
-  for (let i = 0; i < w * h; i++) {
-    const value = 0.299 * pixels[4 * i] + 0.587 * pixels[4 * i + 1] + 0.114 * pixels[4 * i + 2];
-    grey[i] = value;
-    sum += value;
-  }
-  const brightness = sum / (w * h);
-  let energy = 0;
-  for (let y = 1; y < h - 1; y++) {
-    for (let x = 1; x < w - 1; x++) {
-      const i = y * w + x;
-      const laplacian = 4 * grey[i] - grey[i - 1] - grey[i + 1] - grey[i - w] - grey[i + w];
-      energy += laplacian * laplacian;
-    }
-  }
-  const sharpness = energy / ((w - 2) * (h - 2));
-  const exposure = brightness < 50 ? (50 - brightness) / 25 : brightness > 205 ? (brightness - 205) / 25 : 0;
-  return { score: Math.log1p(sharpness) - exposure, sharpness, brightness };
-}
-
-/** The indices of up to `count` candidates, best score first, at least `gapMs` apart, in time order. */
-function pickFrames(candidates, count = BURST_FRAMES, gapMs = MIN_GAP_MS) {
-  const order = candidates.map((_, index) => index).sort((a, b) => candidates[b].score - candidates[a].score);
-  const chosen = [];
-  for (const index of order) {
-    if (chosen.length >= count) break;
-    if (chosen.every((other) => Math.abs(candidates[other].at - candidates[index].at) >= gapMs)) chosen.push(index);
-  }
-  return chosen.sort((a, b) => candidates[a].at - candidates[b].at);
 }
 
 function canvasToJpeg(canvas) {
@@ -302,7 +249,7 @@ async function captureBurst() {
     await sleep(CANDIDATE_EVERY_MS);
   }
   const frames = [];
-  for (const index of pickFrames(candidates)) {
+  for (const index of pickFrames(candidates, BURST_FRAMES, MIN_GAP_MS)) {
     const blob = await canvasToJpeg(candidates[index].canvas);
     frames.push(new Uint8Array(await blob.arrayBuffer()));
   }
