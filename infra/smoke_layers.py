@@ -2,6 +2,7 @@
 
 Usage: ``python infra/smoke_layers.py .aws-sam/build --runtime-site <site-packages with boto3>``
 
+The layer that ships the pages must also ship the kiosk's vendored QR decoder (``web/static/jsqr.js``).
 For each function of the built template it prints the unzipped size of its code plus its layers
 (Lambda's limit: 250 MB = 262,144,000 bytes, all layers and code together) and imports the
 function's ``app`` module in a fresh interpreter started with ``-S`` (no site-packages), whose
@@ -79,6 +80,11 @@ def check(build: Path, site: Path) -> int:
     for name, size in sizes.items():
         print(f"layer {name:<16} {size / 1e6:8.1f} MB")
     failures = 0
+    for name, path in layer_dirs.items():
+        static = path / "python" / "facegate" / "web" / "static"
+        if static.is_dir() and not (static / "jsqr.js").is_file():
+            print(f"layer {name}: the kiosk's QR decoder {static / 'jsqr.js'} is missing (npm ci first)")
+            failures += 1
     with tempfile.TemporaryDirectory() as scratch:
         runtime = runtime_dir(site.resolve(), Path(scratch))
         for logical_id, resource in resources.items():
