@@ -1,8 +1,9 @@
-"""The face engine's public contract on real LFW faces: enrollment bursts, probes, similarity,
-model loading, and int8 against fp32 on the LFW dev pairs."""
+"""The face engine's public contract on real LFW faces: enrollment bursts, probes, similarity and
+model loading."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 from collections.abc import Callable
@@ -14,20 +15,19 @@ from PIL import Image
 from security_support import model_dir
 
 from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
-from facegate.evaluation.datasets import read_pairs
 from facegate.evaluation.runner import default_threshold
 from facegate.vision import FaceEngine
+from facegate.vision.manifest import EMBEDDER_FILE
 from facegate.vision.types import Template
 
 REPO = Path(__file__).resolve().parents[2]
 PERSON_A = "Emma_Watson"
 """Five frontal LFW images, all passing the enrollment gates."""
 PERSON_B = "Tom_Cruise"
-
-
-@pytest.fixture(scope="module")
-def fp32_engine(models: Path) -> FaceEngine:
-    return FaceEngine.load(models, variant="fp32")
+SAME_PHOTO = 0.9
+"""Cosine above which two descriptors come from the same photo (cropped, resized, re-encoded): measured
+0.965-0.969 with SFace, while on the LFW dev pairs different photos of one person score median 0.69 and
+different people at most 0.37."""
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_probe_uses_the_dominant_face(engine: FaceEngine, photos: Callable[[str,
     probe = engine.probe_template(data)
     # Then the probe is the large face: it matches that person, not the one behind
     assert probe.n_images == 1
-    assert engine.similarity(probe, templates[large]) >= 0.98
+    assert engine.similarity(probe, templates[large]) >= SAME_PHOTO
     assert engine.similarity(probe, templates[large]) > engine.similarity(probe, templates[small]) + 0.05
 
 
@@ -212,8 +212,8 @@ def test_describe_picks_the_largest_or_the_central_face(
     central = engine.describe(data, pick="center")
     # Then "largest" describes A and "center" describes B, each a unit vector; no face gives None
     assert largest is not None and central is not None
-    assert float(largest @ a) > 0.98 > float(largest @ b)
-    assert float(central @ b) > 0.98 > float(central @ a)
+    assert float(largest @ a) > SAME_PHOTO > float(largest @ b)
+    assert float(central @ b) > SAME_PHOTO > float(central @ a)
     assert abs(float(np.linalg.norm(central)) - 1.0) < 1e-5
     assert engine.describe(noise_jpeg(5)) is None
 
@@ -286,20 +286,17 @@ def test_similarity_limits(engine: FaceEngine) -> None:
     assert engine.similarity(made(e1), made(e2)) == 0.0
 
 
-def test_similarity_across_models_is_model_mismatch(
-    engine: FaceEngine, fp32_engine: FaceEngine, photos: Callable[[str, int], bytes]
-) -> None:
-    # Given the same photo enrolled by the int8 and the fp32 engines
-    data = photos(PERSON_A, 1)
-    int8_template = engine.enroll_template(data)
-    fp32_template = fp32_engine.enroll_template(data)
-    assert int8_template.model_id != fp32_template.model_id
-    # When compared across models / Then ModelMismatch, both ways, even though the vectors are close
-    for a, b in ((int8_template, fp32_template), (fp32_template, int8_template)):
+def test_similarity_across_models_is_model_mismatch(engine: FaceEngine, photos: Callable[[str, int], bytes]) -> None:
+    # Given a photo's template, and the very same vector recorded under another model id (a template
+    # stored by the first engine, dlib's ResNet)
+    template = engine.enroll_template(photos(PERSON_A, 1))
+    other = dataclasses.replace(template, model_id="dlib-r1-fp32-0f54601fa985")
+    assert other.model_id != engine.model_id
+    # When compared across models / Then ModelMismatch, both ways, even though the vectors are equal
+    for a, b in ((template, other), (other, template)):
         with pytest.raises(ModelMismatch) as mismatch:
             engine.similarity(a, b)
         assert mismatch.value.code == "model_mismatch"
-    assert float(int8_template.vector @ fp32_template.vector) > 0.99
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -336,12 +333,6 @@ def test_load_fails_when_facegate_model_dir_has_no_models(tmp_path: Path, monkey
     assert unavailable.value.code == "model_unavailable"
 
 
-def test_load_refuses_an_unknown_variant(models: Path) -> None:
-    # Given a variant that is not built / When loaded / Then ModelUnavailable
-    with pytest.raises(ModelUnavailable):
-        FaceEngine.load(models, variant="fp16")
-
-
 def manifest_files(models: Path) -> list[str]:
     import json
 
@@ -350,7 +341,7 @@ def manifest_files(models: Path) -> list[str]:
 
 @pytest.mark.parametrize(
     "name",
-    manifest_files(model_dir()) if (model_dir() / "manifest.json").is_file() else ["embedder_int8.onnx"],
+    manifest_files(model_dir()) if (model_dir() / "manifest.json").is_file() else [EMBEDDER_FILE],
 )
 def test_load_refuses_a_tampered_model_file(model_copy: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     # Given a copy of the models with one byte of one file flipped
@@ -371,7 +362,7 @@ def test_load_refuses_a_tampered_model_file(model_copy: Path, monkeypatch: pytes
 def test_load_refuses_an_incomplete_model_dir(model_copy: Path, damage: str) -> None:
     # Given a copy of the models with a file removed or the manifest damaged
     if damage == "missing embedder":
-        (model_copy / "embedder_int8.onnx").unlink()
+        (model_copy / EMBEDDER_FILE).unlink()
     elif damage == "manifest not JSON":
         (model_copy / "manifest.json").write_text("{not json")
     else:
@@ -379,69 +370,3 @@ def test_load_refuses_an_incomplete_model_dir(model_copy: Path, damage: str) -> 
     # When loaded / Then ModelUnavailable
     with pytest.raises(ModelUnavailable):
         FaceEngine.load(model_copy)
-
-
-# ------------------------------------------------------------------------------------- int8 against fp32
-
-
-@pytest.fixture(scope="module")
-def lfw_pair_scores(engine: FaceEngine, fp32_engine: FaceEngine, lfw_dev_dir: Path) -> dict[str, np.ndarray]:
-    """Cosine scores of the 1000 LFW View 1 dev pairs by both variants (face nearest the centre, as
-    ``facegate eval pairs`` picks it); a pair with an image without a face scores -1 (different)."""
-    pairs = read_pairs(lfw_dev_dir / "pairsDevTest.txt", lfw_dev_dir)
-    scores: dict[str, np.ndarray] = {"same": pairs.same}
-    for variant, model in (("fp32", fp32_engine), ("int8", engine)):
-        descriptors = {path: model.describe(path.read_bytes(), pick="center") for path in pairs.images}
-        print(f"{variant}: {sum(d is None for d in descriptors.values())} of {len(descriptors)} images without a face")
-
-        def score(a: Path, b: Path, found: dict[Path, np.ndarray | None] = descriptors) -> float:
-            first, second = found[a], found[b]
-            return -1.0 if first is None or second is None else float(first @ second)
-
-        scores[variant] = np.array([score(a, b) for a, b in pairs.pairs])
-    return scores
-
-
-def best_threshold_correct(scores: np.ndarray, same: np.ndarray) -> int:
-    """The most pairs any single threshold classifies right (same = score >= threshold)."""
-    order = np.sort(np.unique(scores))
-    cuts = np.concatenate([[order[0] - 1.0], (order[:-1] + order[1:]) / 2.0, [order[-1] + 1.0]])
-    return int(((scores[None, :] >= cuts[:, None]) == same[None, :]).sum(axis=1).max())
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured: at CLAIM_THRESHOLD 0.975 int8 and fp32 agree on 99.7% of the 1000 LFW dev pairs (3 genuine "
-        "pairs within 0.0013 of the threshold flip; 99.8% at the identify threshold 0.980); the int8 embedder "
-        "moves scores by up to 0.0043. No int8 setting measured reached 99.8% at <= 4 ms (scripts/measure_int8.py)"
-    ),
-)
-def test_int8_agrees_with_fp32_at_the_claim_threshold(lfw_pair_scores: dict[str, np.ndarray]) -> None:
-    # Given both variants' scores of the LFW dev pairs / When decided at the claim threshold
-    threshold = default_threshold("claim")
-    fp32, int8 = lfw_pair_scores["fp32"], lfw_pair_scores["int8"]
-    agreement = float(np.mean((fp32 >= threshold) == (int8 >= threshold)))
-    identify = float(np.mean((fp32 >= default_threshold("identify")) == (int8 >= default_threshold("identify"))))
-    print(
-        f"int8/fp32 agreement: claim threshold {threshold} {agreement:.4f}, identify threshold "
-        f"{default_threshold('identify')} {identify:.4f}; max |score difference| {np.abs(fp32 - int8).max():.4f}"
-    )
-    # Then the same/different decisions agree on at least 99.8% of the pairs
-    assert agreement >= 0.998
-
-
-@pytest.mark.slow
-def test_int8_best_threshold_accuracy_is_within_0_2_points_of_fp32(lfw_pair_scores: dict[str, np.ndarray]) -> None:
-    # Given both variants' scores of the LFW dev pairs
-    same = lfw_pair_scores["same"]
-    # When each is classified at its own best threshold
-    fp32_correct = best_threshold_correct(lfw_pair_scores["fp32"], same)
-    int8_correct = best_threshold_correct(lfw_pair_scores["int8"], same)
-    print(
-        f"best-threshold accuracy on {same.size} pairs: fp32 {fp32_correct / same.size:.4f}, "
-        f"int8 {int8_correct / same.size:.4f}"
-    )
-    # Then int8 is within 0.2 percentage points of fp32 (counted in pairs, so no rounding)
-    assert abs(fp32_correct - int8_correct) * 1000 <= 2 * same.size
