@@ -81,7 +81,7 @@ def lfw_policy() -> DoorPolicy:
     return DoorPolicy(Calibration(shipped.model_id, {"lfw-dev": shipped.cells["lfw-dev"]}))
 
 
-GENUINE = "Ann_Veneman"
+GENUINE = "Jacques_Chirac"
 SECOND = "Bill_McBride"
 IMPOSTOR = "Paul_Martin"
 """LFW dev identities: images 0-2 of a visitor are the selfies, 3-5 the door frames."""

@@ -54,20 +54,15 @@ def stack(backend: Any, clock: Any, make_stack: Callable[[Any], Any]) -> Any:
     return built
 
 
-def last_verify(stack: Any) -> Any:
-    """The newest verify audit record (the precise reason, similarity and threshold live only there)."""
-    return (
-        [r for r in stack.services.audit.records if r.kind.value == "verify"][-1]
-        if hasattr(stack.services.audit, "records")
-        else _last_verify_via_api(stack)
-    )
-
-
-def _last_verify_via_api(stack: Any) -> Any:
+def verify_record(stack: Any, response: Any) -> Any:
+    """The audit record of one verify answer, found by its decision id (the precise reason, similarity and
+    threshold live only there; several records may share a second, so order alone is not enough)."""
+    decision_id = response.json()["decision_id"]
+    if hasattr(stack.services.audit, "records"):
+        return next(r for r in stack.services.audit.records if r.event_id == decision_id)
     window = f"from={(stack.clock() - timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}"
     items = stack.admin("GET", f"/sites/{stack.site_id}/audit", query=f"{window}&limit=500").json()["items"]
-    item = [i for i in items if i["event"] == "verify"][-1]
-    return SimpleNamespace(**item)
+    return SimpleNamespace(**next(i for i in items if i["event_id"] == decision_id))
 
 
 def unlock_claims(stack: Any, token: str) -> dict[str, Any] | None:
@@ -113,7 +108,7 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
     # unlock token where face-only entry is on for this model, else a deny that asks for the claim code
     assert granted.status == 200, granted.body
     decision = granted.json()
-    record = last_verify(stack)
+    record = verify_record(stack, granted)
     if face_only is None:
         assert (decision["decision"], decision["next"], record.reason) == ("deny", "show_code", "claim_required")
     else:
@@ -130,13 +125,13 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
     # Then the door opens in claim mode at the policy's claim threshold
     assert claimed.status == 200, claimed.body
     assert claimed.json()["decision"] == "grant" and claimed.json()["next"] is None
-    assert last_verify(stack).mode == "claim"
-    assert last_verify(stack).threshold == pytest.approx(claim, abs=1e-4)
+    assert verify_record(stack, claimed).mode == "claim"
+    assert verify_record(stack, claimed).threshold == pytest.approx(claim, abs=1e-4)
 
     # When an impostor is shown, with and without A's claim code
     impostor = photo(*IMPOSTOR)
     denied = stack.verify(impostor)
-    denied_no_code = last_verify(stack)
+    denied_no_code = verify_record(stack, denied)
     denied_claim = stack.verify(impostor, claim=claim_code)
 
     # Then both are normal denials without an unlock token; with A's code: see reception
@@ -145,7 +140,7 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
     assert denied_no_code.reason in {"no_match", "claim_required"} and denied.json().get("unlock_token") is None
     assert denied_claim.status == 200, denied_claim.body
     assert (denied_claim.json()["decision"], denied_claim.json()["next"]) == ("deny", "see_reception")
-    assert last_verify(stack).reason == "claim_mismatch" and denied_claim.json().get("unlock_token") is None
+    assert verify_record(stack, denied_claim).reason == "claim_mismatch" and denied_claim.json().get("unlock_token") is None
 
     # When a signed request of A with the claim code is sent, then replayed byte for byte
     path = f"/doors/{stack.door_id}/verify"
