@@ -53,7 +53,10 @@ const DENY_SHOWN_MS = 30000;
 const ERROR_SHOWN_MS = 20000;
 const DEFAULT_WAIT_S = 30;
 const SCAN_EVERY_MS = 200;
-const SCAN_MAX_SIDE_PX = 800;
+// QR codes are read at the camera's full resolution (up to 1280 px): jsQR needs the code about 96 px wide
+// (3.3 px per module) with a little blur, 160 px with more (scripts/measure_qr_scan.py), and a phone held
+// at arm's length is a small part of the picture.
+const SCAN_MAX_SIDE_PX = 1280;
 const QR_FRESH_MS = 2000;
 const QR_GONE_MS = 2500;
 const FRAMES_REUSE_MS = 60000;
