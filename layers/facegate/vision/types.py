@@ -69,7 +69,7 @@ class QualityReport:
         yaw, pitch, roll: head pose estimated from the 5 landmarks, degrees (0 = frontal).
         issues: stable refusal codes in priority order (empty when the face is usable):
             ``face_too_small``, ``too_blurry``, ``too_dark``, ``overexposed``, ``pose_too_far``.
-        occlusion: optional extra flags that do not refuse (for example ``lower_face_covered``).
+        flags: extra findings that do not refuse (``lower_face_covered``, ``head_tilted``).
     """
 
     face_size_px: float
