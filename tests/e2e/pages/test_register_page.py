@@ -142,39 +142,6 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
     harness.assert_clean()
 
 
-def test_three_selfies_are_enough_and_two_more_are_optional(open_page: Callable[..., Harness], camera: Path) -> None:
-    # Given a consented visitor with the camera on
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
-    page = harness.page
-    wait_view(harness, "capture")
-    page.click("#camera-start")
-    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
-
-    # When three photos are taken
-    for slot in range(3):
-        page.click("#shutter-btn")
-        page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
-
-    # Then they may be sent, and a fourth and fifth photo are offered as optional
-    expect(page.locator("#send-btn")).to_be_enabled()
-    expect(page.locator("#step-label")).to_have_text("Optional photo 4 of 5", use_inner_text=True)
-    expect(page.locator("#step-prompt")).to_contain_text("You can send now", use_inner_text=True)
-    expect(page.locator("#thumbs .thumb[data-slot='3'] .thumb-empty")).to_have_text(
-        "Photo 4 (optional): not taken", use_inner_text=True
-    )
-
-    # When a fourth photo is taken and the photos are sent
-    page.click("#shutter-btn")
-    page.wait_for_selector("#thumbs .thumb[data-slot='3'][data-filled='true']")
-    page.click("#send-btn")
-    wait_view(harness, "enrolled")
-
-    # Then one request carried the four photos
-    assert [p.name for p in selfie_parts(api)] == ["image"] * 4
-    harness.assert_clean()
-
-
 def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[..., Harness], camera: Path) -> None:
     # Given a consented visitor with the LFW fake camera
     api = FakeRegistrationApi("consented")

@@ -14,8 +14,7 @@
  *   capture:  #camera-start #camera-message #camera-area[data-step] #camera-video #face-guide
  *             #step-label #step-prompt #shutter-btn #countdown-toggle #countdown
  *             #use-files-btn #file-fallback #file-pick-btn #file-input
- *             #thumbs > li.thumb[data-slot=0..4][data-filled] with img and button[data-testid=retake-1..5]
- *             (slots 3 and 4 are optional: li[data-optional="true"]; three photos are enough to send)
+ *             #thumbs > li.thumb[data-slot=0..2][data-filled] with img and button[data-testid=retake-1..3]
  *             #send-btn #restart-btn #capture-result[data-code]
  *   enrolled: #claim-qr (canvas, data-code) #claim-code #claim-hint #claim-brightness #claim-missing #enrolled-window
  *   delete:   #delete-section #delete-btn #delete-confirm #delete-confirm-btn #delete-cancel-btn #delete-error
@@ -31,10 +30,9 @@ import { renderQR } from './qr.js';
 
 const MAX_SIDE_PX = 720;
 const JPEG_QUALITY = 0.9;
-// Three selfies are required; two more are optional: on the same east-asian-dev probes, templates of 5 let
-// 0.75 of visitors in by face alone at a 10-visitor door against 0.63 with 3 (scripts/measure_selfie_count.py).
-const SHOTS = 5;
-const REQUIRED_SHOTS = 3;
+// Three selfies. Five would let more visitors in by face alone at mid-size doors (0.75 vs 0.63 at N = 10,
+// scripts/measure_selfie_count.py) but the selfie route takes at most 3 parts today (README).
+const SHOTS = 3;
 const COUNTDOWN_SECONDS = 3;
 const VIEWS = ['loading', 'notice', 'capture', 'enrolled', 'erased', 'expired', 'invalid', 'error'];
 const VIEWS_WITH_DELETE = new Set(['notice', 'capture', 'enrolled']);
@@ -367,16 +365,11 @@ function filledCount() {
   return state.shots.filter(Boolean).length;
 }
 
-function requiredTaken() {
-  return state.shots.slice(0, REQUIRED_SHOTS).every(Boolean);
-}
-
 function renderCapture() {
   const next = nextEmptySlot();
   const step = next === -1 ? SHOTS : next + 1;
   $('#camera-area').dataset.step = String(next === -1 ? 0 : step);
-  const label = next >= REQUIRED_SHOTS ? 'capture.step_optional' : 'capture.step';
-  $('#step-label').textContent = next === -1 ? '' : tr(label, { n: step });
+  $('#step-label').textContent = next === -1 ? '' : tr('capture.step', { n: step });
   $('#step-prompt').textContent = next === -1 ? tr('capture.all_taken') : tr(`capture.step_${step}`);
   $('#shutter-btn').disabled = next === -1 || state.busy;
 
@@ -396,14 +389,14 @@ function renderCapture() {
       image.alt = '';
     }
     empty.hidden = Boolean(shot);
-    empty.textContent = tr(slot >= REQUIRED_SHOTS ? 'capture.slot_optional' : 'capture.slot_empty', { n: slot + 1 });
+    empty.textContent = tr('capture.slot_empty', { n: slot + 1 });
     retake.hidden = !shot;
     retake.textContent = tr('capture.retake');
     retake.setAttribute('aria-label', tr('capture.retake_label', { n: slot + 1 }));
     retake.disabled = state.busy;
   }
   const filled = filledCount();
-  $('#send-btn').disabled = state.busy || !(requiredTaken() || (state.fileMode && filled > 0));
+  $('#send-btn').disabled = state.busy || !(filled === SHOTS || (state.fileMode && filled > 0));
   $('#restart-btn').hidden = filled === 0;
   $('#restart-btn').disabled = state.busy;
 }
@@ -446,7 +439,7 @@ async function shoot() {
   state.busy = false;
   unsay($('#capture-result'));
   renderCapture();
-  const focusTarget = requiredTaken() ? $('#send-btn') : $('#shutter-btn');
+  const focusTarget = nextEmptySlot() === -1 ? $('#send-btn') : $('#shutter-btn');
   if (!focusTarget.disabled) focusTarget.focus();
 }
 
@@ -480,7 +473,7 @@ async function addFiles(fileList) {
   for (let slot = 0; slot < SHOTS; slot++) if (state.shots[slot] === null && !slots.includes(slot)) slots.push(slot);
   if (!slots.length) {
     clearShots();
-    slots = Array.from({ length: SHOTS }, (_, slot) => slot);
+    slots = [0, 1, 2];
   }
   const available = slots.length;
   state.busy = true;
