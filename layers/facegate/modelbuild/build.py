@@ -92,7 +92,11 @@ def _manifest(work: Path, steps: dict[str, Any]) -> dict[str, Any]:
                 "name": "SFace 2021dec (OpenCV Zoo face_recognition_sface)",
                 "license": "Apache-2.0",
                 "from": sources.SFACE_MEMBER,
-                "steps": ["dequantise int8 blocks to fp32", "drop dead graph inputs", "PRelu as Relu arithmetic"],
+                "steps": [
+                    "dequantise int8 blocks to fp32",
+                    "drop dead graph inputs",
+                    "PRelu as 1x1 depthwise convolutions around a Relu",
+                ],
                 **steps[EMBEDDER_FILE],
             },
             DETECTOR_FILE: {

