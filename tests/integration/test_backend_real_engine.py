@@ -140,7 +140,10 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
     assert denied_no_code.reason in {"no_match", "claim_required"} and denied.json().get("unlock_token") is None
     assert denied_claim.status == 200, denied_claim.body
     assert (denied_claim.json()["decision"], denied_claim.json()["next"]) == ("deny", "see_reception")
-    assert verify_record(stack, denied_claim).reason == "claim_mismatch" and denied_claim.json().get("unlock_token") is None
+    assert (
+        verify_record(stack, denied_claim).reason == "claim_mismatch"
+        and denied_claim.json().get("unlock_token") is None
+    )
 
     # When a signed request of A with the claim code is sent, then replayed byte for byte
     path = f"/doors/{stack.door_id}/verify"

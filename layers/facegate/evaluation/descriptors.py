@@ -47,9 +47,7 @@ class DescriptorCache:
     def __len__(self) -> int:
         return len(self._vectors)
 
-    def describe_paths(
-        self, paths: Sequence[Path], describe: Describe, label: str, pick: str
-    ) -> dict[Path, Vector]:
+    def describe_paths(self, paths: Sequence[Path], describe: Describe, label: str, pick: str) -> dict[Path, Vector]:
         """Descriptors of ``paths`` (images without a face are left out), computing only the unseen ones.
 
         ``pick`` is part of the key: the same image described with another face choice is another entry.

@@ -144,7 +144,7 @@ def rewrite_prelu_nodes(model: Any) -> int:
         graph.initializer.append(
             numpy_helper.from_array((1.0 - slope.reshape(channels)).reshape(channels, 1, 1, 1), one_minus_slope)
         )
-        depthwise = {"group": channels, "kernel_shape": [1, 1]}
+        depthwise: dict[str, Any] = {"group": channels, "kernel_shape": [1, 1]}
         nodes.extend(
             [
                 helper.make_node("Conv", [x, minus_one], [f"{prefix}_neg"], name=f"{prefix}_neg", **depthwise),
