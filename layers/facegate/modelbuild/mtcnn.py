@@ -20,6 +20,8 @@ def rewrite_prelu(source: Path, target: Path) -> int:
     import onnx
     from onnx import helper, numpy_helper
 
+    from facegate.modelbuild.opencv_zoo import drop_unused_initializers
+
     model = onnx.load(str(source))
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
@@ -50,10 +52,7 @@ def rewrite_prelu(source: Path, target: Path) -> int:
         rewritten += 1
     del graph.node[:]
     graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    drop_unused_initializers(graph)
     onnx.checker.check_model(model)
     target.write_bytes(model.SerializeToString(deterministic=True))
     return rewritten

@@ -162,11 +162,16 @@ def rewrite_prelu_nodes(model: Any) -> int:
         rewritten += 1
     del graph.node[:]
     graph.node.extend(nodes)
+    drop_unused_initializers(graph)
+    return rewritten
+
+
+def drop_unused_initializers(graph: Any) -> None:
+    """Remove the initializers no node of ``graph`` consumes, in place."""
     used = {name for node in graph.node for name in node.input}
     kept = [init for init in graph.initializer if init.name in used]
     del graph.initializer[:]
     graph.initializer.extend(kept)
-    return rewritten
 
 
 def _save(model: Any, target: Path) -> None:

