@@ -44,9 +44,8 @@ def main() -> int:
         if faces:
             height, width = rgb.shape[:2]
             references.append((rgb, pick_face(faces, width, height, "center")))
-    print(
-        f"{len(references)} LFW dev images with a reference face (median box {np.median([f.box.height for _, f in references]):.0f} px)"
-    )
+    median_box = np.median([face.box.height for _, face in references])
+    print(f"{len(references)} LFW dev images with a reference face (median box {median_box:.0f} px)")
     for target in (60, 40, 30, 24, 20, 16):
         found = dict.fromkeys(detectors, 0)
         for rgb, face in references:
