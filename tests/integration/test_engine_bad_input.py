@@ -338,29 +338,17 @@ def test_exif_rotated_jpeg_is_turned_upright(engine: FaceEngine, face_rgb: np.nd
     assert engine.similarity(sideways, upright) < 0.6
 
 
-YUNET_ROTATED = (
-    "measured (Emma_Watson_0001, no EXIF tag): YuNet reports the sideways face as an upright one with "
-    "plausible landmarks (score 0.81 turned clockwise, 0.74 counter-clockwise, roll under 15 degrees, no quality "
-    "issue), so it enrolls; upside down it is refused only because a second, hallucinated face (score 0.58, 62 px) "
-    "counts as multiple_faces. A rotation check (e.g. the detector's score on the chip turned by 90/180/270 "
-    "degrees) is not built yet"
-)
-
-
-@pytest.mark.parametrize(
-    "orientation",
-    [
-        pytest.param(6, marks=pytest.mark.xfail(strict=True, reason=YUNET_ROTATED)),
-        pytest.param(8, marks=pytest.mark.xfail(strict=True, reason=YUNET_ROTATED)),
-    ],
-)
+@pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_sideways_face_without_exif_is_not_enrolled(engine: FaceEngine, face_rgb: np.ndarray, orientation: int) -> None:
     # Given the LFW face stored sideways without an EXIF orientation tag
     stored = np.ascontiguousarray(STORED_FOR_ORIENTATION[orientation](face_rgb))
     untagged = encode(Image.fromarray(stored), "JPEG", quality=95)
-    # When enrolled / Then refused (a sideways face is not a usable selfie)
-    with pytest.raises(FaceRejected):
+    # When enrolled / Then refused as a turned head (YuNet alone would report it as an upright face; the
+    # rotation check sees a turned copy score higher)
+    with pytest.raises(FaceRejected) as refused:
         engine.enroll_template(untagged)
+    assert refused.value.code == "pose_too_far"
+    assert "upright" in refused.value.message
 
 
 # --------------------------------------------------------------------------------------------- memory
