@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "JPEG_QUALITY",
+    "MAX_FRAMES",
     "MAX_IMAGES",
     "MAX_SIDE_PX",
     "ImageInput",
@@ -35,7 +36,9 @@ __all__ = [
 MAX_SIDE_PX = 1280
 """Longest side, in pixels, above which an image is downscaled before upload."""
 
-MAX_IMAGES = 3
+MAX_IMAGES = 5
+"""Images per request: selfies 1-5 (the server's limit); door frames are limited to 1-3 by :data:`MAX_FRAMES`."""
+MAX_FRAMES = 3
 """Most images (selfies or door frames) accepted in one request."""
 
 JPEG_QUALITY = 90
@@ -177,13 +180,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def prepare_images(images: ImageInput | Sequence[ImageInput]) -> list[PreparedImage]:
-    """Prepare one image or a sequence of 1-3 for upload.
+def prepare_images(images: ImageInput | Sequence[ImageInput], limit: int = MAX_IMAGES) -> list[PreparedImage]:
+    """Prepare one image or a sequence of 1 to ``limit`` for upload (selfies: up to 5; frames: up to 3).
 
     Raises:
-        ValueError: an empty sequence or more than :data:`MAX_IMAGES`.
+        ValueError: an empty sequence or more than ``limit``.
     """
     items: Sequence[ImageInput] = images if isinstance(images, list | tuple) else [cast(ImageInput, images)]
-    if not 1 <= len(items) <= MAX_IMAGES:
-        raise ValueError(f"send 1 to {MAX_IMAGES} images, got {len(items)}")
+    if not 1 <= len(items) <= limit:
+        raise ValueError(f"send 1 to {limit} images, got {len(items)}")
     return [prepare_image(item) for item in items]

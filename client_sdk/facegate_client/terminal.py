@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from facegate_client._http import ApiClient, Transport, image_body, load, segment
-from facegate_client.images import ImageInput, prepare_images
+from facegate_client.images import MAX_FRAMES, ImageInput, prepare_images
 from facegate_client.models import Decision
 from facegate_client.signing import signature_headers
 
@@ -85,7 +85,7 @@ class TerminalClient(ApiClient):
             PermissionDeniedError: ``door_not_allowed``.
             RateLimitedError: ``cooling_down`` after repeated denies (see ``retry_after``).
         """
-        prepared = prepare_images(frames)
+        prepared = prepare_images(frames, limit=MAX_FRAMES)
         body, content_type = image_body("frame", prepared)
         claim_code = (claim or "").strip() or None
         response = self.request(

@@ -342,7 +342,7 @@ def corpus() -> tuple[Hostile, ...]:
         ),
         Hostile("12 MiB multipart", lambda n: multipart([b"\xff" * (12 * MIB)], n), _err(413, "payload_too_large")),
         # multipart
-        Hostile("multipart with 4 parts", lambda n: multipart([jpeg()] * 4, n), parts),
+        Hostile("multipart with 6 parts (selfies 1-5, frames 1-3)", lambda n: multipart([jpeg()] * 6, n), parts),
         Hostile("multipart with 50 parts", lambda n: multipart([b"x"] * 50, n), parts),
         Hostile("multipart with a wrong part name", lambda n: multipart([jpeg()], "photo"), parts),
         Hostile(

@@ -204,9 +204,9 @@ def test_image_body_limits_and_types(stack: Any) -> None:
     # When the body is empty, Then 400 empty_image
     empty = stack.api.request("POST", path, body=b"", headers={"content-type": "image/jpeg"})
     assert empty.status == 400 and empty.error_code == "empty_image"
-    # When multipart has four parts or a wrong part name, Then 400 invalid_parts
-    four = stack.enroll(token, [b"a1", b"a2", b"a3", b"a4"])
-    assert four.status == 400 and four.error_code == "invalid_parts"
+    # When multipart has six parts (selfies are 1-5), Then 400 invalid_parts
+    six = stack.enroll(token, [b"a1", b"a2", b"a3", b"a4", b"a5", b"a6"])
+    assert six.status == 400 and six.error_code == "invalid_parts"
 
 
 def test_idempotency_key_returns_first_result(stack: Any) -> None:

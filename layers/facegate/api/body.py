@@ -103,7 +103,13 @@ def check_declared_type(declared: str, data: bytes) -> None:
         )
 
 
-def image_parts(content_type: str | None, body: bytes, part_name: str, max_parts: int = 3) -> list[bytes]:
+MAX_SELFIE_PARTS = 5
+"""Selfies per enrollment request (the engine fuses 1-5; the page sends three, a fourth and fifth optional)."""
+MAX_FRAME_PARTS = 3
+"""Door frames per verify request (the engine fuses 1-3)."""
+
+
+def image_parts(content_type: str | None, body: bytes, part_name: str, max_parts: int = MAX_FRAME_PARTS) -> list[bytes]:
     """Split an image upload into 1..``max_parts`` image byte strings.
 
     Raises:

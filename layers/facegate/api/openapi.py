@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from facegate import __version__
+from facegate.api.body import MAX_FRAME_PARTS, MAX_SELFIE_PARTS
 
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"cognitoJwt": []}]
 TERMINAL_SECURITY: list[dict[str, list[str]]] = [{"terminalSignature": []}]
@@ -55,13 +56,13 @@ def responses(success: int, model: type[BaseModel], *errors: int) -> dict[int, O
     return out
 
 
-def _image_body(part_name: str, description: str) -> dict[str, Any]:
+def _image_body(part_name: str, description: str, max_items: int) -> dict[str, Any]:
     binary = {"type": "string", "format": "binary"}
     content: dict[str, Any] = {media: {"schema": binary} for media in IMAGE_MEDIA_TYPES}
     content["multipart/form-data"] = {
         "schema": {
             "type": "object",
-            "properties": {part_name: {"type": "array", "items": binary, "minItems": 1, "maxItems": 3}},
+            "properties": {part_name: {"type": "array", "items": binary, "minItems": 1, "maxItems": max_items}},
             "required": [part_name],
         }
     }
@@ -87,12 +88,16 @@ def _augment(document: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     selfie = paths["/register/{token}/selfie"]["post"]
-    selfie["requestBody"] = _image_body("image", "one selfie, or 1-3 parts named 'image'; 5 MB in all")
+    selfie["requestBody"] = _image_body(
+        "image", f"one selfie, or 1-{MAX_SELFIE_PARTS} parts named 'image'; 5 MB in all", MAX_SELFIE_PARTS
+    )
     selfie.setdefault("parameters", []).append(
         _header("Idempotency-Key", "retries with the same key return the first result", False, type="string")
     )
     verify = paths["/doors/{door_id}/verify"]["post"]
-    verify["requestBody"] = _image_body("frame", "the face crop, or 1-3 parts named 'frame' (a burst)")
+    verify["requestBody"] = _image_body(
+        "frame", f"the face crop, or 1-{MAX_FRAME_PARTS} parts named 'frame' (a burst)", MAX_FRAME_PARTS
+    )
     verify.setdefault("parameters", []).extend(
         [
             _header("X-Facegate-Key-Id", "the terminal's key id", True, type="string"),

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from facegate.api.body import image_parts, raw_body
+from facegate.api.body import MAX_SELFIE_PARTS, image_parts, raw_body
 from facegate.api.deps import provide_services, source_ip
 from facegate.api.idempotency import run_once
 from facegate.api.observability import count
@@ -64,11 +64,11 @@ def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: S
     tags=["visitor"],
 )
 def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> EnrollmentOut:
-    """Enroll 1-3 selfies (one image body, or multipart parts named ``image``); images are never stored."""
+    """Enroll 1-5 selfies (one image body, or multipart parts named ``image``); images are never stored."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     visitor.find_invite(services, token, source)  # the credential before the body: no valid link, no parsing
     body = raw_body(event, services.settings.max_body_bytes)
-    images = image_parts(event.headers.get("content-type"), body, "image")
+    images = image_parts(event.headers.get("content-type"), body, "image", max_parts=MAX_SELFIE_PARTS)
     key = event.headers.get("idempotency-key")
 
     def enroll() -> dict[str, object]:

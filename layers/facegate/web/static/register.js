@@ -31,7 +31,7 @@ import { renderQR } from './qr.js';
 const MAX_SIDE_PX = 720;
 const JPEG_QUALITY = 0.9;
 // Three selfies. Five would let more visitors in by face alone at mid-size doors (0.75 vs 0.63 at N = 10,
-// scripts/measure_selfie_count.py) but the selfie route takes at most 3 parts today (README).
+// scripts/measure_selfie_count.py); the selfie route and the SDK take up to 5, the page does not offer a fourth and fifth yet.
 const SHOTS = 3;
 const COUNTDOWN_SECONDS = 3;
 const VIEWS = ['loading', 'notice', 'capture', 'enrolled', 'erased', 'expired', 'invalid', 'error'];
