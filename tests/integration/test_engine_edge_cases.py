@@ -7,6 +7,7 @@ Where the product cannot meet the README the test states the README's expectatio
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,6 +195,23 @@ def test_tiny_face_in_a_full_body_shot_is_refused_as_too_small(outcome: Callable
     # When enrolled / Then refused: face too small (the framing gate, not the pixel gate)
     assert result.faces[0].quality.face_size_px > 2 * ENROLL_THRESHOLDS.min_face_px
     assert result.enroll_code == "face_too_small"
+
+
+@pytest.mark.parametrize("longest_side", [1280, 960, 720, 640])
+def test_framing_gate_verdict_does_not_depend_on_the_clients_downscale(
+    engine: FaceEngine, edge_dir: Path, longest_side: int
+) -> None:
+    # Given the full-body shot downscaled on the device the way the visitor page (720 px) or an SDK does
+    with Image.open(edge_dir / "small_face_fullbody.jpeg") as image:
+        small = ImageOps.exif_transpose(image).convert("RGB")
+    small.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=90)
+    # When enrolled / Then refused face_too_small as the original is (the gate measures a fraction of the
+    # photo, so the client's scaling must not move it across the limit: 8.1-8.2% measured at every size)
+    with pytest.raises(FaceRejected) as refused:
+        engine.enroll_template(buffer.getvalue())
+    assert refused.value.code == "face_too_small"
 
 
 # --------------------------------------------------------------------------------------------- pose
