@@ -60,10 +60,11 @@ web-vendor: $(WEB_VENDOR)  ## copy the vendored npm browser code (jsQR) into the
 
 bootstrap: venv models web-vendor  ## everything the product and the tests need
 
-lint: venv  ## ruff + mypy
+lint: venv  ## ruff + mypy + import-linter (layers, runtime apart from tooling)
 	$(VENV)/bin/ruff check layers functions tests client_sdk scripts
 	$(VENV)/bin/ruff format --check layers functions tests client_sdk
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	cd client_sdk && ../$(VENV)/bin/mypy --strict facegate_client
 
 test-unit: bootstrap  ## pure, fast tests of the core
