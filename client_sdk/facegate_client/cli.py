@@ -6,6 +6,11 @@ Defaults come, in this order, from command-line options, from ``.facegate/local.
 is given (written by the local stack; searched in the current directory and its parents), and from
 the environment: ``FACEGATE_API_URL``, ``FACEGATE_TOKEN``, ``FACEGATE_KEY_ID``, ``FACEGATE_SECRET``,
 ``FACEGATE_SITE_ID``, ``FACEGATE_DOOR_ID``, ``FACEGATE_REGISTRATION_URL``.
+
+With ``--local``, ``invite`` remembers the invite it created in ``.facegate/last_invite.json`` next to
+``local.json`` (owner-only permissions), and ``enroll``, ``status`` and ``erase`` without ``--url`` then use
+that invite, not the demo invite of ``local.json``. Global options (``--retries``, ``--timeout``, ``--local``,
+...) are accepted before or after the command.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ EXIT_OK = 0
 EXIT_DENY = 1
 EXIT_ERROR = 2
 LOCAL_FILE = Path(".facegate") / "local.json"
+LAST_INVITE_FILE = "last_invite.json"
 
 
 class UsageError(Exception):
@@ -46,13 +52,15 @@ def _find_local_file(start: Path) -> Path:
     raise UsageError(f"--local: no {LOCAL_FILE} in {start} or its parents (start the local stack first)")
 
 
-def _load_local(args: argparse.Namespace) -> Mapping[str, Any]:
+def _local_path(args: argparse.Namespace) -> Path | None:
     if args.local_file is not None:
-        path = Path(args.local_file)
-    elif args.local:
-        path = _find_local_file(Path.cwd())
-    else:
-        return {}
+        return Path(args.local_file)
+    if args.local:
+        return _find_local_file(Path.cwd())
+    return None
+
+
+def _read_json_object(path: Path) -> Mapping[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -69,12 +77,30 @@ def _local(local: Mapping[str, Any], *keys: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _read_last_invite(path: Path) -> Mapping[str, Any]:
+    if not path.is_file():
+        return {}
+    return _read_json_object(path)
+
+
+def _write_last_invite(path: Path, invite: Mapping[str, Any]) -> None:
+    """Remembers the invite just created (its link holds the token: the file is readable by its owner only)."""
+    remembered = {key: invite[key] for key in ("invite_id", "registration_url", "valid_until") if key in invite}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(json.dumps(remembered, indent=2) + "\n")
+    os.chmod(path, 0o600)
+
+
 class _Settings:
     """Resolves each setting from option, then local.json, then environment."""
 
     def __init__(self, args: argparse.Namespace, environ: Mapping[str, str]) -> None:
         self.args = args
-        self.local = _load_local(args)
+        self.local_path = _local_path(args)
+        self.local = _read_json_object(self.local_path) if self.local_path is not None else {}
+        self.last_invite_path = self.local_path.parent / LAST_INVITE_FILE if self.local_path is not None else None
+        self.last_invite = _read_last_invite(self.last_invite_path) if self.last_invite_path is not None else {}
         self.environ = environ
 
     def get(self, option: str | None, local_keys: tuple[str, ...], env: str | None, what: str) -> str:
@@ -99,7 +125,26 @@ class _Settings:
         return self.get("api_url", ("api_url",), "FACEGATE_API_URL", "the API URL")
 
     def registration_url(self) -> str:
+        """``--url``, else the invite the last ``invite --local`` created, else local.json's demo invite, else env."""
+        explicit = getattr(self.args, "url", None)
+        if not (isinstance(explicit, str) and explicit):
+            remembered = _local(self.last_invite, "registration_url")
+            if remembered is not None:
+                return remembered
         return self.get("url", ("invite", "registration_url"), "FACEGATE_REGISTRATION_URL", "the registration link")
+
+    def remember_invite(self, invite: Mapping[str, Any]) -> None:
+        """With a local file, keeps the created invite so that later commands without ``--url`` use it."""
+        if self.last_invite_path is not None and isinstance(invite.get("registration_url"), str):
+            _write_last_invite(self.last_invite_path, invite)
+
+    def forget_invite(self, invite_id: str | None = None) -> None:
+        """Drops the remembered invite (all of it, or only when it is ``invite_id``)."""
+        path = self.last_invite_path
+        if path is None or not self.last_invite:
+            return
+        if invite_id is None or self.last_invite.get("invite_id") == invite_id:
+            path.unlink(missing_ok=True)
 
     def admin(self) -> AdminClient:
         token = self.get("token", ("admin", "token"), "FACEGATE_TOKEN", "an admin or host token")
@@ -125,7 +170,9 @@ def _cmd_invite(settings: _Settings, out: TextIO) -> int:
     valid_from = args.valid_from or utc_now()
     valid_until = args.valid_until or hours_from_now(args.hours)
     invite = settings.admin().create_invite(site_id, door_ids, valid_from, valid_until, display_name=args.display_name)
-    _print(out, invite.to_dict())
+    created = invite.to_dict()
+    settings.remember_invite(created)
+    _print(out, created)
     return EXIT_OK
 
 
@@ -148,6 +195,7 @@ def _cmd_status(settings: _Settings, out: TextIO) -> int:
 def _cmd_erase(settings: _Settings, out: TextIO) -> int:
     if settings.args.invite_id:
         receipt = settings.admin().erase_invite(settings.args.invite_id)
+        settings.forget_invite(settings.args.invite_id)
     else:
         receipt = settings.visitor().erase()
     _print(out, receipt.to_dict())
@@ -172,21 +220,43 @@ def _cmd_audit(settings: _Settings, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes; on a command's parser they default to "not given" (SUPPRESS), so the
+    value given before the command is kept unless the option is repeated after it."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("--api-url", default=default(None), help="API base URL (env FACEGATE_API_URL)")
+    parser.add_argument("--token", default=default(None), help="admin/host Cognito ID token (env FACEGATE_TOKEN)")
+    parser.add_argument(
+        "--local", action="store_true", default=default(False), help="take defaults from .facegate/local.json"
+    )
+    parser.add_argument(
+        "--local-file", metavar="PATH", default=default(None), help="take defaults from this local.json"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=default(10.0), help="seconds per socket operation (default 10)"
+    )
+    parser.add_argument("--retries", type=int, default=default(3), help="retries of retryable failures (default 3)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facegate-client",
-        description="Call the facegate API. Prints JSON. Exit codes: 0 ok, 1 deny, 2 error.",
+        description="Call the facegate API. Prints JSON. Exit codes: 0 ok, 1 deny, 2 error. "
+        "Global options may come before or after the command.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--api-url", help="API base URL (env FACEGATE_API_URL)")
-    parser.add_argument("--token", help="admin/host Cognito ID token (env FACEGATE_TOKEN)")
-    parser.add_argument("--local", action="store_true", help="take defaults from .facegate/local.json")
-    parser.add_argument("--local-file", metavar="PATH", help="take defaults from this local.json")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per socket operation (default 10)")
-    parser.add_argument("--retries", type=int, default=3, help="retries of retryable failures (default 3)")
+    _add_global_options(parser, suppress=False)
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_global_options(shared, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    invite = commands.add_parser("invite", help="create an invite (admin or host)")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[shared])
+
+    invite = command("invite", help="create an invite (admin or host)")
     invite.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
     invite.add_argument("--door-id", action="append", help="door the visitor may open (repeatable)")
     invite.add_argument("--valid-from", help="RFC 3339 start (default: now)")
@@ -195,18 +265,20 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--display-name", help="optional visitor name")
     invite.set_defaults(handler=_cmd_invite)
 
-    enroll = commands.add_parser("enroll", help="upload 1-3 selfies (visitor)")
+    enroll = command(
+        "enroll", help="upload 1-3 selfies (visitor); without --url: the invite last created by `invite --local`"
+    )
     enroll.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, HEIC)")
     enroll.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
     enroll.add_argument("--consent", action="store_true", help="first consent to the current notice")
     enroll.add_argument("--idempotency-key", help="Idempotency-Key header (default: random)")
     enroll.set_defaults(handler=_cmd_enroll)
 
-    status = commands.add_parser("status", help="registration status (visitor)")
+    status = command("status", help="registration status (visitor)")
     status.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
     status.set_defaults(handler=_cmd_status)
 
-    verify = commands.add_parser(
+    verify = command(
         "verify",
         help="verify a face at a door (terminal); prints decision, decision_id, unlock_token and next "
         "(show_code | retry | see_reception on a deny); exit 1 on deny",
@@ -218,12 +290,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
     verify.set_defaults(handler=_cmd_verify)
 
-    erase = commands.add_parser("erase", help="erase a visitor (registration link) or an invite (admin)")
+    erase = command("erase", help="erase a visitor (registration link) or an invite (admin)")
     erase.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
     erase.add_argument("--invite-id", help="erase this invite as admin/host instead")
     erase.set_defaults(handler=_cmd_erase)
 
-    audit = commands.add_parser("audit", help="read a site's audit log (admin)")
+    audit = command("audit", help="read a site's audit log (admin)")
     audit.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
     audit.add_argument("--from", dest="start", help="RFC 3339 start")
     audit.add_argument("--to", dest="end", help="RFC 3339 end")

@@ -1189,3 +1189,106 @@ def test_small_jpeg_with_gps_metadata_is_reencoded_without_it() -> None:
     assert prepared.reencoded
     with Image.open(io.BytesIO(prepared.data)) as sent:
         assert not sent.getexif()
+
+
+# ----- issue 15: what a new user ran into -------------------------------------------------------
+
+
+def other_invite(api: FakeApi, token: str) -> dict[str, Any]:
+    return {
+        "invite_id": "i_new",
+        "registration_url": f"{api.url}/register/{token}",
+        "token": token,
+        "site_id": "s_1",
+        "door_ids": [DOOR],
+        "valid_from": T0,
+        "valid_until": T1,
+    }
+
+
+def test_item1_enroll_without_url_uses_the_invite_just_created(api: FakeApi, local_stack: Path) -> None:
+    # Given the local stack file (its demo invite is TOKEN) and an invite route that creates another invite
+    new_token = "tok_" + "B" * 39
+    new_register = f"/register/{new_token}"
+    api.on("POST", "/sites/s_1/invites", (201, other_invite(api, new_token), {}))
+    for register in (REGISTER, new_register):
+        api.on("GET", f"{register}/notice", (200, notice_json(), {}))
+        api.on("GET", f"{register}/status", (200, status_json("invited"), {}))
+        api.on("POST", f"{register}/consent", (201, {"consent_version": "2026-11-01", "accepted_at": T0}, {}))
+        api.on("POST", f"{register}/selfie", (201, enrollment_json(), {}))
+    face = str(local_stack / "face.jpg")
+
+    # When the host invites and the visitor enrolls with consent, without --url
+    invited = run_cli("--local", "invite", "--hours", "2")
+    enrolled = run_cli("--local", "enroll", face, "--consent")
+    status = run_cli("--local", "status")
+
+    # Then the new invite was consented to and enrolled, and the demo invite was not touched
+    assert [invited[0], enrolled[0], status[0]] == [0, 0, 0]
+    assert len(api.hits("POST", f"{new_register}/consent")) == 1
+    assert len(api.hits("POST", f"{new_register}/selfie")) == 1
+    assert len(api.hits("GET", f"{new_register}/status")) == 2
+    assert not any(seen.path.startswith(REGISTER) for seen in api.seen)
+    # And the remembered invite sits next to local.json, readable by its owner only, without the bare token
+    remembered = local_stack / ".facegate" / "last_invite.json"
+    assert json.loads(remembered.read_text()) == {
+        "invite_id": "i_new",
+        "registration_url": f"{api.url}{new_register}",
+        "valid_until": T1,
+    }
+    assert remembered.stat().st_mode & 0o077 == 0
+
+
+def test_item1_an_explicit_url_still_wins_and_erasing_the_invite_forgets_it(api: FakeApi, local_stack: Path) -> None:
+    # Given an invite created with --local, then the demo link given explicitly
+    new_token = "tok_" + "C" * 39
+    api.on("POST", "/sites/s_1/invites", (201, other_invite(api, new_token), {}))
+    api.on("GET", f"{REGISTER}/status", (200, status_json("invited"), {}))
+    api.on("DELETE", "/invites/i_new", (200, {"erased_at": T1, "items": []}, {}))
+    assert run_cli("--local", "invite")[0] == 0
+
+    # When the status is read with --url, and the host erases the new invite
+    status = run_cli("--local", "status", "--url", f"{api.url}{REGISTER}")
+    erased = run_cli("--local", "erase", "--invite-id", "i_new")
+
+    # Then --url was used, and the erased invite is no longer remembered
+    assert status[0] == 0 and len(api.hits("GET", f"{REGISTER}/status")) == 1
+    assert erased[0] == 0, erased
+    assert not (local_stack / ".facegate" / "last_invite.json").exists()
+
+
+def test_item9_global_options_are_accepted_after_the_subcommand(api: FakeApi, local_stack: Path) -> None:
+    # Given a status route that fails twice with 503 and then answers
+    api.on(
+        "GET",
+        f"{REGISTER}/status",
+        error(503, "service_unavailable", **{"Retry-After": "0"}),
+        error(503, "service_unavailable", **{"Retry-After": "0"}),
+        (200, status_json("invited"), {}),
+    )
+    out, err = io.StringIO(), io.StringIO()
+
+    # When --local, --retries and --timeout come after the subcommand
+    code = cli.main(["status", "--local", "--retries", "2", "--timeout", "5"], environ={}, stdout=out, stderr=err)
+
+    # Then they are accepted and used: two retries reached the answer
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["status"] == "invited"
+    assert len(api.hits("GET", f"{REGISTER}/status")) == 3
+
+
+def test_item9_an_option_given_before_the_subcommand_is_kept_and_after_it_overrides() -> None:
+    # Given the CLI's parser
+    parser = cli._parser()
+
+    # When global options come before, after, or on both sides of the subcommand
+    before = parser.parse_args(["--retries", "0", "--local", "status"])
+    after = parser.parse_args(["verify", "f.jpg", "--retries", "1", "--api-url", "http://x"])
+    both = parser.parse_args(["--retries", "0", "audit", "--retries", "5"])
+    neither = parser.parse_args(["status"])
+
+    # Then each is honoured, the one after the subcommand winning, and defaults stay when none is given
+    assert (before.retries, before.local) == (0, True)
+    assert (after.retries, after.api_url, after.images) == (1, "http://x", ["f.jpg"])
+    assert both.retries == 5
+    assert (neither.retries, neither.timeout, neither.local, neither.local_file) == (3, 10.0, False, None)
