@@ -2,6 +2,11 @@
 
 The notice is versioned: consent records the version the visitor saw, and enrollment checks
 that the stored consent is for the current version.
+
+Wording: no Korean particle follows an interpolated name (a particle such as 은/는 depends on how the
+name's last syllable sounds, which is unknown for a Latin name like "Demo Government Complex"; "은(는)"
+reads as a form letter), so names are followed only by particles that never change (에서는, 의);
+English counts agree in number ("1 hour", "2 hours").
 """
 
 from __future__ import annotations
@@ -10,6 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 CONSENT_VERSION = "2026-11-28.1"
+
+
+def count_en(value: float, unit: str) -> str:
+    """``value`` with an English unit that agrees in number: "1 hour", "2 hours", "0.5 hours"."""
+    return f"{value:g} {unit}" if value == 1 else f"{value:g} {unit}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +46,19 @@ def build_notice(
     window_en = f"{valid_from:%Y-%m-%d %H:%M} to {valid_until:%Y-%m-%d %H:%M} UTC"
     window_ko = f"{valid_from:%Y-%m-%d %H:%M}부터 {valid_until:%Y-%m-%d %H:%M}까지(UTC)"
     grace = f"{grace_hours:g}"
+    grace_en = count_en(grace_hours, "hour")
+    audit_en = count_en(audit_days, "day")
     en = (
         f"{site_name} uses facegate to let you in without an ID card during your visit ({window_en}). "
         "If you agree, you take three selfies now. We turn them into a face template: a list of 128 numbers "
         "that describes your face. The selfies themselves are never stored. The template is encrypted and used "
         "only to recognise you at the doors you were invited to, during your visit. It stops working when your "
-        f"visit ends and is deleted automatically within {grace} hour(s) after that. Each door decision is logged "
-        f"without any image and kept for {audit_days} days for security. You can delete your data at any time "
+        f"visit ends and is deleted automatically within {grace_en} after that. Each door decision is logged "
+        f"without any image and kept for {audit_en} for security. You can delete your data at any time "
         "with this link, and you can always enter with the host's help instead. Consent is optional."
     )
     ko = (
-        f"{site_name}은(는) 방문 기간({window_ko}) 동안 신분증 없이 출입할 수 있도록 facegate를 사용합니다. "
+        f"{site_name}에서는 방문 기간({window_ko}) 동안 신분증 없이 출입할 수 있도록 facegate를 사용합니다. "
         "동의하시면 지금 셀피 세 장을 촬영합니다. 사진은 얼굴 특징을 나타내는 128개의 숫자(얼굴 템플릿)로 "
         "변환되며, 사진 자체는 저장하지 않습니다. 템플릿은 암호화되어 초대받은 출입문에서 방문 기간 동안 "
         "본인 확인에만 사용됩니다. 방문이 끝나면 즉시 사용이 중지되고, 그 후 "
@@ -66,8 +78,8 @@ def build_notice(
         ),
         not_stored=("your selfies or any door camera image", "your location outside this site"),
         retention=(
-            f"The template stops working when your visit ends and is deleted within {grace} hour(s) after it; "
-            f"door decisions are kept for {audit_days} days without images."
+            f"The template stops working when your visit ends and is deleted within {grace_en} after it; "
+            f"door decisions are kept for {audit_en} without images."
         ),
         rights=(
             "withdraw consent and erase your data at any time with this link",
