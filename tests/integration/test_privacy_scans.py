@@ -468,7 +468,8 @@ def test_an_expired_invite_never_matches_while_its_template_is_still_stored(back
 
 
 def test_a_replayed_enrollment_after_erasure_does_not_claim_to_be_enrolled(backend: Any, lfw_dev_dir: Path) -> None:
-    # Given a visitor who enrolled with an Idempotency-Key, erased their data and consented again
+    # Given a visitor who enrolled with an Idempotency-Key and erased their data (which ends the link:
+    # issue 15 item 2, so a new consent is refused)
     engine = real_engine()
     clock = FakeClock()
     h = Harness(default=dataclasses.replace(backend.services, engine=lambda: engine, clock=clock), clock=clock)
@@ -480,15 +481,14 @@ def test_a_replayed_enrollment_after_erasure_does_not_claim_to_be_enrolled(backe
         assert h.consent(invite["token"]).status == 201
         assert h.enroll(invite["token"], images, idempotency_key="burst-0001").status == 201
         assert h.call("DELETE", f"/register/{invite['token']}").status == 200
-        assert h.consent(invite["token"]).status == 201
+        refused = h.consent(invite["token"])
+        assert (refused.status, refused.error_code) == (410, "invite_erased")
         # When the phone re-sends the same selfies with the same key (within the key's 10 minutes)
         again = h.enroll(invite["token"], images, idempotency_key="burst-0001")
         status = h.call("GET", f"/register/{invite['token']}/status").json()
-        # Then the answer matches the truth: either a new enrollment with a claim code, or a refusal
-        if again.status == 201:
-            assert again.json()["claim_code"] and status["status"] == "enrolled", (again.json(), status)
-        else:
-            assert again.status == 409, again.body
+        # Then the answer matches the truth: no replayed "enrolled", the link is over and status says erased
+        assert (again.status, again.error_code) == (410, "invite_erased"), again.body
+        assert status["status"] == "erased" and status["claim_code"] is None, status
     finally:
         h.close()
 

@@ -243,6 +243,10 @@ class StatusOut(BaseModel):
     enrolled_at: datetime | None = None
     claim_code: str | None = None
     display_name: str | None = None
+    erased_at: datetime | None = Field(default=None, description="when the visitor erased their data (status erased)")
+    erased_items: list[str] | None = Field(
+        default=None, description="what that erasure removed, as in its receipt (status erased)"
+    )
 
 
 class DecisionOut(BaseModel):

@@ -49,6 +49,12 @@ class VisitorStatus:
     enrolled_at: datetime | None
     claim_code: str | None
     display_name: str | None
+    erased_at: datetime | None = None
+    erased_items: tuple[str, ...] | None = None
+
+
+ERASURE_LOOKUP_SECONDS = 60
+"""How long after ``erased_at`` the visitor's erasure audit record is looked for (it is written just after)."""
 
 
 def address_block(source: str) -> str:
@@ -122,6 +128,9 @@ def _require_enrollment_open(services: Services, invite: Invite, now: datetime) 
 def _require_open(invite: Invite, now: datetime) -> None:
     if now >= invite.valid_until:
         raise Gone("this invitation has ended", code="invite_expired")
+    if invite.erased_at is not None and invite.enrolled_at is None and invite.consent is None:
+        # the visitor's own erasure ends the link (the page says so): nothing new is accepted on it
+        raise Gone("you deleted your data; this link can no longer be used", code="invite_erased")
 
 
 def notice(services: Services, token: str, source: str) -> Notice:
@@ -266,15 +275,44 @@ def status(services: Services, token: str, source: str) -> VisitorStatus:
         enrolled_at=invite.enrolled_at if state is InviteState.ENROLLED else None,
         claim_code=claim_code,
         display_name=invite.display_name,
+        erased_at=invite.erased_at if state is InviteState.ERASED else None,
+        erased_items=_erasure_items(services, invite) if state is InviteState.ERASED else None,
     )
 
 
+def _erasure_items(services: Services, invite: Invite) -> tuple[str, ...]:
+    """What the visitor's erasure removed, read back from its audit record (empty if it is gone)."""
+    if invite.erased_at is None:
+        return ()
+    start = invite.erased_at
+    end = start + timedelta(seconds=ERASURE_LOOKUP_SECONDS)
+    cursor: str | None = None
+    for _ in range(10):
+        records, cursor = services.audit.query(invite.site_id, start, end, 100, cursor)
+        for record in records:
+            if record.kind is AuditKind.ERASE and record.visitor_id == invite.invite_id:
+                listed = record.details.get("items", "")
+                return tuple(item for item in listed.split(",") if item)
+        if cursor is None:
+            break
+    return ()
+
+
 def erase(services: Services, token: str, source: str) -> ErasureReceipt:
-    """Erase the visitor's template, claim code and consent (the invite itself stays, minus biometrics)."""
+    """Erase the visitor's template, claim code and consent; this also ends the link.
+
+    The invite itself stays (minus biometrics) so that the status route can still show the receipt, but
+    consent and selfies on it are refused with ``invite_erased`` (410) from now on.
+    """
     invite = find_invite(services, token, source)
     now = services.clock()
     items = services.repo.erase_visitor(invite.invite_id, now, revoke=False)
     record_event(
-        services, invite.site_id, AuditKind.ERASE, VISITOR, visitor_id=invite.invite_id, details={"by": "visitor"}
+        services,
+        invite.site_id,
+        AuditKind.ERASE,
+        VISITOR,
+        visitor_id=invite.invite_id,
+        details={"by": "visitor", "items": ",".join(items)},
     )
     return ErasureReceipt(erased_at=now, items=items, invite_id=invite.invite_id)

@@ -97,7 +97,7 @@ def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> Enr
 
 @router.get("/register/<token>/status", responses=responses(200, StatusOut, 401, 410, 429), tags=["visitor"])
 def read_status(token: Token, services: ServicesDep, source: SourceDep) -> StatusOut:
-    """Where the visitor is in the flow; the claim code once enrolled."""
+    """Where the visitor is in the flow; the claim code once enrolled; the erasure receipt once erased."""
     status = visitor.status(services, token, source)
     return StatusOut(
         status=status.status.value,
@@ -107,11 +107,13 @@ def read_status(token: Token, services: ServicesDep, source: SourceDep) -> Statu
         enrolled_at=status.enrolled_at,
         claim_code=status.claim_code,
         display_name=status.display_name,
+        erased_at=status.erased_at,
+        erased_items=None if status.erased_items is None else list(status.erased_items),
     )
 
 
 @router.delete("/register/<token>", responses=responses(200, ErasureOut, 401, 410, 429), tags=["visitor"])
 def erase_me(token: Token, services: ServicesDep, source: SourceDep) -> ErasureOut:
-    """Erase the visitor's template, claim code and consent; returns a receipt."""
+    """Erase the visitor's template, claim code and consent, and end the link; returns a receipt."""
     receipt = visitor.erase(services, token, source)
     return ErasureOut(erased_at=receipt.erased_at, items=list(receipt.items), invite_id=None)
