@@ -113,6 +113,7 @@ class FakeRegistrationApi:
     def __init__(self, status: str = "invited", *, claim_code: str = CLAIM_CODE) -> None:
         self.status = status
         self.claim_code = claim_code
+        self.receipt: dict[str, Any] | None = None
         self.calls: list[Recorded] = []
         self.queued: dict[str, list[Reply]] = {}
 
@@ -166,12 +167,17 @@ class FakeRegistrationApi:
         if self.status == "enrolled":
             data["enrolled_at"] = "2026-11-27T10:00:00Z"
             data["claim_code"] = self.claim_code
+        if self.status == "erased" and self.receipt is not None:
+            data["erased_at"] = self.receipt["erased_at"]
+            data["erased_items"] = self.receipt["items"]
         return Reply(200, data)
 
     def _notice(self, body: bytes) -> Reply:
         return Reply(200, NOTICE)
 
     def _consent(self, body: bytes) -> Reply:
+        if self.status == "erased":
+            return error(410, "invite_erased")
         sent = json.loads(body or b"{}")
         if sent.get("consent_version") != CONSENT_VERSION:
             return error(409, "consent_version_mismatch")
@@ -181,6 +187,8 @@ class FakeRegistrationApi:
         return Reply(201, {"consent_version": CONSENT_VERSION, "accepted_at": "2026-11-27T09:59:00Z"})
 
     def _selfie(self, body: bytes) -> Reply:
+        if self.status == "erased":
+            return error(410, "invite_erased")
         if self.status == "invited":
             return error(409, "consent_required")
         self.status = "enrolled"
@@ -209,7 +217,8 @@ class FakeRegistrationApi:
 
     def _delete(self, body: bytes) -> Reply:
         self.status = "erased"
-        return Reply(200, {"erased_at": "2026-11-27T10:05:00Z", "items": ["template", "consent", "claim_code"]})
+        self.receipt = {"erased_at": "2026-11-27T10:05:00Z", "items": ["template", "consent", "claim_code"]}
+        return Reply(200, dict(self.receipt))
 
 
 @dataclass

@@ -661,3 +661,188 @@ def test_selfie_parts_are_parsed_independently_of_the_page() -> None:
     # Then the part's name, type and bytes come back
     assert (part.name, part.filename, part.content_type) == ("image", "a.jpg", "image/jpeg")
     assert image_info(part.data) == ("JPEG", 10, 8)
+
+
+# ---- issue 15 (items 2, 7, 8) and issue 11 (optional fourth and fifth selfie) --------------------------
+
+
+def test_item2_after_delete_my_data_the_link_is_over_and_the_receipt_survives_a_reload(
+    open_page: Callable[..., Harness],
+) -> None:
+    # Given an enrolled visitor who deletes their data
+    api = FakeRegistrationApi("enrolled")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "enrolled")
+    page.click("#delete-btn")
+    page.click("#delete-confirm-btn")
+    wait_view(harness, "erased")
+    expect(page.locator("#view-erased")).to_contain_text("can no longer be used", use_inner_text=True)
+
+    # When the page is reloaded
+    page.reload()
+    wait_view(harness, "erased")
+
+    # Then the receipt is still shown, from the status route: when, and what was deleted
+    expect(page.locator("#receipt")).to_be_visible()
+    expect(page.locator("#receipt-erased-at")).to_have_attribute("datetime", "2026-11-27T10:05:00Z")
+    expect(page.locator("#receipt-items li")).to_have_text(
+        ["Face template", "Consent record", "Claim code"], use_inner_text=True
+    )
+    # And nothing offers to register again (no notice, no consent, no delete button)
+    expect(page.locator("#consent-submit")).to_be_hidden()
+    expect(page.locator("#delete-section")).to_be_hidden()
+    harness.assert_clean()
+
+
+def test_item2_a_consent_refused_with_invite_erased_shows_the_erased_view(open_page: Callable[..., Harness]) -> None:
+    # Given a visitor reading the notice in one tab while the data was deleted from another
+    api = FakeRegistrationApi("invited")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "notice")
+    api.status = "erased"
+    api.receipt = {"erased_at": "2026-11-27T10:05:00Z", "items": ["consent"]}
+
+    # When they consent
+    page.check("#consent-checkbox")
+    page.click("#consent-submit")
+
+    # Then the API's 410 invite_erased leads to the erased view with its receipt, not to "expired"
+    wait_view(harness, "erased")
+    expect(page.locator("#receipt-items li")).to_have_text(["Consent record"], use_inner_text=True)
+    harness.assert_clean()
+
+
+def test_item7_file_mode_asks_for_three_photos_like_camera_mode(
+    open_page: Callable[..., Harness], tmp_path: Path
+) -> None:
+    # Given a consented visitor who uses photos from the phone
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+    page.click("#use-files-btn")
+
+    # When they pick a single photo
+    page.set_input_files("#file-input", [str(photo_files(tmp_path, [(400, 300)])[0])])
+    page.wait_for_selector("#thumbs .thumb[data-slot='0'][data-filled='true']")
+
+    # Then it cannot be sent yet, and the page says three are needed, as in camera mode
+    expect(page.locator("#send-btn")).to_be_disabled()
+    page.wait_for_selector("#capture-result[data-code='need_more']")
+    expect(page.locator("#capture-result")).to_contain_text("Three photos are needed", use_inner_text=True)
+
+    # When two more are picked and sent
+    (tmp_path / "more").mkdir()
+    more = photo_files(tmp_path / "more", [(300, 400)] * 2)
+    page.set_input_files("#file-input", [str(f) for f in more])
+    page.wait_for_selector("#thumbs .thumb[data-slot='2'][data-filled='true']")
+    expect(page.locator("#capture-result")).to_be_hidden()
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+
+    # Then one request carried three photos
+    assert len(selfie_parts(api)) == 3
+    harness.assert_clean()
+
+
+def test_item8_hidden_status_no_longer_says_registered_after_deletion(
+    open_page: Callable[..., Harness], tmp_path: Path
+) -> None:
+    # Given a visitor who enrolled on this page (the live region says "You are registered.")
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+    expect(page.locator("#status-live")).to_have_text("You are registered.", use_inner_text=False)
+
+    # When they delete their data
+    page.click("#delete-btn")
+    page.click("#delete-confirm-btn")
+    wait_view(harness, "erased")
+
+    # Then the hidden status announces the deletion, never the registration
+    expect(page.locator("#status-live")).to_have_text(
+        "Your data has been deleted. This link can no longer be used.", use_inner_text=False
+    )
+    assert "registered" not in (page.text_content("#status-live") or "").lower()
+    harness.assert_clean()
+
+
+def test_issue11_optional_fourth_and_fifth_selfie_with_the_camera(
+    open_page: Callable[..., Harness], camera: Path
+) -> None:
+    # Given a consented visitor who took the three required photos
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api)
+    page = harness.page
+    wait_view(harness, "capture")
+    expect(page.locator("#add-photo")).to_be_hidden()
+    page.click("#camera-start")
+    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+    for slot in range(3):
+        page.click("#shutter-btn")
+        page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
+
+    # Then three can be sent as they are, and a fourth is offered as optional
+    expect(page.locator("#send-btn")).to_be_enabled()
+    expect(page.locator("#add-photo-btn")).to_be_visible()
+    expect(page.locator("#add-photo-btn")).to_contain_text("optional", use_inner_text=True)
+    expect(page.locator("#thumbs .thumb[data-slot='3']")).to_be_hidden()
+
+    # When a fourth and a fifth are added and taken
+    for slot in (3, 4):
+        page.click("#add-photo-btn")
+        expect(page.locator(f"#thumbs .thumb[data-slot='{slot}']")).to_be_visible()
+        expect(page.locator("#step-label")).to_have_text(f"Optional photo {slot + 1} of 5", use_inner_text=True)
+        page.click("#shutter-btn")
+        page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
+
+    # Then no sixth is offered, and the optional ones carry labelled, 44 px remove and retake buttons
+    expect(page.locator("#add-photo")).to_be_hidden()
+    remove = page.locator("[data-testid='remove-5']")
+    expect(remove).to_have_attribute("aria-label", "Remove optional photo 5")
+    box = remove.bounding_box()
+    assert box is not None and box["height"] >= 44, box
+    harness.screenshot("register-capture-5-shots")
+
+    # When the fifth is removed and the photos are sent
+    remove.click()
+    expect(page.locator("#thumbs .thumb[data-slot='4']")).to_be_hidden()
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+
+    # Then one request carried four JPEG parts named "image"
+    parts = selfie_parts(api)
+    assert [p.name for p in parts] == ["image"] * 4
+    assert all(image_info(p.data)[0] == "JPEG" for p in parts)
+    harness.assert_clean()
+
+
+def test_issue11_optional_photos_from_files_in_korean(open_page: Callable[..., Harness], tmp_path: Path) -> None:
+    # Given a Korean visitor who picks five photos at once from the phone
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api, locale="ko-KR")
+    page = harness.page
+    wait_view(harness, "capture")
+    strings = harness.strings("ko")
+    page.click("#use-files-btn")
+    page.set_input_files("#file-input", [str(f) for f in photo_files(tmp_path, [(400, 300)] * 6, "JPEG")])
+
+    # Then five are kept (three required and two optional), the sixth is left out with a note in Korean
+    page.wait_for_selector("#thumbs .thumb[data-slot='4'][data-filled='true']")
+    expect(page.locator("#camera-message")).to_contain_text(strings["capture.files_extra"], use_inner_text=True)
+    expect(page.locator("#add-photo")).to_be_hidden()
+    expect(page.locator("[data-testid='remove-4']")).to_have_attribute("aria-label", "선택 사진 4번 빼기")
+
+    # When they are sent
+    page.click("#send-btn")
+    wait_view(harness, "enrolled")
+
+    # Then one request carried five photos
+    assert len(selfie_parts(api)) == 5
+    harness.assert_clean()

@@ -14,7 +14,9 @@
  *   capture:  #camera-start #camera-message #camera-area[data-step] #camera-video #face-guide
  *             #step-label #step-prompt #shutter-btn #countdown-toggle #countdown
  *             #use-files-btn #file-fallback #file-pick-btn #file-input
- *             #thumbs > li.thumb[data-slot=0..2][data-filled] with img and button[data-testid=retake-1..3]
+ *             #thumbs > li.thumb[data-slot=0..4][data-filled] with img and button[data-testid=retake-1..5]
+ *             (slots 3-4 are optional: li.optional, shown once added; button[data-testid=remove-4|5])
+ *             #add-photo #add-photo-btn (an optional 4th and 5th photo, once the three are taken)
  *             #send-btn #restart-btn #capture-result[data-code]
  *   enrolled: #claim-qr (canvas, data-code) #claim-code #claim-hint #claim-brightness #claim-missing #enrolled-window
  *   delete:   #delete-section #delete-btn #delete-confirm #delete-confirm-btn #delete-cancel-btn #delete-error
@@ -30,9 +32,11 @@ import { renderQR } from './qr.js';
 
 const MAX_SIDE_PX = 720;
 const JPEG_QUALITY = 0.9;
-// Three selfies. Five would let more visitors in by face alone at mid-size doors (0.75 vs 0.63 at N = 10,
-// scripts/measure_selfie_count.py); the selfie route and the SDK take up to 5, the page does not offer a fourth and fifth yet.
+// Three selfies, in camera and file mode alike. Five let more visitors in by face alone at mid-size doors
+// (0.75 vs 0.63 at N = 10, scripts/measure_selfie_count.py): the page offers an optional fourth and fifth
+// once the three are taken (the selfie route takes 1-5).
 const SHOTS = 3;
+const MAX_SHOTS = 5;
 const COUNTDOWN_SECONDS = 3;
 const VIEWS = ['loading', 'notice', 'capture', 'enrolled', 'erased', 'expired', 'invalid', 'error'];
 const VIEWS_WITH_DELETE = new Set(['notice', 'capture', 'enrolled']);
@@ -128,6 +132,7 @@ function showView(name, { focus = true } = {}) {
 }
 
 function handleFatal(result) {
+  if (result.status === 410 && result.code === 'invite_erased') return showErasedFromStatus();
   if (result.status === 410) return showExpired(result.code);
   if (result.status === 401 || result.status === 404) return showView('invalid');
   const element = $('#load-error');
@@ -156,7 +161,7 @@ async function applyStatus(status) {
       showCapture();
       return say($('#capture-result'), [['capture.reenroll', {}]], 'reenroll_required');
     case 'erased':
-      return showErased(null);
+      return showErased(receiptFromStatus(status));
     case 'expired':
       return showExpired('invite_expired');
     default:
@@ -365,11 +370,43 @@ function filledCount() {
   return state.shots.filter(Boolean).length;
 }
 
+/** How many of the three required slots hold a photo. */
+function requiredFilled() {
+  return state.shots.slice(0, SHOTS).filter(Boolean).length;
+}
+
+/** Opens an optional slot (the fourth, then the fifth) and points the camera or the file picker at it. */
+function addOptionalSlot() {
+  if (state.busy || state.shots.length >= MAX_SHOTS || nextEmptySlot() !== -1) return;
+  state.shots.push(null);
+  state.idempotencyKey = null;
+  unsay($('#capture-result'));
+  renderCapture();
+  if (state.stream) {
+    $('#shutter-btn').focus();
+  } else if (state.fileMode) {
+    state.fileTargetSlot = state.shots.length - 1;
+    $('#file-input').click();
+  } else {
+    $('#camera-start').focus();
+  }
+}
+
+/** Drops optional slot `slot` (and its photo); later optional photos move up. */
+function removeOptionalSlot(slot) {
+  if (state.busy || slot < SHOTS || slot >= state.shots.length) return;
+  setShot(slot, null);
+  state.shots.splice(slot, 1);
+  unsay($('#capture-result'));
+  renderCapture();
+  $('#send-btn').focus();
+}
+
 function renderCapture() {
   const next = nextEmptySlot();
-  const step = next === -1 ? SHOTS : next + 1;
+  const step = next === -1 ? state.shots.length : next + 1;
   $('#camera-area').dataset.step = String(next === -1 ? 0 : step);
-  $('#step-label').textContent = next === -1 ? '' : tr('capture.step', { n: step });
+  $('#step-label').textContent = next === -1 ? '' : tr(step > SHOTS ? 'capture.step_optional' : 'capture.step', { n: step });
   $('#step-prompt').textContent = next === -1 ? tr('capture.all_taken') : tr(`capture.step_${step}`);
   $('#shutter-btn').disabled = next === -1 || state.busy;
 
@@ -379,6 +416,14 @@ function renderCapture() {
     const image = item.querySelector('img');
     const empty = item.querySelector('.thumb-empty');
     const retake = item.querySelector('.retake');
+    const remove = item.querySelector('.remove');
+    item.hidden = slot >= state.shots.length;
+    if (remove) {
+      remove.hidden = item.hidden;
+      remove.textContent = '×';
+      remove.setAttribute('aria-label', tr('capture.remove_label', { n: slot + 1 }));
+      remove.disabled = state.busy;
+    }
     item.dataset.filled = shot ? 'true' : 'false';
     image.hidden = !shot;
     if (shot) {
@@ -396,7 +441,16 @@ function renderCapture() {
     retake.disabled = state.busy;
   }
   const filled = filledCount();
-  $('#send-btn').disabled = state.busy || !(filled === SHOTS || (state.fileMode && filled > 0));
+  const required = requiredFilled();
+  // the same rule in camera and file mode: the three required photos, plus any optional ones taken
+  $('#send-btn').disabled = state.busy || required < SHOTS;
+  $('#add-photo').hidden = required < SHOTS || next !== -1 || state.shots.length >= MAX_SHOTS;
+  $('#add-photo-btn').disabled = state.busy;
+  if (state.fileMode && filled > 0 && required < SHOTS) {
+    say($('#capture-result'), [['capture.files_need_more', { n: required }]], 'need_more');
+  } else if ($('#capture-result').dataset.code === 'need_more') {
+    unsay($('#capture-result'));
+  }
   $('#restart-btn').hidden = filled === 0;
   $('#restart-btn').disabled = state.busy;
 }
@@ -409,7 +463,8 @@ function setShot(slot, blob) {
 }
 
 function clearShots() {
-  for (let slot = 0; slot < SHOTS; slot++) setShot(slot, null);
+  for (let slot = 0; slot < state.shots.length; slot++) setShot(slot, null);
+  state.shots = new Array(SHOTS).fill(null);
 }
 
 function sleep(ms) {
@@ -470,10 +525,15 @@ async function addFiles(fileList) {
   let slots = [];
   if (state.fileTargetSlot !== null && state.shots[state.fileTargetSlot] === null) slots.push(state.fileTargetSlot);
   state.fileTargetSlot = null;
-  for (let slot = 0; slot < SHOTS; slot++) if (state.shots[slot] === null && !slots.includes(slot)) slots.push(slot);
+  for (let slot = 0; slot < state.shots.length; slot++) if (state.shots[slot] === null && !slots.includes(slot)) slots.push(slot);
   if (!slots.length) {
     clearShots();
     slots = [0, 1, 2];
+  }
+  // more files than empty slots: the extra ones fill optional slots, up to five photos in all
+  while (files.length > slots.length && state.shots.length < MAX_SHOTS) {
+    state.shots.push(null);
+    slots.push(state.shots.length - 1);
   }
   const available = slots.length;
   state.busy = true;
@@ -594,6 +654,25 @@ function showErased(receipt) {
   state.claimCode = null;
   renderReceipt();
   showView('erased');
+  // the live region must not keep announcing "You are registered" once the data is gone
+  say($('#status-live'), [['result.erased', {}]]);
+}
+
+/** The erasure receipt that `GET …/status` returns with status `erased` (null when it has none). */
+function receiptFromStatus(status) {
+  if (!status || !status.erased_at) return null;
+  return { erased_at: status.erased_at, items: Array.isArray(status.erased_items) ? status.erased_items : [] };
+}
+
+/** The link was ended by the visitor's own erasure: show the erased view with the receipt from status. */
+async function showErasedFromStatus() {
+  showErased(null);
+  const result = await request(`${apiBase()}/status`);
+  if (result.ok && result.data && result.data.status === 'erased') {
+    state.status = result.data;
+    state.receipt = receiptFromStatus(result.data);
+    renderReceipt();
+  }
 }
 
 function renderReceipt() {
@@ -659,7 +738,10 @@ function wire() {
   $('#thumbs').addEventListener('click', (event) => {
     const button = event.target.closest('.retake');
     if (button) retake(Number(button.dataset.slot));
+    const remove = event.target.closest('.remove');
+    if (remove) removeOptionalSlot(Number(remove.dataset.slot));
   });
+  $('#add-photo-btn').addEventListener('click', addOptionalSlot);
   $('#restart-btn').addEventListener('click', restart);
   $('#send-btn').addEventListener('click', sendPhotos);
   $('#delete-btn').addEventListener('click', showDeleteConfirm);
