@@ -420,7 +420,7 @@ function renderCapture() {
     item.hidden = slot >= state.shots.length;
     if (remove) {
       remove.hidden = item.hidden;
-      remove.textContent = '×';
+      remove.textContent = tr('capture.remove');
       remove.setAttribute('aria-label', tr('capture.remove_label', { n: slot + 1 }));
       remove.disabled = state.busy;
     }
