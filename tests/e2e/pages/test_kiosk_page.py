@@ -45,10 +45,12 @@ def open_kiosk(
     *,
     settings: dict[str, Any] | None = None,
     init_script: str = "",
+    width: int = 1280,
+    height: int = 800,
     **kwargs: Any,
 ) -> Harness:
     script = (preset(settings) if settings else "") + init_script
-    harness = open_page(width=1280, height=800, init_script=script or None, **kwargs)
+    harness = open_page(width=width, height=height, init_script=script or None, **kwargs)
     if api is not None:
         api.install(harness.page)
     harness.page.goto(f"{harness.base}/kiosk")
@@ -501,4 +503,151 @@ def test_burst_frames_are_chosen_for_sharpness_and_exposure(
     assert result["sharp"] > max(result["blurred"], result["dark"], result["bright"]), result
     assert result["picked"] == [1, 4]
     assert result["three"] == [1, 4], "fewer frames rather than frames closer than 250 ms"
+    harness.assert_clean()
+
+
+# ----- issue 15: what a new user ran into -------------------------------------------------------
+
+PHONE = {"width": 360, "height": 740}
+
+
+def box(harness: Harness, selector: str) -> dict[str, float]:
+    found = harness.page.locator(selector).bounding_box()
+    assert found is not None, f"{selector} is not rendered"
+    return dict(found)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "ko-KR"])
+def test_item6_kiosk_header_stays_on_one_line_on_a_360px_phone(open_page: Callable[..., Harness], locale: str) -> None:
+    # Given the kiosk on a 360 px wide phone, in English and in Korean
+    harness = open_kiosk(open_page, None, locale=locale, **PHONE)
+    page = harness.page
+    expect(page.locator("#lang-switch")).to_have_text("English" if locale == "ko-KR" else "한국어")
+
+    # When the header is laid out
+    header = box(harness, "header.topbar")
+    parts = [box(harness, selector) for selector in (".topbar .brand", "#settings-toggle", "#lang-switch")]
+
+    # Then the name and both buttons share one line, each button on a single text line, nothing overflows
+    tops = [part["y"] for part in parts]
+    bottoms = [part["y"] + part["height"] for part in parts]
+    assert max(tops) < min(bottoms), f"the header wraps: {parts}"
+    for selector in ("#settings-toggle", "#lang-switch"):
+        button = box(harness, selector)
+        assert 44 <= button["height"] <= 56, f"{selector} wraps or is too small: {button}"
+        assert button["x"] + button["width"] <= PHONE["width"]
+    assert header["height"] <= 72, header
+    expect(page.locator(".topbar .brand")).to_have_text(
+        "출입문 키오스크" if locale == "ko-KR" else "Door kiosk", use_inner_text=True
+    )
+    assert page.eval_on_selector(".topbar .brand", "(e) => e.scrollWidth <= e.clientWidth"), "the name is cut off"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    harness.screenshot(f"kiosk-phone-header-{locale}")
+    harness.assert_clean()
+
+
+def test_item6_check_my_face_is_disabled_until_the_kiosk_is_set_up(open_page: Callable[..., Harness]) -> None:
+    # Given a kiosk that was never set up, on a phone
+    harness = open_kiosk(open_page, None, **PHONE)
+    page = harness.page
+
+    # Then "Check my face" is disabled and looks it (grey, not the primary blue)
+    button = page.locator("#verify-btn")
+    expect(button).to_be_disabled()
+    expect(button).to_have_css("background-color", "rgb(225, 228, 232)")
+    expect(page.locator("#kiosk-prompt")).to_contain_text("settings", use_inner_text=True)
+
+    # When the operator saves complete settings
+    page.fill("#set-door-id", DOOR_ID)
+    page.fill("#set-key-id", KEY_ID)
+    page.fill("#set-secret", SECRET)
+    page.click("#settings-save")
+
+    # Then the button is enabled and primary blue
+    expect(button).to_be_enabled()
+    expect(button).to_have_css("background-color", "rgb(11, 87, 208)")
+
+    # When the settings are forgotten, it is disabled again
+    page.click("#settings-toggle")
+    page.click("#settings-clear")
+    expect(button).to_be_disabled()
+    harness.assert_clean()
+
+
+def test_item6_auto_checkbox_has_a_tap_target_of_at_least_44px(open_page: Callable[..., Harness]) -> None:
+    # Given the settings panel of a kiosk on a phone
+    harness = open_kiosk(open_page, None, **PHONE)
+    page = harness.page
+    expect(page.locator("#settings-panel")).to_be_visible()
+    auto = page.locator("#set-auto")
+    expect(auto).not_to_be_checked()
+
+    # When the tap target of "Check automatically" is measured
+    target = box(harness, "label[for='set-auto']")
+    checkbox = box(harness, "#set-auto")
+
+    # Then it is at least 44 x 44 px and holds the checkbox
+    assert target["height"] >= 44 and target["width"] >= 44, target
+    assert target["x"] <= checkbox["x"] and checkbox["x"] + checkbox["width"] <= target["x"] + target["width"]
+    assert target["y"] <= checkbox["y"] and checkbox["y"] + checkbox["height"] <= target["y"] + target["height"]
+    text = box(harness, "label[for='set-auto'] span")
+    assert abs((text["y"] + text["height"] / 2) - (checkbox["y"] + checkbox["height"] / 2)) <= 4, "box and words align"
+    harness.screenshot("kiosk-phone-settings-en")
+
+    # When the visitor taps above the box, left of it, and at the far end of the label, the checkbox toggles
+    middle = checkbox["x"] + checkbox["width"] / 2
+    page.mouse.click(middle, target["y"] + 2)
+    expect(auto).to_be_checked()
+    page.mouse.click(target["x"] + 2, target["y"] + target["height"] / 2)
+    expect(auto).not_to_be_checked()
+    page.mouse.click(target["x"] + target["width"] - 2, target["y"] + target["height"] - 2 - 10)
+    expect(auto).to_be_checked()
+    harness.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("locale", "not_matched", "camera_words"),
+    [
+        ("ko-KR", "등록된 방문자로 확인되지 않았습니다", ("인식하지 못했", "카메라 오류")),
+        ("en-US", "did not confirm you as a registered visitor", ("not recognised", "camera error")),
+    ],
+)
+def test_item5_deny_says_not_matched_not_a_camera_failure(
+    open_page: Callable[..., Harness], camera: Path, locale: str, not_matched: str, camera_words: tuple[str, ...]
+) -> None:
+    # Given a configured kiosk whose face-only check finds no match (the door answers deny + show_code)
+    api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
+    api.replies.append(decision("deny", "show_code"))
+    harness = open_kiosk(open_page, api, settings=configured(), locale=locale)
+    page = harness.page
+    wait_camera(harness)
+
+    # When the visitor is checked
+    page.click("#verify-btn")
+    wait_decision(harness, "deny")
+
+    # Then the page says the face was not matched to a registered visitor, not that the camera failed
+    expect(page.locator("#result-next")).to_contain_text(not_matched, use_inner_text=True)
+    text = page.inner_text("#result")
+    for words in camera_words:
+        assert words not in text
+    assert_no_oracle(harness)
+    harness.assert_clean()
+
+
+def test_item5_strings_have_no_particle_after_a_placeholder_and_no_plural_s(open_page: Callable[..., Harness]) -> None:
+    # Given the page's UI strings in both languages
+    harness = open_page()
+    harness.page.goto(f"{harness.base}/kiosk")
+    en, ko = harness.strings("en"), harness.strings("ko")
+
+    # Then no Korean string puts a sound-dependent particle (은/는, 이/가, 을/를, 와/과, (으)로) right after a
+    # {placeholder} or writes the form-letter "은(는)", the "no match" deny does not read like a camera
+    # failure, and no English string writes "hour(s)"
+    for key, text in ko.items():
+        assert not re.search(r"\{\w+\}(은|는|이|가|을|를|와|과|으로|로)(?![가-힣])", text), (key, text)
+        assert not re.search(r"\((은|는|이|가|을|를|와|과|으)\)", text), (key, text)
+        assert "인식하지 못했" not in text, (key, text)
+    for key, text in en.items():
+        assert not re.search(r"\b(hour|day|second|minute|photo|attempt)\(s\)", text), (key, text)
     harness.assert_clean()

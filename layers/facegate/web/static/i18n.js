@@ -199,8 +199,8 @@ export const STRINGS = {
     'kiosk.wait': 'PLEASE WAIT',
     'next.grant': 'Welcome. Please go in.',
     'next.show_code':
-      'Please hold the QR code from your registration page up to the camera, next to your face, or type the code below.',
-    'next.retry': 'Please look straight at the camera and try again.',
+      'Your face alone did not confirm you as a registered visitor. Please hold the QR code from your registration page up to the camera, next to your face, or type the code below.',
+    'next.retry': 'Your face could not be seen clearly. Please look straight at the camera and try again.',
     'next.see_reception': 'Please see reception.',
     'claimui.offer': 'No QR code at hand? Type the 8 characters shown on your registration page:',
     'claimui.input': 'Claim code (8 characters)',
@@ -397,8 +397,9 @@ export const STRINGS = {
     'kiosk.error': '오류',
     'kiosk.wait': '잠시 기다려 주세요',
     'next.grant': '환영합니다. 들어가세요.',
-    'next.show_code': '등록 페이지의 QR 코드를 얼굴 옆에 들고 카메라에 비춰 주시거나, 아래에 코드를 입력해 주세요.',
-    'next.retry': '카메라를 정면으로 바라보고 다시 시도해 주세요.',
+    'next.show_code':
+      '얼굴만으로는 등록된 방문자로 확인되지 않았습니다. 등록 페이지의 QR 코드를 얼굴 옆에 들고 카메라에 비춰 주시거나, 아래에 코드를 입력해 주세요.',
+    'next.retry': '얼굴이 잘 보이지 않았습니다. 카메라를 정면으로 바라보고 다시 시도해 주세요.',
     'next.see_reception': '안내 데스크로 가 주세요.',
     'claimui.offer': 'QR 코드를 비출 수 없으면 등록 페이지에 표시된 8자리 코드를 입력해 주세요:',
     'claimui.input': '본인 확인 코드 (8자리)',

@@ -26,7 +26,7 @@
  *   #lang-switch #settings-toggle[aria-expanded]
  *   #settings-panel #settings-form #set-api-url #set-door-id #set-key-id #set-secret #secret-saved-hint
  *   #set-auto #set-interval #settings-save #settings-clear #settings-status
- *   #kiosk-video #camera-status #camera-start #kiosk-prompt #verify-btn #qr-status[data-seen]
+ *   #kiosk-video #camera-status #camera-start #kiosk-prompt #verify-btn (disabled until set up) #qr-status[data-seen]
  *   #result[data-decision = idle | checking | grant | deny | error | wait][data-next][data-code][data-claim]
  *   #result-decision #result-next #retry-countdown[data-seconds]
  *   #claim-panel #claim-form #claim-input #claim-send #claim-cancel #claim-status
@@ -165,6 +165,7 @@ function saveSettings(event) {
   showSettings(false);
   restartAuto();
   renderPrompt();
+  renderButtons();
   $('#verify-btn').focus();
 }
 
@@ -174,6 +175,7 @@ function clearSettings() {
   fillSettingsForm();
   restartAuto();
   renderPrompt();
+  renderButtons();
   setStatus($('#settings-status'), 'kiosk.cleared', {}, '');
 }
 
@@ -553,8 +555,9 @@ function renderResult() {
   $('#result-next').textContent = text;
 }
 
+/** "Check my face" is disabled (and looks it) until the kiosk is set up, while a check runs, and while waiting. */
 function renderButtons() {
-  $('#verify-btn').disabled = state.busy || isWaiting();
+  $('#verify-btn').disabled = state.busy || isWaiting() || !settingsComplete();
   $('#claim-send').disabled = state.busy || isWaiting();
 }
 
@@ -651,6 +654,7 @@ async function main() {
   applyLanguage();
   if (!settingsComplete()) showSettings(true);
   restartAuto();
+  renderButtons();
   document.body.dataset.ready = 'true';
   await startCamera();
   state.decoder = await createDecoder();
