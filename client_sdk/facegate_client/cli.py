@@ -9,8 +9,9 @@ the environment: ``FACEGATE_API_URL``, ``FACEGATE_TOKEN``, ``FACEGATE_KEY_ID``, 
 
 With ``--local``, ``invite`` remembers the invite it created in ``.facegate/last_invite.json`` next to
 ``local.json`` (owner-only permissions), and ``enroll``, ``status`` and ``erase`` without ``--url`` then use
-that invite, not the demo invite of ``local.json``. Global options (``--retries``, ``--timeout``, ``--local``,
-...) are accepted before or after the command.
+that invite, not the demo invite of ``local.json`` (until the local stack restarts and rewrites
+``local.json``). Global options (``--retries``, ``--timeout``, ``--local``, ...) are accepted before or
+after the command.
 """
 
 from __future__ import annotations
@@ -77,8 +78,13 @@ def _local(local: Mapping[str, Any], *keys: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _read_last_invite(path: Path) -> Mapping[str, Any]:
-    if not path.is_file():
+def _read_last_invite(path: Path, local_path: Path) -> Mapping[str, Any]:
+    """The invite remembered by ``invite --local``; none when local.json was rewritten after it (the local
+    stack restarted with an empty database, so that invite no longer exists)."""
+    try:
+        if path.stat().st_mtime_ns < local_path.stat().st_mtime_ns:
+            return {}
+    except FileNotFoundError:
         return {}
     return _read_json_object(path)
 
@@ -99,8 +105,11 @@ class _Settings:
         self.args = args
         self.local_path = _local_path(args)
         self.local = _read_json_object(self.local_path) if self.local_path is not None else {}
-        self.last_invite_path = self.local_path.parent / LAST_INVITE_FILE if self.local_path is not None else None
-        self.last_invite = _read_last_invite(self.last_invite_path) if self.last_invite_path is not None else {}
+        self.last_invite_path: Path | None = None
+        self.last_invite: Mapping[str, Any] = {}
+        if self.local_path is not None:
+            self.last_invite_path = self.local_path.parent / LAST_INVITE_FILE
+            self.last_invite = _read_last_invite(self.last_invite_path, self.local_path)
         self.environ = environ
 
     def get(self, option: str | None, local_keys: tuple[str, ...], env: str | None, what: str) -> str:

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -1292,3 +1293,25 @@ def test_item9_an_option_given_before_the_subcommand_is_kept_and_after_it_overri
     assert (after.retries, after.api_url, after.images) == (1, "http://x", ["f.jpg"])
     assert both.retries == 5
     assert (neither.retries, neither.timeout, neither.local, neither.local_file) == (3, 10.0, False, None)
+
+
+def test_item1_a_remembered_invite_older_than_local_json_is_ignored(api: FakeApi, local_stack: Path) -> None:
+    # Given an invite remembered before the local stack restarted (local.json rewritten after it)
+    new_token = "tok_" + "D" * 39
+    api.on("POST", "/sites/s_1/invites", (201, other_invite(api, new_token), {}))
+    api.on("GET", f"{REGISTER}/status", (200, status_json("invited"), {}))
+    assert run_cli("--local", "invite")[0] == 0
+    remembered = local_stack / ".facegate" / "last_invite.json"
+    local_json = local_stack / ".facegate" / "local.json"
+    stamp = remembered.stat().st_mtime_ns
+    os.utime(remembered, ns=(stamp - 10**9, stamp - 10**9))
+    os.utime(local_json, ns=(stamp, stamp))
+
+    # When the status is read without --url
+    code, out, err = run_cli("--local", "status")
+
+    # Then the demo invite of the new local.json is used, not the dead one
+    assert code == 0, err
+    assert out["status"] == "invited"
+    assert len(api.hits("GET", f"{REGISTER}/status")) == 1
+    assert not api.hits("GET", f"/register/{new_token}/status")
