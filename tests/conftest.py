@@ -175,6 +175,25 @@ class Stack:
         return self.api.request("POST", path, body=body, headers=headers)
 
 
+def in_memory_services(engine: Any, clock: Callable[[], datetime], policy: Any = None) -> Services:
+    """Services over the in-memory adapters, with ``engine`` as the face engine (``policy`` None = the
+    shipped calibration's door policy)."""
+    from facegate.adapters import memory
+    from facegate.settings import Settings
+
+    return Services(
+        settings=Settings(),
+        policy=policy,
+        repo=memory.MemoryRepository(),
+        audit=memory.MemoryAuditLog(),
+        ephemeral=memory.MemoryEphemeral(),
+        keys=memory.MemoryKeyService(),
+        engine=lambda: engine,
+        idempotency=memory.MemoryIdempotencyStore(),
+        clock=clock,
+    )
+
+
 def in_process_api(services: Services) -> InProcessApi:
     """All routers in one resolver, with ``services`` injected."""
     resolver = build_resolver(*ALL_ROUTERS)
@@ -185,6 +204,12 @@ def in_process_api(services: Services) -> InProcessApi:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def memory_services() -> Callable[..., Services]:
+    """:func:`in_memory_services`: builds Services over the in-memory adapters around a given engine and clock."""
+    return in_memory_services
 
 
 @pytest.fixture

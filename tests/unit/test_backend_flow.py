@@ -16,7 +16,6 @@ import pytest
 from facegate.adapters import memory
 from facegate.domain.policy import Calibration, DoorPolicy
 from facegate.security.tokens import decode_key, read_unlock_token
-from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate.usecases.keys import door_context
 
@@ -52,17 +51,9 @@ def engine() -> memory.MemoryFaceEngine:
 
 
 @pytest.fixture
-def services(engine: memory.MemoryFaceEngine, clock: Any) -> Services:
-    return Services(
-        settings=Settings(),
-        policy=DoorPolicy(Calibration.normal("memory", impostor=(0.0, 0.2), genuine=(0.95, 0.03))),
-        repo=memory.MemoryRepository(),
-        audit=memory.MemoryAuditLog(),
-        ephemeral=memory.MemoryEphemeral(),
-        keys=memory.MemoryKeyService(),
-        engine=lambda: engine,
-        idempotency=memory.MemoryIdempotencyStore(),
-        clock=clock,
+def services(engine: memory.MemoryFaceEngine, clock: Any, memory_services: Callable[..., Services]) -> Services:
+    return memory_services(
+        engine, clock, DoorPolicy(Calibration.normal("memory", impostor=(0.0, 0.2), genuine=(0.95, 0.03)))
     )
 
 

@@ -16,7 +16,6 @@ from facegate.api import body as body_module
 from facegate.api import schemas
 from facegate.domain.models import AuditKind
 from facegate.errors import InvalidRequest
-from facegate.settings import Settings
 from facegate.usecases.context import Services
 
 Stack = Any
@@ -53,17 +52,8 @@ def engine() -> memory.MemoryFaceEngine:
 
 
 @pytest.fixture
-def services(engine: memory.MemoryFaceEngine, clock: FakeClock) -> Services:
-    return Services(
-        settings=Settings(),
-        repo=memory.MemoryRepository(),
-        audit=memory.MemoryAuditLog(),
-        ephemeral=memory.MemoryEphemeral(),
-        keys=memory.MemoryKeyService(),
-        engine=lambda: engine,
-        idempotency=memory.MemoryIdempotencyStore(),
-        clock=clock,
-    )
+def services(engine: memory.MemoryFaceEngine, clock: FakeClock, memory_services: Callable[..., Services]) -> Services:
+    return memory_services(engine, clock)
 
 
 @pytest.fixture

@@ -15,28 +15,19 @@ import pytest
 
 from facegate.adapters import memory
 from facegate.domain.policy import Calibration, DoorPolicy
-from facegate.settings import Settings
 from facegate.usecases.context import Services
 
 
 @pytest.fixture
-def stack(clock: Any, make_stack: Callable[[Services], Any]) -> Any:
+def stack(clock: Any, make_stack: Callable[[Services], Any], memory_services: Callable[..., Services]) -> Any:
     """An in-process stack with one site and an in-memory engine that knows selfies a1-a3 of one person."""
     engine = memory.MemoryFaceEngine()
     person = np.random.default_rng(7).normal(size=128).astype(np.float32)
     for i in range(1, 4):
         jitter = np.random.default_rng(i).normal(size=128).astype(np.float32)
         engine.register(f"a{i}".encode(), person / np.linalg.norm(person) + 0.1 * jitter / np.linalg.norm(jitter))
-    services = Services(
-        settings=Settings(),
-        policy=DoorPolicy(Calibration.normal("memory", impostor=(0.0, 0.2), genuine=(0.95, 0.03))),
-        repo=memory.MemoryRepository(),
-        audit=memory.MemoryAuditLog(),
-        ephemeral=memory.MemoryEphemeral(),
-        keys=memory.MemoryKeyService(),
-        engine=lambda: engine,
-        idempotency=memory.MemoryIdempotencyStore(),
-        clock=clock,
+    services = memory_services(
+        engine, clock, DoorPolicy(Calibration.normal("memory", impostor=(0.0, 0.2), genuine=(0.95, 0.03)))
     )
     built = make_stack(services)
     built.create_site()
