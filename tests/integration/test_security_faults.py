@@ -49,6 +49,7 @@ from facegate.adapters import memory
 from facegate.adapters.dynamodb import MAX_ATTEMPTS, RETRY_AFTER_SECONDS, TRANSACTION_ATTEMPTS, AwsClients
 from facegate.local.inprocess import ApiResponse
 from facegate.settings import Settings
+from facegate.usecases import visitor as visitor_usecases
 from facegate.usecases.context import Services
 from facegate.vision.types import Template
 
@@ -517,28 +518,39 @@ RACE_ROUNDS = 25
 
 
 def _race(enroller: Harness, eraser: Harness, invite: dict[str, Any], by_host: bool) -> dict[str, ApiResponse]:
-    """Start an enrollment and an erasure (by the visitor, or by a host with revocation) at the same moment,
-    the erasure after a random pause of up to 6 ms; returns both responses."""
-    start = threading.Barrier(2)
+    """Start an enrollment and an erasure (by the visitor, or by a host with revocation) together, the erasure
+    a random 0-6 ms after the enrollment's handler began; returns both responses."""
     results: dict[str, ApiResponse] = {}
+    # Powertools keeps the request being resolved on the (module-level) router, shared by every warm instance
+    # this test runs in one process; on Lambda each instance is its own process. So the erasure starts only
+    # once the enrollment's handler holds its own event (its token lookup has begun), and then after a random
+    # pause of up to 6 ms: the two storage transactions still race in both orders.
+    enrolling = threading.Event()
+    find_invite = visitor_usecases.find_invite
+
+    def signalling_find_invite(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "race-enroll":
+            enrolling.set()
+        return find_invite(*args, **kwargs)
 
     def enroll() -> None:
-        start.wait()
         results["enroll"] = enroller.enroll(invite["token"], SELFIES)
 
     def erase() -> None:
-        start.wait()
+        enrolling.wait(timeout=30)
         time.sleep(random.uniform(0, 0.006))
         if by_host:
             results["erase"] = eraser.admin("DELETE", f"/invites/{invite['invite_id']}")
         else:
             results["erase"] = eraser.call("DELETE", f"/register/{invite['token']}")
 
-    threads = [threading.Thread(target=enroll), threading.Thread(target=erase)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    threads = [threading.Thread(target=enroll, name="race-enroll"), threading.Thread(target=erase, name="race-erase")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(visitor_usecases, "find_invite", signalling_find_invite)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
     return results
 
 
