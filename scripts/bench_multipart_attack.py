@@ -26,9 +26,9 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 from facegate.adapters import memory
 from facegate.api.app import ALL_ROUTERS, build_resolver
 from facegate.api.deps import provide_services
-from facegate.local.inprocess import InProcessApi
 from facegate.settings import Settings
 from facegate.usecases.context import Services
+from facegate_tools.local.inprocess import InProcessApi
 
 
 def hostile_body(parts: int) -> tuple[bytes, str]:

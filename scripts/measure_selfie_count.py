@@ -19,9 +19,9 @@ import numpy as np
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
-from facegate.evaluation.datasets import read_identities
-from facegate.evaluation.descriptors import DescriptorCache
 from facegate.vision.engine import FaceEngine, fuse
+from facegate_tools.evaluation.datasets import read_identities
+from facegate_tools.evaluation.descriptors import DescriptorCache
 
 REPO = Path(__file__).resolve().parents[1]
 KS = (3, 4, 5)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facegate.evaluation.mtcnn_detector import MtcnnDetector
 from facegate.vision.decode import decode_image
 from facegate.vision.engine import FaceEngine, pick_face
+from facegate_tools.evaluation.mtcnn_detector import MtcnnDetector
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

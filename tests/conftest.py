@@ -43,9 +43,9 @@ from typing import Any  # noqa: E402
 
 from facegate.api.app import ALL_ROUTERS, build_resolver  # noqa: E402
 from facegate.api.deps import provide_services  # noqa: E402
-from facegate.local.inprocess import ApiResponse, InProcessApi  # noqa: E402
 from facegate.security.signing import sign  # noqa: E402
 from facegate.usecases.context import Services  # noqa: E402
+from facegate_tools.local.inprocess import ApiResponse, InProcessApi  # noqa: E402
 
 ADMIN_CLAIMS = {"sub": "admin-1", "cognito:groups": "[admins]"}
 

@@ -112,14 +112,14 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     model_dir = Path(os.environ.get("FACEGATE_MODEL_DIR", REPO / "build" / "models"))
     if not (model_dir / "manifest.json").is_file():
         pytest.skip(f"no models under {model_dir}: run `make models`")
-    from facegate.local.emulators import free_port
+    from facegate_tools.local.emulators import free_port
 
     port = free_port()
     state_file = tmp_path_factory.mktemp("stack") / "local.json"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "serve.log"
     command = [
-        sys.executable, "-m", "facegate.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "facegate_tools.cli", "serve", "--port", str(port),
         "--template", str(REPO / "template.yaml"), "--state-file", str(state_file),
     ]  # fmt: skip
     environment = {**os.environ, "FACEGATE_MODEL_DIR": str(model_dir.resolve())}

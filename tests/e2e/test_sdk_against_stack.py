@@ -539,7 +539,7 @@ def test_non_idempotent_calls_are_not_retried_and_retries_end(
 
 def test_verify_is_retried_only_when_nothing_was_sent(site: Site) -> None:
     # Given a terminal pointed at a port where nothing listens
-    from facegate.local.emulators import free_port
+    from facegate_tools.local.emulators import free_port
 
     transport = CountingTransport()
     sleeps: list[float] = []
@@ -566,10 +566,10 @@ def test_concurrent_requests_keep_their_own_event(monkeypatch: pytest.MonkeyPatc
     # Given the real door handler behind the real local gateway (in-process, in-memory services),
     # where the first request is held for a moment after Powertools took its event
     from facegate.api.deps import provide_services
-    from facegate.local.gateway import LocalGateway, Route, start_http
-    from facegate.local.stack import LOCAL_ENVIRONMENT, load_handler
     from facegate.runtime import build_services
     from facegate.settings import Settings
+    from facegate_tools.local.gateway import LocalGateway, Route, start_http
+    from facegate_tools.local.stack import LOCAL_ENVIRONMENT, load_handler
 
     for key, value in LOCAL_ENVIRONMENT.items():
         monkeypatch.setenv(key, value)

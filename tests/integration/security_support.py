@@ -3,7 +3,7 @@
 What it gives the tests:
 
 - the real Lambda handlers (``functions/*/app.py``, loaded with importlib from the paths ``template.yaml``
-  names), behind :class:`facegate.local.gateway.LocalGateway` with a :class:`JwtVerifier` that trusts a test
+  names), behind :class:`facegate_tools.local.gateway.LocalGateway` with a :class:`JwtVerifier` that trusts a test
   RSA key (:class:`TestIssuer`), each function with its own wired :class:`Services` (its own warm caches);
 - AWS emulated by moto (tables created from ``template.yaml``) and the real ONNX face engine;
 - a small world (sites, doors, terminals, invites) built through the API, and signed terminal requests;
@@ -48,14 +48,14 @@ from facegate.adapters.kms import KmsKeyService
 from facegate.api.deps import use_services
 from facegate.domain.policy import Calibration, DoorPolicy, shipped_calibration
 from facegate.errors import ModelUnavailable
-from facegate.local.aws import TemplateRoute, create_tables, load_template, routes
-from facegate.local.events import LambdaContext, http_event
-from facegate.local.gateway import JwtVerifier, LocalGateway, Route
-from facegate.local.inprocess import ApiResponse, to_response
 from facegate.ports import FaceEnginePort, KeyService
 from facegate.security.signing import sign
 from facegate.settings import Settings
 from facegate.usecases.context import Services
+from facegate_tools.local.aws import TemplateRoute, create_tables, load_template, routes
+from facegate_tools.local.events import LambdaContext, http_event
+from facegate_tools.local.gateway import JwtVerifier, LocalGateway, Route
+from facegate_tools.local.inprocess import ApiResponse, to_response
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"

@@ -42,10 +42,10 @@ from facegate.domain.models import (
     Terminal,
 )
 from facegate.errors import Conflict, Gone, InvalidRequest, NotFound, ServiceUnavailable
-from facegate.local.aws import create_tables, load_template, routes, table_specs
 from facegate.ports import KeyService
 from facegate.security.envelope import DecryptionFailed
 from facegate.settings import Settings
+from facegate_tools.local.aws import create_tables, load_template, routes, table_specs
 
 if TYPE_CHECKING:
     from conftest import Backend

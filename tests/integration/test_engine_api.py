@@ -15,10 +15,10 @@ from PIL import Image
 from security_support import model_dir
 
 from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
-from facegate.evaluation.runner import default_threshold
 from facegate.vision import FaceEngine
 from facegate.vision.manifest import EMBEDDER_FILE
 from facegate.vision.types import Template
+from facegate_tools.evaluation.runner import default_threshold
 
 REPO = Path(__file__).resolve().parents[2]
 PERSON_A = "Emma_Watson"

@@ -20,11 +20,11 @@ import numpy as np
 import onnx
 import pytest
 
-from facegate.cli import main
-from facegate.modelbuild import sources
-from facegate.modelbuild.build import LICENSE_FILES, model_id_for
-from facegate.modelbuild.opencv_zoo import dequantize_blocked
 from facegate.vision.manifest import DETECTOR_FILE, EMBEDDER_FILE
+from facegate_tools.cli import main
+from facegate_tools.modelbuild import sources
+from facegate_tools.modelbuild.build import LICENSE_FILES, model_id_for
+from facegate_tools.modelbuild.opencv_zoo import dequantize_blocked
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from facegate.api.openapi import openapi_json
-from facegate.local.aws import load_template, routes
-from facegate.local.events import LambdaContext, http_event
-from facegate.local.inprocess import to_response
+from facegate.api.app import openapi_json
+from facegate_tools.local.aws import load_template, routes
+from facegate_tools.local.events import LambdaContext, http_event
+from facegate_tools.local.inprocess import to_response
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -58,7 +58,7 @@ def test_repository_openapi_json_is_the_generated_document() -> None:
     # Then they are identical, byte for byte
     assert committed == generated, (
         "openapi.json is out of date: regenerate it with "
-        "`.venv/bin/python -c 'from facegate.api.openapi import openapi_json; print(openapi_json(), end=\"\")' "
+        "`.venv/bin/python -c 'from facegate.api.app import openapi_json; print(openapi_json(), end=\"\")' "
         "> openapi.json`"
     )
 

@@ -43,9 +43,9 @@ from security_support import (
 )
 
 from facegate.api.observability import logger as powertools_logger
-from facegate.local.aws import load_template
 from facegate.security import envelope
 from facegate.security.tokens import decode_key, hash_token
+from facegate_tools.local.aws import load_template
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

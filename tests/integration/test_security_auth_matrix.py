@@ -1,11 +1,11 @@
 """Who may call what: every route of ``template.yaml`` x every kind of wrong credential.
 
-The matrix is generated from the route table (:func:`facegate.local.aws.routes`): a route added to the
+The matrix is generated from the route table (:func:`facegate_tools.local.aws.routes`): a route added to the
 template is tested automatically. Routes are classified by their credential; a route that needs no
 authorizer and is neither a visitor (``{token}``) nor a terminal route must be in :data:`PUBLIC`, else it is
 expected to refuse anonymous calls with 401 (so a new unauthenticated route fails here).
 
-Requests go through the local API gateway (:class:`facegate.local.gateway.LocalGateway`, which verifies
+Requests go through the local API gateway (:class:`facegate_tools.local.gateway.LocalGateway`, which verifies
 RS256 JWTs like the Cognito authorizer, here against a test RSA key) into the real Lambda handlers
 (``functions/*/app.py``), over moto and the real face engine.
 """
@@ -39,10 +39,10 @@ from security_support import (
     template_routes,
 )
 
-from facegate.api.openapi import openapi_document
+from facegate.api.app import openapi_document
 from facegate.domain.notice import CONSENT_VERSION
-from facegate.local.aws import TemplateRoute
-from facegate.local.inprocess import ApiResponse
+from facegate_tools.local.aws import TemplateRoute
+from facegate_tools.local.inprocess import ApiResponse
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

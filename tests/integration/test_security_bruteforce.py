@@ -30,9 +30,9 @@ from security_support import (
 )
 
 from facegate.adapters.dynamodb import AwsClients
-from facegate.local.aws import load_template
-from facegate.local.inprocess import ApiResponse
 from facegate.settings import Settings
+from facegate_tools.local.aws import load_template
+from facegate_tools.local.inprocess import ApiResponse
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

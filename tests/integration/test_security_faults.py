@@ -47,11 +47,11 @@ from security_support import (
 import facegate.adapters.dynamodb as dynamodb_adapter
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import MAX_ATTEMPTS, RETRY_AFTER_SECONDS, TRANSACTION_ATTEMPTS, AwsClients
-from facegate.local.inprocess import ApiResponse
 from facegate.settings import Settings
 from facegate.usecases import visitor as visitor_usecases
 from facegate.usecases.context import Services
 from facegate.vision.types import Template
+from facegate_tools.local.inprocess import ApiResponse
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

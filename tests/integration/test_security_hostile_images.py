@@ -47,7 +47,7 @@ from security_support import (
     real_engine,
 )
 
-from facegate.local.inprocess import ApiResponse
+from facegate_tools.local.inprocess import ApiResponse
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -527,8 +527,8 @@ EVENT_OVERHEAD_BYTES = 16 * 1024
 
 def test_the_body_limit_is_reachable_through_api_gateway_and_lambda() -> None:
     # Given the largest body the deployed image routes accept (template.yaml sets it for AWS)
-    from facegate.local.aws import load_template
     from facegate.settings import Settings
+    from facegate_tools.local.aws import load_template
 
     variables = load_template(REPO / "template.yaml")["Globals"]["Function"]["Environment"]["Variables"]
     largest = Settings.from_env({"FACEGATE_MAX_BODY_BYTES": str(variables["FACEGATE_MAX_BODY_BYTES"])}).max_body_bytes

@@ -32,8 +32,8 @@ from security_support import (
 
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import AwsClients
-from facegate.local.inprocess import ApiResponse
 from facegate.security.tokens import decode_key, read_unlock_token
+from facegate_tools.local.inprocess import ApiResponse
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 

@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from facegate.evaluation.mtcnn_detector import (
+from facegate.vision import align
+from facegate.vision.types import Box, Detection
+from facegate_tools.evaluation.mtcnn_detector import (
     crop_resize,
     nms,
     pnet_candidates,
@@ -19,8 +21,6 @@ from facegate.evaluation.mtcnn_detector import (
     square_boxes,
     summed_area_table,
 )
-from facegate.vision import align
-from facegate.vision.types import Box, Detection
 
 # --------------------------------------------------------------------------------------------
 # MTCNN box helpers

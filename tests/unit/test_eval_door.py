@@ -11,7 +11,7 @@ import pytest
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import Calibration, DoorPolicy
-from facegate.evaluation.door import evaluate_door
+from facegate_tools.evaluation.door import evaluate_door
 
 KEYS = {
     "n_candidates",

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from facegate.evaluation import metrics as m
+from facegate_tools.evaluation import metrics as m
 
 
 def test_perfect_separation() -> None:

@@ -69,7 +69,7 @@ corner) fall in dlib's 150x150 / 0.25 chip, in template coordinates: the mean ov
 faces of the MTCNN landmarks mapped through dlib's own chip transform.
 
 Calibrated by ``scripts/calibrate_alignment.py`` against dlib-bin 20.0.1 on the photos of
-:data:`facegate.modelbuild.sources.CALIBRATION_SDISTS` (none in LFW or east-asian-dev): 212
+:data:`facegate_tools.modelbuild.sources.CALIBRATION_SDISTS` (none in LFW or east-asian-dev): 212
 matched faces from 6 distinct photos (11 faces; dlib finds none on the two masked photos),
 each photo also mirrored, rescaled and rotated by +-8 degrees."""
 

@@ -53,14 +53,6 @@ def _page(name: str) -> Response[str]:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html.decode(), headers=headers)
 
 
-@router.get("/openapi.json", tags=["docs"], include_in_schema=False)
-def openapi_document() -> Response[str]:
-    """The OpenAPI 3.1 document of the whole API."""
-    from facegate.api.openapi import openapi_json
-
-    return Response(status_code=200, content_type="application/json", body=openapi_json())
-
-
 @router.get("/register/<token>", tags=["pages"], include_in_schema=False)
 def visitor_page(token: Annotated[str, Path(max_length=128)]) -> Response[str]:
     """The visitor's mobile page (reads the token from its own URL)."""

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps
 
 from facegate.errors import ModelUnavailable
-from facegate.modelbuild import sources
+from facegate_tools.modelbuild import sources
 
 DLIB_DEFAULT_DISTANCE = 0.6
 

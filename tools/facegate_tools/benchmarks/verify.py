@@ -25,14 +25,14 @@ from facegate.api.app import build_resolver
 from facegate.api.deps import provide_services
 from facegate.api.observability import metrics
 from facegate.api.routes import door
-from facegate.benchmarks.seeding import seed_synthetic
 from facegate.domain.models import utcnow
 from facegate.domain.notice import CONSENT_VERSION
-from facegate.local.inprocess import InProcessApi
 from facegate.security import signing
 from facegate.settings import Settings
 from facegate.usecases import admin, visitor
 from facegate.usecases.context import Principal, Services
+from facegate_tools.benchmarks.seeding import seed_synthetic
+from facegate_tools.local.inprocess import InProcessApi
 
 ADMIN = Principal(subject="bench-admin", groups=frozenset({"admins"}))
 REAL_PEOPLE = 4
@@ -218,9 +218,9 @@ def verify_bench(sizes: Sequence[int], requests: int, shared: Path, backend: str
 
     from moto import mock_aws
 
-    from facegate.local import aws
-    from facegate.local.emulators import DynamoDbLocal
     from facegate.runtime import build_services, engine_loader
+    from facegate_tools.local import aws
+    from facegate_tools.local.emulators import DynamoDbLocal
 
     template_path = Path("template.yaml")
     for key, value in {

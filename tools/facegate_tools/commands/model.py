@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from facegate.modelbuild.build import build_models
+    from facegate_tools.modelbuild.build import build_models
 
     out = args.out or _default_dir()
     report = build_models(out, args.cache, force=args.force)
@@ -38,7 +38,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from facegate.modelbuild.build import verify_model_dir
+    from facegate_tools.modelbuild.build import verify_model_dir
 
     directory = args.dir or _default_dir()
     manifest = verify_model_dir(directory)

@@ -1,6 +1,6 @@
 """The ``facegate`` console script.
 
-Each sub-command lives in :mod:`facegate.commands` and imports its heavy dependencies only
+Each sub-command lives in :mod:`facegate_tools.commands` and imports its heavy dependencies only
 when it runs, so ``facegate --help`` is instant.
 """
 
@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from facegate import __version__
-from facegate.commands import COMMANDS
 from facegate.errors import FacegateError
+from facegate_tools.commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,8 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from facegate.local.events import LambdaContext, http_event
-from facegate.local.inprocess import ApiResponse, to_response
+from facegate_tools.local.events import LambdaContext, http_event
+from facegate_tools.local.inprocess import ApiResponse, to_response
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_REQUEST_BYTES = 10 * 1024 * 1024

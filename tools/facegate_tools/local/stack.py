@@ -2,7 +2,7 @@
 
 moto's server stands in for AWS (DynamoDB — or DynamoDB Local —, KMS, Cognito), resources are
 created from ``template.yaml``'s own properties, the same Lambda handlers run in-process behind
-:class:`~facegate.local.gateway.LocalGateway`, and a demo site is seeded through the API itself.
+:class:`~facegate_tools.local.gateway.LocalGateway`, and a demo site is seeded through the API itself.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from types import ModuleType
 from typing import Any
 
 from facegate.errors import FacegateError
-from facegate.local import aws
-from facegate.local.emulators import DynamoDbLocal, MotoServer, aws_client, port_is_free
-from facegate.local.gateway import LocalGateway, LocalIssuer, Route, start_http
+from facegate_tools.local import aws
+from facegate_tools.local.emulators import DynamoDbLocal, MotoServer, aws_client, port_is_free
+from facegate_tools.local.gateway import LocalGateway, LocalIssuer, Route, start_http
 
 STACK_NAME = "facegate-local"
 REGION = "us-east-1"
-ADMIN_USERNAME = "admin@facegate.local"
+ADMIN_USERNAME = "admin@facegate_tools.local"
 LOCAL_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,

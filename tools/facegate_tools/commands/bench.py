@@ -42,7 +42,7 @@ def _emit(report: dict[str, Any], as_json: bool) -> None:
 
 
 def run_engine(args: argparse.Namespace) -> int:
-    from facegate.benchmarks.engine import default_images, engine_bench
+    from facegate_tools.benchmarks.engine import default_images, engine_bench
 
     images = args.images or default_images(SHARED, args.count)
     _emit(engine_bench(images, args.runs, args.vs_dlib), args.json)
@@ -50,7 +50,7 @@ def run_engine(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from facegate.benchmarks.verify import verify_bench
+    from facegate_tools.benchmarks.verify import verify_bench
 
     sizes = [int(value) for value in args.enrolled.split(",") if value.strip()]
     _emit(verify_bench(sizes, args.requests, SHARED, args.backend), args.json)
@@ -58,7 +58,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    from facegate.benchmarks.load import load_bench
+    from facegate_tools.benchmarks.load import load_bench
 
     _emit(load_bench(args.local_file, args.seconds, args.concurrency, args.enrolled, SHARED), args.json)
     return 0

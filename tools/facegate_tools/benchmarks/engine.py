@@ -100,7 +100,7 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         "cpu": _cpu_name(),
     }
     if vs_dlib:
-        from facegate.evaluation.dlib_reference import DlibPipeline
+        from facegate_tools.evaluation.dlib_reference import DlibPipeline
 
         reference = DlibPipeline(pick="largest")
         dlib_whole = []

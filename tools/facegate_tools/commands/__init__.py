@@ -9,7 +9,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _commands() -> list[Register]:
-    from facegate.commands import bench, compare, eval, model, serve
+    from facegate_tools.commands import bench, compare, eval, model, serve
 
     return [model.register, compare.register, eval.register, bench.register, serve.register]
 

@@ -20,7 +20,7 @@ def rewrite_prelu(source: Path, target: Path) -> int:
     import onnx
     from onnx import helper, numpy_helper
 
-    from facegate.modelbuild.opencv_zoo import drop_unused_initializers
+    from facegate_tools.modelbuild.opencv_zoo import drop_unused_initializers
 
     model = onnx.load(str(source))
     graph = model.graph

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facegate.evaluation import metrics
+from facegate_tools.evaluation import metrics
 
 
 def roc_plot(scores: Sequence[float], same: Sequence[bool], out: Path, title: str) -> None:

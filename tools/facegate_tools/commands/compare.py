@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facegate.errors import FacegateError
-    from facegate.evaluation.runner import default_threshold
     from facegate.vision.engine import FaceEngine
+    from facegate_tools.evaluation.runner import default_threshold
 
     try:
         images = [path.read_bytes() for path in (args.image_a, args.image_b)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from facegate.local.events import LambdaContext, http_event
+from facegate_tools.local.events import LambdaContext, http_event
 
 
 @dataclass(frozen=True, slots=True)

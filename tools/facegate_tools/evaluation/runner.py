@@ -14,9 +14,9 @@ import numpy.typing as npt
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
 from facegate.errors import FacegateError
-from facegate.evaluation import metrics
-from facegate.evaluation.datasets import PairSet, read_identities
 from facegate.vision.engine import FaceEngine, Pick, fuse
+from facegate_tools.evaluation import metrics
+from facegate_tools.evaluation.datasets import PairSet, read_identities
 
 T = TypeVar("T")
 Describe = Callable[[bytes], npt.NDArray[np.float32] | None]

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facegate.benchmarks.seeding import seed_synthetic
+from facegate_tools.benchmarks.seeding import seed_synthetic
 
 REAL_PEOPLE = 6
 """LFW dev people enrolled through the API (the rest of the population is synthetic)."""
@@ -201,8 +201,8 @@ def running_stack(local_file: Path) -> Iterator[tuple[dict[str, Any], int, str]]
             pid = serving_pid(port)
             yield state, pid or os.getpid(), f"running stack (pid {pid})" if pid else "running stack (pid unknown)"
             return
-    from facegate.local.emulators import free_port
-    from facegate.local.stack import LocalStack
+    from facegate_tools.local.emulators import free_port
+    from facegate_tools.local.stack import LocalStack
 
     stack = LocalStack(TEMPLATE_PATH, port=free_port())
     try:
@@ -219,10 +219,10 @@ def fresh_admin_token(state: dict[str, Any]) -> str:
 
 def stack_services(state: dict[str, Any]) -> Any:
     """Services wired to the stack's own tables and KMS (names as ``facegate serve`` creates them)."""
-    from facegate.local import aws
-    from facegate.local.stack import STACK_NAME
     from facegate.runtime import build_services
     from facegate.settings import Settings
+    from facegate_tools.local import aws
+    from facegate_tools.local.stack import STACK_NAME
 
     for key, value in LOCAL_CREDENTIALS.items():
         os.environ.setdefault(key, value)
@@ -476,8 +476,8 @@ def load_bench(local_file: Path, seconds: float, concurrency: int, enrolled: int
     """
     if seconds <= 0 or concurrency < 1 or enrolled < 1:
         raise ValueError("seconds must be > 0, concurrency >= 1 and enrolled >= 1")
-    from facegate.evaluation.runner import default_threshold
     from facegate.vision.engine import FaceEngine
+    from facegate_tools.evaluation.runner import default_threshold
 
     lfw_dev = shared / "datasets" / "lfw-dev"
     if not lfw_dev.is_dir():

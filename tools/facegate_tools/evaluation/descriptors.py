@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate.errors import FacegateError
-from facegate.evaluation.runner import progress
+from facegate_tools.evaluation.runner import progress
 
 Vector = npt.NDArray[np.float32]
 Describe = Callable[[bytes], Vector | None]

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facegate.local.stack import LocalStack, write_state
+    from facegate_tools.local.stack import LocalStack, write_state
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
