@@ -49,14 +49,18 @@ system-deps:  ## Debian packages the tests need: chromium (browser tests), CJK f
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The kiosk's QR decoder (jsQR, Apache-2.0) comes from npm (package-lock.json) and is copied into the
-# served static files at build time; the copy is git-ignored. infra/core_layer/Makefile ships it on AWS.
-WEB_VENDOR := layers/facegate/web/static/jsqr.js
+# The kiosk's QR decoder (jsQR, Apache-2.0) and the console's QR encoder (qrcode-generator, MIT) come from
+# npm (package-lock.json) and are copied into the served static files at build time; the copies are
+# git-ignored. infra/core_layer/Makefile ships them on AWS.
+WEB_VENDOR := layers/facegate/web/static/jsqr.js layers/facegate/web/static/qrcodegen.js
 
-$(WEB_VENDOR): node_modules/.stamp
+layers/facegate/web/static/jsqr.js: node_modules/.stamp
 	cp node_modules/jsqr/dist/jsQR.js $@
 
-web-vendor: $(WEB_VENDOR)  ## copy the vendored npm browser code (jsQR) into the served static files
+layers/facegate/web/static/qrcodegen.js: node_modules/.stamp
+	cp node_modules/qrcode-generator/dist/qrcode.mjs $@
+
+web-vendor: $(WEB_VENDOR)  ## copy the vendored npm browser code (jsQR, qrcode-generator) into the served static files
 
 bootstrap: venv models web-vendor  ## everything the product and the tests need
 
