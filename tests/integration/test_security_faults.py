@@ -44,7 +44,7 @@ from security_support import (
     swallow,
 )
 
-import facegate.adapters.dynamodb as dynamodb_adapter
+import facegate.adapters.dynamodb._client as dynamodb_client
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import MAX_ATTEMPTS, RETRY_AFTER_SECONDS, TRANSACTION_ATTEMPTS, AwsClients
 from facegate.settings import Settings
@@ -291,7 +291,7 @@ def test_a_transaction_cancelled_by_throttling_is_rerun_with_jittered_backoff_th
     invite = h.invite(plant.site, [plant.door])
     assert h.consent(invite["token"]).status == 201
     pauses: list[float] = []
-    monkeypatch.setattr(dynamodb_adapter, "time", type("Clock", (), {"sleep": staticmethod(pauses.append)}))
+    monkeypatch.setattr(dynamodb_client, "time", type("Clock", (), {"sleep": staticmethod(pauses.append)}))
     cancelled = _Cancelled(["None", "ThrottlingError", "None"])
     event = f"before-send.{clients.dynamodb.meta.service_model.endpoint_prefix}.TransactWriteItems"
     clients.dynamodb.meta.events.register_first(event, cancelled)

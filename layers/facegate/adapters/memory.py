@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from facegate.domain.models import (
     AuditRecord,
     CandidateRow,
+    Challenge,
     Consent,
     Door,
     Invite,
@@ -247,6 +248,8 @@ class MemoryEphemeral:
         self.nonces: dict[str, datetime] = {}
         self.counters: dict[str, int] = {}
         self.blocks: dict[str, datetime] = {}
+        self.challenges: dict[str, Challenge] = {}
+        self.fingerprints: dict[str, list[int]] = {}
 
     def claim_nonce(self, scope: str, nonce: str, expires_at: datetime) -> bool:
         key = f"{scope}#{nonce}"
@@ -272,6 +275,26 @@ class MemoryEphemeral:
     def blocked_until(self, key: str, now: datetime) -> datetime | None:
         until = self.blocks.get(key)
         return until if until is not None and until > now else None
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        with self._lock:
+            self.challenges[challenge.challenge_id] = challenge
+
+    def take_challenge(self, challenge_id: str, now: datetime) -> Challenge | None:
+        with self._lock:
+            challenge = self.challenges.pop(challenge_id, None)
+        return challenge if challenge is not None and challenge.expires_at > now else None
+
+    def remember_fingerprints(self, scope: str, fingerprints: Sequence[int], window_seconds: int, now: datetime) -> None:
+        window = int(now.timestamp()) // window_seconds
+        with self._lock:
+            self.fingerprints.setdefault(f"{scope}#{window}", []).extend(int(f) for f in fingerprints)
+            self.fingerprints.pop(f"{scope}#{window - 2}", None)
+
+    def recent_fingerprints(self, scope: str, window_seconds: int, now: datetime) -> list[int]:
+        window = int(now.timestamp()) // window_seconds
+        with self._lock:
+            return [*self.fingerprints.get(f"{scope}#{window - 1}", []), *self.fingerprints.get(f"{scope}#{window}", [])]
 
 
 class MemoryKeyService:

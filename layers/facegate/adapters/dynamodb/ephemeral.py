@@ -1,0 +1,83 @@
+"""The DynamoDB adapter of :class:`~facegate.ports.Ephemeral` (nonces, sliding counters, blocks; all with TTL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from facegate.domain.models import (
+    parse_rfc3339,
+)
+from facegate.ports import sliding_count
+from facegate.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+from facegate.adapters.dynamodb._client import TTL_ATTRIBUTE, error_code, unavailable_on_transient
+from facegate.adapters.dynamodb.codecs import decode, encode, epoch_seconds, rfc3339_text
+
+
+class DynamoEphemeral:
+    """Nonces, sliding-window counters and blocks in the ephemeral table, all with TTL."""
+
+    def __init__(self, client: DynamoDBClient, settings: Settings) -> None:
+        self._client = client
+        self._table = settings.ephemeral_table
+
+    def claim_nonce(self, scope: str, nonce: str, expires_at: datetime) -> bool:
+        """Conditional put: True the first time, False on replay."""
+        try:
+            with unavailable_on_transient():
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=encode({"pk": f"NONCE#{scope}#{nonce}", TTL_ATTRIBUTE: epoch_seconds(expires_at)}),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def hit(self, counter: str, window_seconds: int, now: datetime) -> int:
+        """One atomic ``UpdateItem``: ``ADD 1`` to this fixed window's count in the counter's item (which also
+        holds the previous window's count; older ones are removed) and return both; the result is the
+        sliding-window estimate (:func:`facegate.ports.sliding_count`)."""
+        window = int(now.timestamp()) // window_seconds
+        with unavailable_on_transient():
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"COUNT#{counter}#{window_seconds}"}},
+                UpdateExpression="ADD #now :one SET #ttl = :ttl REMOVE #old",
+                ExpressionAttributeNames={
+                    "#now": f"w{window}",
+                    "#old": f"w{window - 2}",
+                    "#ttl": TTL_ATTRIBUTE,
+                },
+                ExpressionAttributeValues=encode({":one": 1, ":ttl": (window + 2) * window_seconds}),
+                ReturnValues="ALL_NEW",
+            )
+        values = decode(response["Attributes"])
+        current = int(values[f"w{window}"])
+        before = int(values.get(f"w{window - 1}", 0))
+        return sliding_count(current, before, window_seconds, now)
+
+    def block(self, key: str, until: datetime) -> None:
+        with unavailable_on_transient():
+            self._client.put_item(
+                TableName=self._table,
+                Item=encode({"pk": f"BLOCK#{key}", "until": rfc3339_text(until), TTL_ATTRIBUTE: epoch_seconds(until)}),
+            )
+
+    def blocked_until(self, key: str, now: datetime) -> datetime | None:
+        with unavailable_on_transient():
+            item = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": f"BLOCK#{key}"}}, ConsistentRead=True
+            ).get("Item")
+        if item is None:
+            return None
+        until = parse_rfc3339(str(decode(item)["until"]))
+        return until if until > now else None
