@@ -327,6 +327,30 @@ class FaceEngine:
         descriptors = self.descriptors(np.stack(chips))
         return Template(vector=fuse(descriptors), model_id=self.model_id, n_images=len(chips), quality=tuple(reports))
 
+    def observe(self, frames: Sequence[bytes]) -> list[tuple[Detection, FloatArray, ImageArray]]:
+        """Per frame of a liveness challenge: the dominant face (refined landmarks, working-image pixels), its
+        unit descriptor and its 112x112 chip (for :func:`facegate.vision.liveness.fingerprint`). No quality
+        gates: the liveness checks judge the frames as a sequence.
+
+        Raises:
+            ImageRejected / PayloadTooLarge: an undecodable or unsafe frame.
+            FaceRejected: ``no_face`` when a frame shows no face (the message names the frame).
+        """
+        faces, chips = [], []
+        for number, data in enumerate(frames, start=1):
+            decoded = self.decode(data)
+            detections = self.find_faces(decoded)
+            if not detections:
+                raise FaceRejected(_where("no face was found", number, len(frames)), code="no_face")
+            height, width = decoded.rgb.shape[:2]
+            face = self.refine(decoded.rgb, pick_face(detections, width, height, "largest"))
+            faces.append(face)
+            chips.append(self.chip(decoded.rgb, face))
+        if not chips:
+            return []
+        descriptors = self.descriptors(np.stack(chips))
+        return [(face, descriptors[i], chips[i]) for i, face in enumerate(faces)]
+
     def similarity(self, a: Template, b: Template) -> float:
         """Cosine similarity of two templates, in [-1, 1] (higher = more alike).
 
