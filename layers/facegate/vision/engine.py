@@ -135,18 +135,16 @@ class FaceEngine:
     @classmethod
     def load(
         cls,
-        model_dir: Path | str | None = None,
+        model_dir: Path | str,
         *,
         threads: int = 1,
         limits: DecodeLimits = DEFAULT_LIMITS,
     ) -> FaceEngine:
-        """Open the models once. ``model_dir`` defaults to ``$FACEGATE_MODEL_DIR``, ``/opt/models`` on
-        Lambda, else ``build/models``; every file is checked against the manifest's sha256."""
-        from facegate.settings import Settings
+        """Open the models in ``model_dir`` once (``Settings.model_dir``: ``$FACEGATE_MODEL_DIR``,
+        ``/opt/models`` on Lambda, else ``build/models``); every file is checked against the manifest's sha256."""
         from facegate.vision.yunet import YuNetDetector
 
-        directory = Path(model_dir) if model_dir is not None else Settings.from_env().model_dir
-        files = model_files(directory)
+        files = model_files(Path(model_dir))
         return cls(
             detector=YuNetDetector(files.detector, threads=threads),
             embedder=Embedder(files.embedder, threads=threads),
@@ -304,7 +302,8 @@ class FaceEngine:
         """Fuse the dominant face of each of 1-3 door frames into a probe.
 
         Frames without a usable face are skipped; if none has one, raises FaceRejected (``no_face``
-        or the quality reason of the last frame).
+        or the quality reason of the last frame). The used frames' quality reports go with the probe
+        (``Template.quality``), flags such as ``lower_face_covered`` included.
         """
         batch = _as_list(frames, MAX_PROBE_FRAMES)
         chips, reports = [], []
@@ -316,7 +315,8 @@ class FaceEngine:
                 continue
             height, width = decoded.rgb.shape[:2]
             face = self.refine(decoded.rgb, pick_face(detections, width, height, "largest"))
-            report = quality.assess(face, self.quality_chip(decoded.rgb, face), decoded.scale, quality.PROBE_THRESHOLDS)
+            quality_chip = self.quality_chip(decoded.rgb, face)
+            report = quality.assess(face, quality_chip, decoded.scale, quality.PROBE_THRESHOLDS, quality_chip)
             if report.issues:
                 reason = report.issues[0]
                 continue
