@@ -23,7 +23,8 @@ from PIL import Image, ImageEnhance
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
-from facegate.vision.engine import FaceEngine, fuse
+from facegate.vision.engine import fuse
+from facegate_tools.engine import load_engine
 from facegate_tools.evaluation.datasets import read_identities
 from facegate_tools.evaluation.descriptors import DescriptorCache
 from facegate_tools.evaluation.door import Attempt, Enrolled, Tally, simulate
@@ -59,7 +60,7 @@ def main() -> None:
     sizes = [int(v) for v in args.sizes.split(",")]
     level = SecurityLevel(args.level)
     k = 3
-    engine = FaceEngine.load()
+    engine = load_engine()
     policy = DoorPolicy(shipped_calibration())
     if policy.model_id != engine.model_id:
         sys.exit(f"calibration is for {policy.model_id}, engine is {engine.model_id}: run scripts/calibrate.py")

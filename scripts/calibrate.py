@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/calibrate.py [--shared ../shared] [--out layers/facegate/domain/calibration.json]
 
-Uses only the engine's public API (``FaceEngine.load()``, ``model_id``, ``describe``, ``fuse``); descriptors
+Uses only the engine's public API (``load_engine()``, ``model_id``, ``describe``, ``fuse``); descriptors
 are cached per image in ``build/cache/descriptors-<model_id>.npz`` so re-runs take seconds.
 
 Protocol, per data set (folder per identity) and per K = 1..5 enrollment images and F = 1..3 probe frames:
@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facegate.vision.engine import FaceEngine, fuse
+from facegate.vision.engine import fuse
+from facegate_tools.engine import load_engine
 from facegate_tools.evaluation.datasets import read_identities
 from facegate_tools.evaluation.descriptors import DescriptorCache
 
@@ -148,7 +149,7 @@ def main() -> None:
         check(args.out)
         return
 
-    engine = FaceEngine.load()
+    engine = load_engine()
     cache = DescriptorCache(engine.model_id, REPO / "build" / "cache")
     datasets: dict[str, Any] = {}
     for name, pick in DATASETS.items():

@@ -25,6 +25,7 @@ import numpy as np
 from facegate.vision.align import arcface_chip
 from facegate.vision.decode import decode_image
 from facegate.vision.engine import FaceEngine, l2_normalise, pick_face
+from facegate_tools.engine import load_engine
 from facegate_tools.evaluation import metrics
 from facegate_tools.evaluation.datasets import read_identities, read_pairs
 
@@ -86,7 +87,7 @@ def main() -> int:
     if args.build_mtcnn:
         build_mtcnn(args.build_mtcnn)
         return 0
-    engine = FaceEngine.load()
+    engine = load_engine()
     detectors: dict[str, Any] = {"yunet": engine.detector}
     if args.mtcnn_dir:
         from facegate_tools.evaluation.mtcnn_detector import MtcnnDetector

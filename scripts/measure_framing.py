@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from facegate.errors import FacegateError
-from facegate.vision import FaceEngine, quality
+from facegate.vision import quality
+from facegate_tools.engine import load_engine
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = {
@@ -31,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=os.environ.get("FACEGATE_SHARED_DIR", str(REPO.parent / "shared")))
     args = parser.parse_args()
-    engine = FaceEngine.load()
+    engine = load_engine()
     limit = quality.ENROLL_THRESHOLDS.min_face_fraction
     for name, pattern in DATASETS.items():
         ratios: list[tuple[float, bool, str]] = []

@@ -26,6 +26,7 @@ from facegate.vision.decode import decode_image
 from facegate.vision.embedder import Embedder, preprocess_chips
 from facegate.vision.engine import FaceEngine, l2_normalise, pick_face
 from facegate.vision.manifest import EMBEDDER_FILE
+from facegate_tools.engine import load_engine
 from facegate_tools.evaluation import metrics
 from facegate_tools.evaluation.datasets import read_identities, read_pairs
 from facegate_tools.modelbuild import sources
@@ -105,7 +106,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="keep the int8 files in this folder")
     args = parser.parse_args()
-    engine = FaceEngine.load()
+    engine = load_engine()
     fp32_path = Settings.from_env().model_dir / EMBEDDER_FILE
     identities = read_identities(SHARED / "east-asian-dev")
     ea_paths = [p for images in identities.values() for p in images]

@@ -1,6 +1,6 @@
 """Measure face-quality metrics on LFW dev and the edge-case images; print refusal rates.
 
-Pipeline per image (the engine's own stages, ``FaceEngine.load()``, one onnxruntime thread):
+Pipeline per image (the engine's own stages, ``load_engine()``, one onnxruntime thread):
 ``engine.decode`` -> YuNet at a low score floor (``--floor``, to see what each score threshold would
 keep) -> ``engine.refine`` (landmark refinement) -> ``engine.quality_chip`` (150x150 template-route
 chip) -> ``facegate.vision.quality.assess``. On LFW the face nearest the image centre is the subject;
@@ -43,6 +43,7 @@ from facegate.vision.pipeline import (
     PROBE_MIN_FACE_FRACTION,
 )
 from facegate.vision.types import Box, Detection
+from facegate_tools.engine import load_engine
 
 REPO = Path(__file__).resolve().parents[1]
 PERCENTILES = (0.1, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.9)
@@ -379,7 +380,7 @@ def main() -> None:
     if args.cache is not None and args.cache.exists():
         groups = {group: load_cache(args.cache, group) for group in ("lfw", "edge")}
     else:
-        engine = FaceEngine.load(threads=1)
+        engine = load_engine(threads=1)
         print(f"model {engine.model_id}")
         start = time.perf_counter()
         lfw_images = sorted((shared / "lfw-dev").glob("*/*.jpg"))

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from facegate.vision import FaceEngine
+from facegate_tools.engine import load_engine
 
 REPO = Path(__file__).resolve().parents[1]
 TURNS = (0, 90, 180, 270)
@@ -46,7 +47,7 @@ def main() -> None:
     paths = sorted((Path(args.shared) / "datasets" / "lfw-dev").glob("*/*.jpg"))[:: args.step]
     if not paths:
         raise SystemExit("LFW dev images not found")
-    engine = FaceEngine.load()
+    engine = load_engine()
     scores = []
     for path in paths:
         with Image.open(path) as image:

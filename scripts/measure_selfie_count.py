@@ -19,7 +19,8 @@ import numpy as np
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
-from facegate.vision.engine import FaceEngine, fuse
+from facegate.vision.engine import fuse
+from facegate_tools.engine import load_engine
 from facegate_tools.evaluation.datasets import read_identities
 from facegate_tools.evaluation.descriptors import DescriptorCache
 
@@ -34,7 +35,7 @@ def main() -> int:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--dataset", default="east-asian-dev")
     args = parser.parse_args()
-    engine = FaceEngine.load()
+    engine = load_engine()
     policy = DoorPolicy(shipped_calibration())
     if policy.model_id != engine.model_id:
         raise SystemExit(f"calibration is for {policy.model_id}, the engine is {engine.model_id}: recalibrate")

@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from facegate.vision.decode import decode_image
-from facegate.vision.engine import FaceEngine, pick_face
+from facegate.vision.engine import pick_face
+from facegate_tools.engine import load_engine
 from facegate_tools.evaluation.mtcnn_detector import MtcnnDetector
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -29,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mtcnn-dir", type=Path, required=True)
     args = parser.parse_args()
-    engine = FaceEngine.load()
+    engine = load_engine()
     mtcnn = MtcnnDetector(*(args.mtcnn_dir / f"mtcnn_{s}.onnx" for s in ("pnet", "rnet", "onet")))
     detectors = {
         "yunet": lambda rgb, min_px: engine.detector.detect(rgb, min_face_px=min_px, score_threshold=0.5),

@@ -8,7 +8,6 @@ The face engine is loaded lazily, on the first request that touches a face.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Callable
 
@@ -34,7 +33,7 @@ def engine_loader(settings: Settings) -> Callable[[], FaceEnginePort]:
 def build_services(settings: Settings | None = None, backend: str | None = None) -> Services:
     """Wire every port for ``settings`` (default: read from the environment)."""
     settings = settings or Settings.from_env()
-    backend = backend or os.environ.get("FACEGATE_BACKEND", "aws")
+    backend = backend or settings.backend
     if backend == "memory":
         from facegate.adapters import memory
 

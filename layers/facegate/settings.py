@@ -30,6 +30,8 @@ class Settings:
     """
 
     stage: str = "local"
+    backend: str = "aws"
+    """``aws``: DynamoDB + KMS through boto3 (on AWS or against emulators); ``memory``: in-memory adapters."""
     model_dir: Path = field(default_factory=_default_model_dir)
 
     match_margin: float = 0.005
@@ -50,6 +52,16 @@ class Settings:
 
     public_base_url: str | None = None
     """Base URL of registration links (no trailing slash); None = the request's own host."""
+    console_auth_url: str | None = None
+    """Base URL of the console's OAuth 2.0 authorization server (no trailing slash): the Cognito user pool
+    domain on AWS (``/oauth2/authorize``, ``/oauth2/token``, ``/logout`` below it), the local stack's
+    ``<origin>/_local`` locally; None = the console has no login."""
+    console_client_id: str | None = None
+    """The app client id the console logs in with (a public client: no secret, PKCE S256)."""
+    console_redirect_uri: str | None = None
+    """Where the authorization server sends the console back with a code; None = ``<origin>/console``."""
+    console_logout_uri: str | None = None
+    """Where the logout endpoint sends the browser after sign-out; None = the redirect URI."""
     retention_grace_seconds: int = 3600
     """Templates and invites are deleted by TTL this long after the invite window ends."""
     audit_retention_days: int = 90
@@ -61,10 +73,22 @@ class Settings:
     clock_skew_seconds: int = 60
     nonce_ttl_seconds: int = 300
     unlock_token_ttl_seconds: int = 10
+    challenge_ttl_seconds: int = 10
+    """How long a head-turn challenge may be answered, seconds (the kiosk needs about 5 for three steps)."""
+    liveness_replay_seconds: int = 300
+    """A door remembers the fingerprints of accepted challenge frames for this long to twice this long,
+    seconds (frames replayed from an earlier challenge are refused)."""
     deny_cooldown_threshold: int = 5
-    """Denies from one terminal within ``deny_cooldown_window_seconds`` that start a cool-down."""
+    """Denies of a face from one terminal within ``deny_cooldown_window_seconds`` that start its cool-down:
+    for ``deny_cooldown_seconds`` face-only matching is suspended there (the claim code still works, and a
+    grant at the terminal ends the cool-down)."""
     deny_cooldown_window_seconds: int = 60
     deny_cooldown_seconds: int = 30
+    claim_code_deny_threshold: int = 3
+    """Denies with one claim code (the face did not match its visitor), at any terminal of the site within
+    ``claim_code_deny_window_seconds``, that block the code for ``claim_code_block_seconds``."""
+    claim_code_deny_window_seconds: int = 900
+    claim_code_block_seconds: int = 900
     claim_attempts_per_minute: int = 10
     invalid_token_limit_per_minute: int = 20
     """Invalid invite tokens per minute from one address block before further invalid ones get 429 for

@@ -15,6 +15,7 @@ from PIL import Image
 from security_support import model_dir
 
 from facegate.errors import FaceRejected, InvalidRequest, ModelMismatch, ModelUnavailable
+from facegate.settings import Settings
 from facegate.vision import FaceEngine
 from facegate.vision.manifest import EMBEDDER_FILE
 from facegate.vision.types import Template
@@ -315,7 +316,7 @@ def test_load_honours_facegate_model_dir(
     monkeypatch.setenv("FACEGATE_MODEL_DIR", str(model_copy))
     monkeypatch.chdir(tmp_path)
     # When the engine is loaded without a directory
-    loaded = FaceEngine.load()
+    loaded = FaceEngine.load(Settings.from_env().model_dir)
     # Then it uses the copy (same model id as the originals) and works
     assert loaded.model_id == FaceEngine.load(models).model_id
     assert loaded.detect(noise_jpeg(4)) == []
@@ -329,7 +330,7 @@ def test_load_fails_when_facegate_model_dir_has_no_models(tmp_path: Path, monkey
     monkeypatch.chdir(REPO)
     # When loaded / Then ModelUnavailable: the variable is honoured, never silently bypassed
     with pytest.raises(ModelUnavailable) as unavailable:
-        FaceEngine.load()
+        FaceEngine.load(Settings.from_env().model_dir)
     assert unavailable.value.code == "model_unavailable"
 
 
@@ -355,7 +356,7 @@ def test_load_refuses_a_tampered_model_file(model_copy: Path, monkeypatch: pytes
     with pytest.raises(ModelUnavailable):
         FaceEngine.load(model_copy)
     with pytest.raises(ModelUnavailable):
-        FaceEngine.load()
+        FaceEngine.load(Settings.from_env().model_dir)
 
 
 @pytest.mark.parametrize("damage", ["missing embedder", "manifest not JSON", "no manifest"])

@@ -1,6 +1,6 @@
 """The face engine: decode → detect → align → quality → embed → fuse, behind a few verbs.
 
-``FaceEngine.load()`` opens one ONNX session per model (YuNet detector, SFace embedder) from the
+``FaceEngine.load(model_dir)`` opens one ONNX session per model (YuNet detector, SFace embedder) from the
 model directory built by ``facegate model build``. Descriptors are SFace's 128-d output,
 flip-averaged (chip + mirror image) and L2-normalised; similarity is their cosine in [-1, 1].
 """

@@ -19,15 +19,16 @@ from typing import Any
 import numpy as np
 
 from facegate.errors import FacegateError
-from facegate.vision.engine import FaceEngine, pick_face
+from facegate.vision.engine import pick_face
 from facegate.vision.pipeline import FLIP_AVERAGE
+from facegate_tools.engine import load_engine
 
 LOAD_PROBE = """
 import json, sys, time
-from facegate.vision.engine import FaceEngine
+from facegate_tools.engine import load_engine
 image = open(sys.argv[1], "rb").read()
 started = time.perf_counter()
-engine = FaceEngine.load()
+engine = load_engine()
 loaded = time.perf_counter()
 engine.probe_template(image)
 done = time.perf_counter()
@@ -50,7 +51,7 @@ def _median(samples: Sequence[float]) -> float:
 
 
 def cold_load(image: Path, repeats: int = 3) -> dict[str, float]:
-    """``FaceEngine.load()`` and the first inference in fresh processes (medians, ms; imports excluded)."""
+    """``load_engine()`` and the first inference in fresh processes (medians, ms; imports excluded)."""
     results = []
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(repeats):
@@ -64,7 +65,7 @@ def cold_load(image: Path, repeats: int = 3) -> dict[str, float]:
 def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, Any]:
     """Per-stage medians over ``images`` x ``runs`` (one thread)."""
     blobs = [path.read_bytes() for path in images]
-    engine = FaceEngine.load(threads=1)
+    engine = load_engine(threads=1)
     stages: dict[str, list[float]] = {
         key: [] for key in ("decode", "detect", "refine", "align", "quality_chip", "embed", "image_to_template")
     }

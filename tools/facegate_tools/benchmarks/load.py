@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facegate_tools.benchmarks.seeding import seed_synthetic
+from facegate_tools.engine import load_engine
 
 REAL_PEOPLE = 6
 """LFW dev people enrolled through the API (the rest of the population is synthetic)."""
@@ -476,14 +477,13 @@ def load_bench(local_file: Path, seconds: float, concurrency: int, enrolled: int
     """
     if seconds <= 0 or concurrency < 1 or enrolled < 1:
         raise ValueError("seconds must be > 0, concurrency >= 1 and enrolled >= 1")
-    from facegate.vision.engine import FaceEngine
     from facegate_tools.evaluation.runner import default_threshold
 
     lfw_dev = shared / "datasets" / "lfw-dev"
     if not lfw_dev.is_dir():
         raise FileNotFoundError(f"LFW dev images not found under {lfw_dev} (set FACEGATE_SHARED_DIR)")
     load_before = os.getloadavg()
-    engine = FaceEngine.load(threads=1)
+    engine = load_engine(threads=1)
     people, stranger_photos = choose_people(engine, lfw_dev, default_threshold("identify"), 0.004)
     if not people or not stranger_photos:
         raise RuntimeError("no usable LFW dev people for the benchmark")

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from facegate_tools.engine import load_engine
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("compare", help="compare the faces in two images (1:1)")
@@ -28,7 +30,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facegate.errors import FacegateError
-    from facegate.vision.engine import FaceEngine
     from facegate_tools.evaluation.runner import default_threshold
 
     try:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
-    engine = FaceEngine.load()
+    engine = load_engine()
     try:
         a, b = (engine.probe_template(image) for image in images)
     except FacegateError as exc:

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from facegate_tools.engine import load_engine
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="measure accuracy on a data set")
@@ -84,11 +86,10 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
 
 
 def run_pairs(args: argparse.Namespace) -> int:
-    from facegate.vision.engine import FaceEngine
     from facegate_tools.evaluation.datasets import read_pairs
     from facegate_tools.evaluation.runner import engine_describer, evaluate_pairs
 
-    engine = FaceEngine.load()
+    engine = load_engine()
     pairs = read_pairs(args.pairs, args.root)
     scores: list[float] = []
     report = evaluate_pairs(pairs, engine_describer(engine, args.pick), engine.model_id, args.mode, scores)
@@ -123,10 +124,9 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 
 def run_identities(args: argparse.Namespace) -> int:
-    from facegate.vision.engine import FaceEngine
     from facegate_tools.evaluation.runner import engine_describer, evaluate_identities
 
-    engine = FaceEngine.load()
+    engine = load_engine()
     report = evaluate_identities(
         args.root, engine_describer(engine, args.pick), engine.model_id, args.enroll_images, args.mode, args.threshold
     )
@@ -157,7 +157,6 @@ def run_door(args: argparse.Namespace) -> int:
 
     from facegate.domain.models import SecurityLevel
     from facegate.domain.policy import DoorPolicy, shipped_calibration
-    from facegate.vision.engine import FaceEngine
     from facegate_tools.evaluation.door import BURST_CAVEAT, cached_describer, evaluate_door, print_table
 
     try:
@@ -168,7 +167,7 @@ def run_door(args: argparse.Namespace) -> int:
     if not sizes or min(sizes) < 1:
         print("--sizes takes whole numbers >= 1", file=sys.stderr)
         return 2
-    engine = FaceEngine.load()
+    engine = load_engine()
     policy = DoorPolicy(shipped_calibration())
     if policy.model_id != engine.model_id:
         print(
