@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from facegate.local.aws import load_template
+from facegate_tools.local.aws import load_template
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
@@ -34,8 +34,13 @@ import importlib, json, os, sys
 sys.path[:0] = json.loads(os.environ["SMOKE_PATH"])
 module = importlib.import_module("app")
 assert callable(module.lambda_handler)
-loaded = sorted({name.split(".")[0] for name in sys.modules})
-result = {"modules": len(loaded), "ml": None, "engine": None}
+result = {
+    "modules": len(sys.modules),
+    "facegate_modules": sum(1 for name in sys.modules if name == "facegate" or name.startswith("facegate.")),
+    "packages": len({name.split(".")[0] for name in sys.modules}),
+    "ml": None,
+    "engine": None,
+}
 if os.environ.get("SMOKE_ML") == "1":
     import numpy, onnxruntime, pillow_heif
     from PIL import Image
