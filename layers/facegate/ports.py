@@ -8,22 +8,26 @@ tests use and a production adapter.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from facegate.domain.models import (
+    AuditFilter,
     AuditRecord,
     CandidateRow,
+    Challenge,
     Consent,
     Door,
+    HostUser,
     Invite,
+    PairingCode,
     SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
 )
-from facegate.vision.types import Template
+from facegate.vision.types import Detection, FloatArray, ImageArray, Template
 
 
 class Repository(Protocol):
@@ -106,6 +110,46 @@ class Repository(Protocol):
         """Every template of a site, only the fields the matcher needs (all pages; cheaper to read)."""
         ...
 
+    def list_sites(self) -> list[Site]:
+        """Every site (retired ones too), oldest first."""
+        ...
+
+    def retire_site(self, site_id: str, at: datetime) -> Site | None:
+        """Set the site's ``retired_at`` (an earlier retirement time is kept); None if it does not exist."""
+        ...
+
+    def retire_door(self, site_id: str, door_id: str, at: datetime) -> Door | None:
+        """Set the door's ``retired_at`` (an earlier retirement time is kept); None if it does not exist."""
+        ...
+
+    def list_terminals(self, site_id: str) -> list[Terminal]:
+        """Every terminal of the site (revoked ones too), oldest first."""
+        ...
+
+    def rotate_terminal(
+        self, terminal_id: str, old_key_id: str, new_key_id: str, secret_blob: bytes, at: datetime, paired: bool
+    ) -> Terminal | None:
+        """Atomically give the terminal a new key (the old key id stops working at once); with ``paired``
+        also set ``paired_at``. None when the terminal does not exist, is revoked, or no longer holds
+        ``old_key_id`` (a concurrent rotation won)."""
+        ...
+
+    def list_invites(
+        self, site_id: str, limit: int, cursor: str | None, keep: Callable[[Invite], bool] | None = None
+    ) -> tuple[list[Invite], str | None]:
+        """Invites of the site, newest first, at most ``limit`` of those ``keep`` accepts; returns the next-page
+        cursor (opaque) or None.
+
+        Raises:
+            InvalidRequest: the cursor is not one this method returned for this site.
+        """
+        ...
+
+    def mark_arrived(self, invite_id: str, at: datetime) -> bool:
+        """Set the invite's ``arrived_at`` unless it is set already (one conditional write); True when this
+        call set it (the visitor's first arrival)."""
+        ...
+
 
 class AuditLog(Protocol):
     """Append-only audit trail (no images, templates, tokens or secrets)."""
@@ -113,10 +157,16 @@ class AuditLog(Protocol):
     def record(self, record: AuditRecord) -> None: ...
 
     def query(
-        self, site_id: str, start: datetime, end: datetime, limit: int, cursor: str | None
+        self,
+        site_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        cursor: str | None,
+        filters: AuditFilter | None = None,
     ) -> tuple[list[AuditRecord], str | None]:
-        """Records of ``site_id`` with ``start <= at < end``, oldest first, at most ``limit``; returns the
-        next-page cursor (opaque) or None."""
+        """Records of ``site_id`` with ``start <= at < end`` that ``filters`` keeps, oldest first, at most
+        ``limit``; returns the next-page cursor (opaque) or None."""
         ...
 
 
@@ -144,11 +194,93 @@ class Ephemeral(Protocol):
         """When the block on ``key`` ends, or None if not blocked at ``now``."""
         ...
 
+    def put_pairing(self, pairing: PairingCode) -> None:
+        """Store a kiosk pairing code (by its hash) until its ``expires_at``."""
+        ...
+
+    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
+        """Remove and return the pairing code (single use: of concurrent takes exactly one gets it); None when
+        it is unknown, already taken, or expired at ``now``."""
+        ...
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        """Store a new head-turn challenge until its ``expires_at``."""
+        ...
+
+    def take_challenge(self, challenge_id: str, now: datetime) -> Challenge | None:
+        """Remove and return the challenge (single use: of concurrent takes exactly one gets it); None when
+        it is unknown, already taken, or expired at ``now``."""
+        ...
+
+    def remember_fingerprints(
+        self, scope: str, fingerprints: Sequence[int], window_seconds: int, now: datetime
+    ) -> None:
+        """Add frame fingerprints to ``scope``'s memory of the current fixed window of ``window_seconds``."""
+        ...
+
+    def recent_fingerprints(self, scope: str, window_seconds: int, now: datetime) -> list[int]:
+        """Fingerprints remembered for ``scope`` in the current and the previous window (so each is kept for
+        at least ``window_seconds``, at most twice that)."""
+        ...
+
 
 def sliding_count(current: int, previous: int, window_seconds: int, now: datetime) -> int:
     """The sliding-window estimate :meth:`Ephemeral.hit` returns (see there)."""
     elapsed = (now.timestamp() % window_seconds) / window_seconds
     return math.ceil(current + previous * (1.0 - elapsed) - 1e-9)
+
+
+class Mailer(Protocol):
+    """Sends e-mail (Amazon SES; the local stack's SES runs on moto and keeps an outbox)."""
+
+    def send(self, to: str, subject: str, text: str, html: str, kind: str) -> str:
+        """Send one message from the configured sender; returns the provider's message id.
+
+        ``kind`` (``invite``, ``arrival``) is a tag for logs and the local outbox, never the body.
+
+        Raises:
+            DeliveryFailed: the provider refused or could not be reached.
+        """
+        ...
+
+
+class EventPublisher(Protocol):
+    """Publishes facegate events (Amazon EventBridge; moto locally) for building systems to subscribe to."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, object], at: datetime) -> None:
+        """Publish one event with ``source`` ``facegate``; ``detail`` is JSON-serialisable.
+
+        Raises:
+            DeliveryFailed: the bus refused the event or could not be reached.
+        """
+        ...
+
+
+class Directory(Protocol):
+    """The user directory (Amazon Cognito): host users and the names behind user ids."""
+
+    def create_host(self, email: str, name: str, site_ids: Sequence[str], temporary_password: str) -> HostUser:
+        """Create a user in the group ``hosts`` scoped to ``site_ids`` who must set a new password at first
+        sign-in (no invitation e-mail is sent: the caller hands ``temporary_password`` over).
+
+        Raises:
+            Conflict: ``host_exists`` when a user with this e-mail exists.
+        """
+        ...
+
+    def list_hosts(self) -> list[HostUser]:
+        """Every user of the group ``hosts`` (disabled ones too), ordered by e-mail."""
+        ...
+
+    def disable_host(self, username: str) -> HostUser | None:
+        """Disable a host user (sign-in refused; tokens already issued live until they expire); None when no
+        host of that name exists."""
+        ...
+
+    def names_for(self, subs: Iterable[str]) -> dict[str, str]:
+        """Display names (the ``name`` attribute, else the e-mail) of the users with these ``sub`` ids;
+        unknown ids are left out."""
+        ...
 
 
 class KeyService(Protocol):
@@ -172,3 +304,11 @@ class FaceEnginePort(Protocol):
     def enroll_template(self, images: bytes | Sequence[bytes]) -> Template: ...
 
     def probe_template(self, frames: bytes | Sequence[bytes]) -> Template: ...
+
+    def observe(self, frames: Sequence[bytes]) -> list[tuple[Detection, FloatArray, ImageArray]]:
+        """Per frame of a liveness challenge: the dominant face, its unit descriptor and its aligned chip.
+
+        Raises:
+            FaceRejected: ``no_face`` when a frame shows no face.
+        """
+        ...

@@ -62,6 +62,10 @@ class Settings:
     """Where the authorization server sends the console back with a code; None = ``<origin>/console``."""
     console_logout_uri: str | None = None
     """Where the logout endpoint sends the browser after sign-out; None = the redirect URI."""
+    mail_from: str | None = None
+    """The SES sender of invite and arrival mail (a verified identity); None = no mail is sent."""
+    event_bus_name: str | None = None
+    """The EventBridge bus door decisions are published on; None = no events are published."""
     retention_grace_seconds: int = 3600
     """Templates and invites are deleted by TTL this long after the invite window ends."""
     audit_retention_days: int = 90
@@ -99,6 +103,13 @@ class Settings:
     """Consent and selfies are accepted from this many days before the window opens (409
     ``enrollment_not_open`` earlier), so a template exists at most this long before the visit."""
     refusal_audits_per_minute: int = 20
+    user_pool_id: str | None = None
+    """The Cognito user pool of admins and hosts (``POST /hosts`` creates users in it, the audit view reads
+    names from it); None = no user directory: host management answers 503 and names are not shown."""
+    pairing_code_ttl_seconds: int = 600
+    """How long a kiosk pairing code is accepted (capped at 600 s)."""
+    pair_attempts_per_minute: int = 10
+    """Invalid pairing codes per minute from one address block before ``POST /pair`` answers 429 for 60 s."""
     """Audit records of refused terminal requests per terminal and minute (more are logged and counted
     as metrics only, so a flood of refusals cannot flood the audit table)."""
 

@@ -85,6 +85,8 @@ def test_every_reason_is_reachable(policy: DoorPolicy) -> None:
     assert t is not None
     decisions = [
         policy.no_face(level, DecisionMode.IDENTIFY, 3),
+        policy.face_only_suspended(level, 3, 1),
+        policy.claim_blocked(level, 3, 1),
         policy.decide_face_only(level, [], [], [], 1),
         policy.decide_face_only(level, ids, [t + 0.1, 0.1, 0.0], [3, 3, 3], 1),
         policy.decide_face_only(level, ids, [t - 0.05, 0.1, 0.0], [3, 3, 3], 1),
@@ -94,6 +96,7 @@ def test_every_reason_is_reachable(policy: DoorPolicy) -> None:
         policy.decide_claim(level, "a", 0.1, 3, 1, 3),
         policy.decide_claim(level, "a", 0.95, 3, 1, 3),
         policy.decide_claim(level, "a", None, 3, 1, 3, stale_model=True),
+        policy.liveness_failed(level, DecisionMode.IDENTIFY, 3, 3),
     ]
     reasons = [d.reason for d in decisions]
     # Then every reason comes out, each deny maps to a public next step and each decision names its level
@@ -104,13 +107,15 @@ def test_every_reason_is_reachable(policy: DoorPolicy) -> None:
     assert all((d.next_step is None) == d.granted for d in decisions)
 
 
-def test_high_level_face_only_needs_liveness_once_it_exists(policy: DoorPolicy) -> None:
+def test_high_level_face_only_needs_liveness(policy: DoorPolicy) -> None:
     # Given a clear face-only match at a small door
     t = policy.face_only(SecurityLevel.HIGH, 2, 3, 1).threshold
     assert t is not None
     args = (["a", "b"], [t + 0.1, 0.0], [3, 3], 1)
-    # When no liveness check exists (None), Then it grants; a failed check at high asks for the code
-    assert policy.decide_face_only(SecurityLevel.HIGH, *args).granted
+    # When liveness passed, Then it grants; without liveness evidence (None) or with a failed check, high asks
+    # for the code (issue 16: the liveness check exists now)
+    assert policy.decide_face_only(SecurityLevel.HIGH, *args, liveness_passed=True).granted
+    assert policy.decide_face_only(SecurityLevel.HIGH, *args).reason is DecisionReason.CLAIM_REQUIRED
     failed = policy.decide_face_only(SecurityLevel.HIGH, *args, liveness_passed=False)
     assert failed.reason is DecisionReason.CLAIM_REQUIRED
     # And standard does not require it

@@ -12,8 +12,9 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -27,21 +28,24 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facegate.domain.models import (
+    AuditFilter,
     AuditRecord,
     CandidateRow,
     Challenge,
     Consent,
     Door,
+    HostUser,
     Invite,
+    PairingCode,
     SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
 )
-from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, NotFound
+from facegate.errors import Conflict, DeliveryFailed, FaceRejected, Gone, InvalidRequest, NotFound
 from facegate.ports import sliding_count
 from facegate.security.envelope import DecryptionFailed
-from facegate.vision.types import Template
+from facegate.vision.types import Box, Detection, FloatArray, ImageArray, Template
 
 
 class MemoryRepository:
@@ -170,6 +174,8 @@ class MemoryRepository:
                 items.append("claim_code")
             if invite.consent is not None:
                 items.append("consent")
+            if invite.email is not None:
+                items.append("email")
             if revoke:
                 items.append("invite_token")
                 if invite.display_name:
@@ -182,6 +188,8 @@ class MemoryRepository:
                 erased_at=at,
                 revoked_at=at if revoke else invite.revoked_at,
                 display_name=None if revoke else invite.display_name,
+                email=None,
+                link_ct=None,
             )
             self._bump(invite.site_id)
             return tuple(items)
@@ -208,6 +216,84 @@ class MemoryRepository:
                 n_images=t.n_images,
             )
 
+    def list_sites(self) -> list[Site]:
+        with self._lock:
+            return sorted(self.sites.values(), key=lambda site: (site.created_at, site.site_id))
+
+    def retire_site(self, site_id: str, at: datetime) -> Site | None:
+        with self._lock:
+            site = self.sites.get(site_id)
+            if site is None:
+                return None
+            if site.retired_at is None:
+                site = replace(site, retired_at=at)
+                self.sites[site_id] = site
+            return site
+
+    def retire_door(self, site_id: str, door_id: str, at: datetime) -> Door | None:
+        with self._lock:
+            door = self.doors.get((site_id, door_id))
+            if door is None:
+                return None
+            if door.retired_at is None:
+                door = replace(door, retired_at=at)
+                self.doors[(site_id, door_id)] = door
+            return door
+
+    def list_terminals(self, site_id: str) -> list[Terminal]:
+        with self._lock:
+            found = [t for t in self.terminals.values() if t.site_id == site_id]
+        return sorted(found, key=lambda t: (t.created_at, t.terminal_id))
+
+    def rotate_terminal(
+        self, terminal_id: str, old_key_id: str, new_key_id: str, secret_blob: bytes, at: datetime, paired: bool
+    ) -> Terminal | None:
+        with self._lock:
+            terminal = self.terminals.get(terminal_id)
+            if terminal is None or terminal.revoked_at is not None or terminal.key_id != old_key_id:
+                return None
+            terminal = replace(
+                terminal,
+                key_id=new_key_id,
+                secret_blob=secret_blob,
+                paired_at=at if paired else terminal.paired_at,
+            )
+            self.terminals[terminal_id] = terminal
+            self.keys.pop(old_key_id, None)
+            self.keys[new_key_id] = terminal_id
+            return terminal
+
+    def list_invites(
+        self, site_id: str, limit: int, cursor: str | None, keep: Callable[[Invite], bool] | None = None
+    ) -> tuple[list[Invite], str | None]:
+        with self._lock:
+            rows = sorted(
+                (i for i in self.invites.values() if i.site_id == site_id),
+                key=lambda i: (i.created_at, i.invite_id),
+                reverse=True,
+            )
+        start = 0
+        if cursor is not None:
+            ids = [i.invite_id for i in rows]
+            if cursor not in ids:
+                raise InvalidRequest("next_token is not valid for this list", code="invalid_request")
+            start = ids.index(cursor) + 1
+        page: list[Invite] = []
+        for index in range(start, len(rows)):
+            if keep is None or keep(rows[index]):
+                if len(page) == limit:
+                    return page, page[-1].invite_id
+                page.append(rows[index])
+        return page, None
+
+    def mark_arrived(self, invite_id: str, at: datetime) -> bool:
+        with self._lock:
+            invite = self.invites.get(invite_id)
+            if invite is None or invite.arrived_at is not None:
+                return False
+            self.invites[invite_id] = replace(invite, arrived_at=at)
+            return True
+
     def _bump(self, site_id: str) -> None:
         site = self.sites[site_id]
         self.sites[site_id] = replace(site, template_version=site.template_version + 1)
@@ -225,11 +311,22 @@ class MemoryAuditLog:
             self.records.append(record)
 
     def query(
-        self, site_id: str, start: datetime, end: datetime, limit: int, cursor: str | None
+        self,
+        site_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        cursor: str | None,
+        filters: AuditFilter | None = None,
     ) -> tuple[list[AuditRecord], str | None]:
+        keeps = filters.keeps if filters is not None else None
         with self._lock:
             rows = sorted(
-                (r for r in self.records if r.site_id == site_id and start <= r.at < end),
+                (
+                    r
+                    for r in self.records
+                    if r.site_id == site_id and start <= r.at < end and (keeps is None or keeps(r))
+                ),
                 key=lambda r: (r.at, r.event_id),
             )
         if cursor is not None and not cursor.isdigit():
@@ -249,6 +346,7 @@ class MemoryEphemeral:
         self.counters: dict[str, int] = {}
         self.blocks: dict[str, datetime] = {}
         self.challenges: dict[str, Challenge] = {}
+        self.pairings: dict[str, PairingCode] = {}
         self.fingerprints: dict[str, list[int]] = {}
 
     def claim_nonce(self, scope: str, nonce: str, expires_at: datetime) -> bool:
@@ -276,6 +374,17 @@ class MemoryEphemeral:
         until = self.blocks.get(key)
         return until if until is not None and until > now else None
 
+    def put_pairing(self, pairing: PairingCode) -> None:
+        with self._lock:
+            if pairing.code_hash in self.pairings:
+                raise Conflict("pairing code exists")
+            self.pairings[pairing.code_hash] = pairing
+
+    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
+        with self._lock:
+            pairing = self.pairings.pop(code_hash, None)
+        return pairing if pairing is not None and pairing.expires_at > now else None
+
     def put_challenge(self, challenge: Challenge) -> None:
         with self._lock:
             self.challenges[challenge.challenge_id] = challenge
@@ -285,7 +394,9 @@ class MemoryEphemeral:
             challenge = self.challenges.pop(challenge_id, None)
         return challenge if challenge is not None and challenge.expires_at > now else None
 
-    def remember_fingerprints(self, scope: str, fingerprints: Sequence[int], window_seconds: int, now: datetime) -> None:
+    def remember_fingerprints(
+        self, scope: str, fingerprints: Sequence[int], window_seconds: int, now: datetime
+    ) -> None:
         window = int(now.timestamp()) // window_seconds
         with self._lock:
             self.fingerprints.setdefault(f"{scope}#{window}", []).extend(int(f) for f in fingerprints)
@@ -294,7 +405,8 @@ class MemoryEphemeral:
     def recent_fingerprints(self, scope: str, window_seconds: int, now: datetime) -> list[int]:
         window = int(now.timestamp()) // window_seconds
         with self._lock:
-            return [*self.fingerprints.get(f"{scope}#{window - 1}", []), *self.fingerprints.get(f"{scope}#{window}", [])]
+            previous = self.fingerprints.get(f"{scope}#{window - 1}", [])
+            return [*previous, *self.fingerprints.get(f"{scope}#{window}", [])]
 
 
 class MemoryKeyService:
@@ -327,6 +439,50 @@ class MemoryKeyService:
     def fingerprint(self) -> str:
         """A short, non-secret id of the master key (for debugging)."""
         return base64.b32encode(hashlib.sha256(self._master).digest()[:5]).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class SentMail:
+    """One message :class:`MemoryMailer` accepted."""
+
+    message_id: str
+    to: str
+    subject: str
+    text: str
+    html: str
+    kind: str
+
+
+class MemoryMailer:
+    """A stand-in for SES: keeps every message in :attr:`sent`; ``fail`` makes sends raise DeliveryFailed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: list[SentMail] = []
+        self.fail = False
+
+    def send(self, to: str, subject: str, text: str, html: str, kind: str) -> str:
+        if self.fail:
+            raise DeliveryFailed()
+        message = SentMail(f"mem-{os.urandom(8).hex()}", to, subject, text, html, kind)
+        with self._lock:
+            self.sent.append(message)
+        return message.message_id
+
+
+class MemoryEventPublisher:
+    """A stand-in for EventBridge: keeps ``(detail_type, detail, at)`` in :attr:`events`; ``fail`` raises."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: list[tuple[str, dict[str, object], datetime]] = []
+        self.fail = False
+
+    def publish(self, detail_type: str, detail: Mapping[str, object], at: datetime) -> None:
+        if self.fail:
+            raise DeliveryFailed()
+        with self._lock:
+            self.events.append((detail_type, json.loads(json.dumps(dict(detail))), at))
 
 
 class MemoryIdempotencyStore(BasePersistenceLayer):
@@ -374,18 +530,27 @@ class MemoryFaceEngine:
     fusion is the normalised mean, like the real engine. Unregistered bytes have no face.
     """
 
+    FRONTAL = ((38.3, 51.7), (73.5, 51.5), (56.0, 71.7), (41.5, 92.4), (70.7, 92.2))
+    """Landmarks of a frontal face (ArcFace's 112 px template), what unregistered landmarks default to."""
+
     def __init__(self, model_id: str = "memory-engine-1", dim: int = 128) -> None:
         self._model_id = model_id
         self.dim = dim
         self._faces: dict[bytes, npt.NDArray[np.float32] | str] = {}
+        self._landmarks: dict[bytes, npt.NDArray[np.float32]] = {}
 
     @property
     def model_id(self) -> str:
         return self._model_id
 
-    def register(self, image: bytes, face: npt.NDArray[np.float32] | str) -> None:
-        """``face`` is a vector (any norm) or a refusal code such as ``"multiple_faces"``."""
+    def register(
+        self, image: bytes, face: npt.NDArray[np.float32] | str, landmarks: npt.ArrayLike | None = None
+    ) -> None:
+        """``face`` is a vector (any norm) or a refusal code such as ``"multiple_faces"``; ``landmarks`` (5, 2)
+        pixels are what :meth:`observe` reports (default :attr:`FRONTAL`)."""
         self._faces[image] = face if isinstance(face, str) else np.asarray(face, dtype=np.float32)
+        if landmarks is not None:
+            self._landmarks[image] = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
 
     def _vectors(self, images: bytes | Sequence[bytes], limit: int) -> list[npt.NDArray[np.float32]]:
         batch = [images] if isinstance(images, bytes) else list(images)
@@ -410,3 +575,70 @@ class MemoryFaceEngine:
 
     def probe_template(self, frames: bytes | Sequence[bytes]) -> Template:
         return self._fuse(self._vectors(frames, 3))
+
+    def observe(self, frames: Sequence[bytes]) -> list[tuple[Detection, FloatArray, ImageArray]]:
+        """The registered vector and landmarks of each frame, and a chip of noise seeded by the frame's bytes
+        (equal bytes give equal fingerprints, different bytes unrelated ones)."""
+        vectors = self._vectors(list(frames), 6)
+        observed = []
+        for image, vector in zip(frames, vectors, strict=True):
+            points = self._landmarks.get(image, np.asarray(self.FRONTAL, dtype=np.float32))
+            left, top, right = float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max())
+            box = Box(left - 20, top - 30, right + 20, 112.0)
+            seed = int.from_bytes(hashlib.sha256(image).digest()[:8], "big")
+            chip = np.random.default_rng(seed).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+            observed.append((Detection(box=box, landmarks=points, score=0.9), vector.astype(np.float32), chip))
+        return observed
+
+
+class MemoryDirectory:
+    """Host users in a dictionary (see :class:`facegate.ports.Directory`); ``add_user`` seeds other users."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self.users: dict[str, tuple[HostUser, frozenset[str]]] = {}
+        self.passwords: dict[str, str] = {}
+
+    def add_user(self, user: HostUser, groups: Iterable[str]) -> None:
+        """Put a user of any group (``admins`` for example), keyed by ``username``."""
+        with self._lock:
+            self.users[user.username] = (user, frozenset(groups))
+
+    def create_host(self, email: str, name: str, site_ids: Sequence[str], temporary_password: str) -> HostUser:
+        from facegate.domain.models import utcnow
+
+        with self._lock:
+            if any(user.email.lower() == email.lower() for user, _ in self.users.values()):
+                raise Conflict("a user with this e-mail exists", code="host_exists")
+            sub = str(uuid.uuid4())
+            now = self._clock() if self._clock is not None else utcnow()
+            user = HostUser(
+                username=sub, email=email, name=name, site_ids=tuple(site_ids), enabled=True, created_at=now, sub=sub
+            )
+            self.users[sub] = (user, frozenset({"hosts"}))
+            self.passwords[sub] = temporary_password
+            return user
+
+    def list_hosts(self) -> list[HostUser]:
+        with self._lock:
+            hosts = [user for user, groups in self.users.values() if "hosts" in groups]
+        return sorted(hosts, key=lambda user: (user.email.lower(), user.username))
+
+    def disable_host(self, username: str) -> HostUser | None:
+        with self._lock:
+            found = self.users.get(username)
+            if found is None or "hosts" not in found[1]:
+                return None
+            user = replace(found[0], enabled=False)
+            self.users[username] = (user, found[1])
+            return user
+
+    def names_for(self, subs: Iterable[str]) -> dict[str, str]:
+        wanted = set(subs)
+        with self._lock:
+            return {
+                user.sub: user.name or user.email
+                for user, _ in self.users.values()
+                if user.sub is not None and user.sub in wanted
+            }

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from facegate.domain.mail import EMAIL_PATTERN, MAX_EMAIL_LENGTH
+
 IdStr = str
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 
@@ -138,6 +140,15 @@ class CreateInvite(Strict):
     valid_from: Rfc3339 = Field(description="RFC 3339, e.g. 2026-11-28T09:00:00Z; at most 90 days ahead")
     valid_until: Rfc3339 = Field(description="RFC 3339, after valid_from, at most 31 days later")
     display_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(
+        default=None,
+        max_length=MAX_EMAIL_LENGTH,
+        pattern=EMAIL_PATTERN,
+        description="the visitor's e-mail: the invite mail (ko/en) goes there; kept only as long as the invite",
+    )
+    notify_on_arrival: bool = Field(
+        default=False, description="e-mail the inviting host when the visitor is first granted at a door"
+    )
 
 
 class InviteOut(BaseModel):
@@ -148,6 +159,15 @@ class InviteOut(BaseModel):
     door_ids: list[IdStr]
     valid_from: datetime
     valid_until: datetime
+    email: str | None = None
+    notify_on_arrival: bool = False
+    email_sent: bool = Field(default=False, description="true when the invite mail was accepted for delivery")
+
+
+class InviteMailOut(BaseModel):
+    invite_id: IdStr
+    email: str
+    sent_at: datetime
 
 
 class ErasureOut(BaseModel):
@@ -159,7 +179,8 @@ class ErasureOut(BaseModel):
 class AuditItem(BaseModel):
     event_id: str
     event: str = Field(
-        description="verify, refused, enroll, enroll_refused, consent, erase, invite, terminal_revoked or site_updated"
+        description="verify, refused, cooldown, enroll, enroll_refused, consent, erase, invite, terminal_revoked or "
+        "site_updated"
     )
     at: datetime
     actor: str
@@ -249,6 +270,16 @@ class StatusOut(BaseModel):
     )
 
 
+class ChallengeOut(BaseModel):
+    """A head-turn challenge: show the steps in order, send 1-2 frames of each with ``X-Facegate-Challenge``."""
+
+    challenge_id: str = Field(description="send it in the signed X-Facegate-Challenge header of the verify request")
+    steps: list[Literal["straight", "left", "right", "up", "down"]] = Field(
+        description="the movements to ask for, in order; the first is straight; left/right are the visitor's own"
+    )
+    expires_at: datetime = Field(description="the verify request must arrive before this (about 10 s); used once")
+
+
 class DecisionOut(BaseModel):
     """Grant or deny and what to do next; never a similarity, a threshold or why (those are audited only)."""
 
@@ -259,4 +290,9 @@ class DecisionOut(BaseModel):
         default=None,
         description="null on a grant; show_code: show the claim code (QR) with the face; retry: no usable face, "
         "try again; see_reception: the door cannot let this person in, a person must help",
+    )
+    hint: Literal["lower_mask"] | None = Field(
+        default=None,
+        description="null on a grant and on most denies; lower_mask: the frames show a covered lower face, ask "
+        "the person to lower their mask (advice about the frames only, never about who is expected)",
     )

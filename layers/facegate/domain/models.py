@@ -57,6 +57,11 @@ class Site:
     data_key_blob: bytes
     security_level: SecurityLevel = SecurityLevel.STANDARD
     template_version: int = 0
+    accept_terminal_liveness: bool = False
+    """Accept the signed liveness verdict of terminals registered with ``attests_liveness`` in place of the
+    head-turn challenge (a trust decision of the site owner, audited per decision)."""
+    retired_at: datetime | None = None
+    """Set when an admin retired the site: no new doors, terminals or invites; its doors deny."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ class Door:
     name: str
     created_at: datetime
     unlock_key_blob: bytes
+    retired_at: datetime | None = None
+    """Set when an admin retired the door: terminals can no longer open it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,11 @@ class Terminal:
     secret_blob: bytes
     created_at: datetime
     revoked_at: datetime | None = None
+    attests_liveness: bool = False
+    """The terminal has its own presentation-attack detection and signs its verdict
+    (``X-Facegate-Liveness``); the site decides whether to accept it (``Site.accept_terminal_liveness``)."""
+    paired_at: datetime | None = None
+    """When a kiosk last took this terminal's credentials with a pairing code."""
 
     @property
     def revoked(self) -> bool:
@@ -141,6 +153,17 @@ class Invite:
     claim_code_ct: bytes | None = None
     erased_at: datetime | None = None
     revoked_at: datetime | None = None
+    email: str | None = None
+    """The visitor's e-mail address for the invite mail; kept only as long as the invite, erased with it."""
+    notify_on_arrival: bool = False
+    """E-mail the host (``host_email``) on the visitor's first grant at a door."""
+    host_email: str | None = None
+    """The inviting host's e-mail (the token's ``email`` claim at creation): where arrival notices go."""
+    link_ct: bytes | None = None
+    """The registration link sealed with the site data key (so the invite mail can be resent); erased with
+    the invite's personal data."""
+    arrived_at: datetime | None = None
+    """The visitor's first grant at a door (set once)."""
 
     def state(self, now: datetime) -> InviteState:
         """The visitor-facing state at ``now``."""
@@ -213,6 +236,13 @@ class DecisionReason(StrEnum):
     """Face-only entry is off at this door (no threshold meets the level's target at its N)."""
     REENROLL_REQUIRED = "reenroll_required"
     """The claimed visitor's template was made by another model: new selfies are needed."""
+    FACE_ONLY_SUSPENDED = "face_only_suspended"
+    """This terminal is cooling down after repeated denials: face-only matching is suspended (the claim code
+    still works), so one stranger's attempts cannot lock the door for the next visitor."""
+    CLAIM_BLOCKED = "claim_blocked"
+    """The claim code is blocked after repeated denials with it: not compared (a stolen code cannot be tried on)."""
+    LIVENESS_FAILED = "liveness_failed"
+    """The head-turn challenge (or the terminal's attested check) failed; checked before any matching."""
 
 
 class NextStep(StrEnum):
@@ -232,8 +262,52 @@ NEXT_STEP: dict[DecisionReason, NextStep] = {
     DecisionReason.CLAIM_MISMATCH: NextStep.SEE_RECEPTION,
     DecisionReason.CLAIM_UNKNOWN: NextStep.SEE_RECEPTION,
     DecisionReason.REENROLL_REQUIRED: NextStep.SEE_RECEPTION,
+    DecisionReason.FACE_ONLY_SUSPENDED: NextStep.SHOW_CODE,
+    DecisionReason.CLAIM_BLOCKED: NextStep.SEE_RECEPTION,
+    DecisionReason.LIVENESS_FAILED: NextStep.RETRY,
 }
 """The public next step of every deny reason (the reason itself goes to the audit log only)."""
+
+
+class Hint(StrEnum):
+    """A deny's advice about the probe itself (never about who is expected at the door)."""
+
+    LOWER_MASK = "lower_mask"
+    """The door frames' quality reports say the lower face is covered: please lower the mask."""
+
+
+class Movement(StrEnum):
+    """A head movement a challenge asks for (the visitor's own left/right: the kiosk shows a mirror)."""
+
+    STRAIGHT = "straight"
+    LEFT = "left"
+    RIGHT = "right"
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A head-turn challenge issued to one terminal for one door; accepted once, until ``expires_at``.
+
+    Attributes:
+        steps: the movements asked for, in order (the first is always ``straight``).
+    """
+
+    challenge_id: str
+    terminal_id: str
+    door_id: str
+    steps: tuple[Movement, ...]
+    issued_at: datetime
+    expires_at: datetime
+
+
+class LivenessEvidence(StrEnum):
+    """Which liveness evidence a door decision used (recorded in the audit)."""
+
+    NONE = "none"
+    CHALLENGE = "challenge"
+    TERMINAL = "terminal"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +323,7 @@ class Decision:
         runner_up: second-best similarity in identify mode (audit only).
         n_candidates: N, the visitors eligible at this door now (same model).
         k: images fused in the compared template; f: frames fused in the probe.
+        hint: on a deny, advice that follows from the probe alone (e.g. ``lower_mask``); None otherwise.
     """
 
     granted: bool
@@ -262,6 +337,7 @@ class Decision:
     n_candidates: int = 0
     k: int | None = None
     f: int = 0
+    hint: Hint | None = None
 
     @property
     def next_step(self) -> NextStep | None:
@@ -281,6 +357,16 @@ class AuditKind(StrEnum):
     """A terminal request refused before any decision (bad signature with a known key, wrong door,
     cool-down, rate limit): the reason is the error code."""
     SITE_UPDATED = "site_updated"
+    SITE_RETIRED = "site_retired"
+    DOOR_RETIRED = "door_retired"
+    TERMINAL_ROTATED = "terminal_rotated"
+    PAIRING_ISSUED = "pairing_issued"
+    TERMINAL_PAIRED = "terminal_paired"
+    HOST_CREATED = "host_created"
+    HOST_DISABLED = "host_disabled"
+    COOLDOWN = "cooldown"
+    """An alarm: repeated denials suspended a terminal's face-only matching or blocked a claim code
+    (``details``: scope ``terminal`` or ``claim_code``, denials, seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,3 +407,55 @@ class ErasureReceipt:
     erased_at: datetime
     items: tuple[str, ...]
     invite_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairingCode:
+    """A one-time kiosk pairing code as stored: only the hash of the code, never the code itself.
+
+    Attributes:
+        code_hash: hex SHA-256 of the normalised code.
+        expires_at: the code is refused from this moment on (at most 10 minutes after ``issued_at``).
+    """
+
+    code_hash: str
+    terminal_id: str
+    site_id: str
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostUser:
+    """A host user of the user directory (Cognito group ``hosts``).
+
+    Attributes:
+        username: the directory's user name (Cognito: the user's ``sub`` when e-mail is the sign-in alias).
+        site_ids: the sites the host may invite to (``custom:site_ids``).
+    """
+
+    username: str
+    email: str
+    name: str
+    site_ids: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    sub: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit records a query keeps (None = any): door, decision (``grant``/``deny``/...), event kind."""
+
+    door_id: str | None = None
+    decision: str | None = None
+    kind: AuditKind | None = None
+
+    def keeps(self, record: AuditRecord) -> bool:
+        """True when ``record`` passes every set criterion."""
+        return (
+            (self.door_id is None or record.door_id == self.door_id)
+            and (self.decision is None or record.decision == self.decision)
+            and (self.kind is None or record.kind == self.kind)
+        )

@@ -17,6 +17,11 @@ line, which is fitted to the empirical tail points and extrapolated; each point'
 is the largest over the calibration data sets. Where the threshold for the target would let fewer than
 ``MIN_FACE_ONLY_TAR`` of genuine visitors through (or exceeds cosine 1), face-only entry is off at that door:
 the decision is a deny with reason ``claim_required``.
+
+Liveness: a failed liveness check (head-turn challenge or a terminal's attested verdict) is a deny with reason
+``liveness_failed`` at every level and in both modes, decided before any matching. At ``high`` face-only entry
+needs liveness evidence; at ``standard`` the evidence is used when the terminal sends it and not required
+(a standard site trades this for convenience; the claim code and the per-N thresholds still hold).
 """
 
 from __future__ import annotations
@@ -58,7 +63,9 @@ class LevelTargets:
     claim_far: float
     """Stranger holding someone else's claim code granted, per attempt."""
     liveness_required: bool
-    """Face-only entry additionally requires the liveness check once it exists (not enforced yet)."""
+    """Face-only entry additionally requires liveness evidence: a passed head-turn challenge, or the signed
+    verdict of a terminal with its own presentation-attack detection where the site accepts it. Without it
+    face-only entry is off for that attempt (``claim_required``); the claim code (1:1) still works."""
 
 
 LEVELS: Mapping[SecurityLevel, LevelTargets] = {
@@ -304,6 +311,44 @@ class DoorPolicy:
             granted=False, reason=DecisionReason.NO_FACE, mode=mode, level=level, n_candidates=n_candidates, f=f
         )
 
+    def face_only_suspended(self, level: SecurityLevel, n_candidates: int, f: int = 0) -> Decision:
+        """The terminal is cooling down: face-only matching is suspended there for now (``show_code``)."""
+        return Decision(
+            granted=False,
+            reason=DecisionReason.FACE_ONLY_SUSPENDED,
+            mode=DecisionMode.IDENTIFY,
+            level=level,
+            n_candidates=n_candidates,
+            f=f,
+        )
+
+    def claim_blocked(self, level: SecurityLevel, n_candidates: int, f: int = 0) -> Decision:
+        """The claim code is blocked after repeated denials with it: not compared (``see_reception``)."""
+        return Decision(
+            granted=False,
+            reason=DecisionReason.CLAIM_BLOCKED,
+            mode=DecisionMode.CLAIM,
+            level=level,
+            n_candidates=n_candidates,
+            f=f,
+        )
+
+    def liveness_failed(self, level: SecurityLevel, mode: DecisionMode, n_candidates: int, f: int = 0) -> Decision:
+        """The liveness check that came with the frames failed: a deny before any matching (``retry``)."""
+        return Decision(
+            granted=False,
+            reason=DecisionReason.LIVENESS_FAILED,
+            mode=mode,
+            level=level,
+            n_candidates=n_candidates,
+            f=f,
+        )
+
+    @staticmethod
+    def face_only_needs_liveness(level: SecurityLevel) -> bool:
+        """True when face-only entry at ``level`` needs liveness evidence."""
+        return LEVELS[level].liveness_required
+
     def decide_face_only(
         self,
         level: SecurityLevel,
@@ -316,9 +361,9 @@ class DoorPolicy:
         """Closed-set 1:N decision over the eligible candidates (N = ``len(scores)``).
 
         Each candidate is held to the threshold for its template's K at this N; the best-scoring candidate is
-        granted if it clears its threshold and beats the runner-up by the margin. ``liveness_passed``: None
-        where no liveness check exists (today); False at a level that requires it turns face-only entry off
-        for this attempt (``claim_required``).
+        granted if it clears its threshold and beats the runner-up by the margin. ``liveness_passed``: True when
+        a liveness check passed, None when there is no liveness evidence, False when it failed. At a level that
+        requires liveness, anything but True turns face-only entry off for this attempt (``claim_required``).
         """
         n = len(scores)
         mode = DecisionMode.IDENTIFY
@@ -330,7 +375,7 @@ class DoorPolicy:
         similarity = float(scores[best])
         k = int(template_images[best])
         threshold = self.face_only(level, n, k, f).threshold
-        if liveness_passed is False and LEVELS[level].liveness_required:
+        if liveness_passed is not True and LEVELS[level].liveness_required:
             threshold = None
         if threshold is None:
             reason = DecisionReason.CLAIM_REQUIRED

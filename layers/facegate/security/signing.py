@@ -1,7 +1,10 @@
 """Door-terminal request signatures (HMAC-SHA256), as documented in README and docs/api.md.
 
-``string_to_sign = METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n hex(SHA-256(body)) [\\n CLAIM]``
-and the signature is the lowercase hex HMAC-SHA256 of that string under the terminal secret.
+``string_to_sign = METHOD \\n PATH \\n TIMESTAMP \\n NONCE \\n hex(SHA-256(body)) [\\n CLAIM]
+[\\n challenge=CHALLENGE_ID] [\\n liveness=VERDICT]``
+and the signature is the lowercase hex HMAC-SHA256 of that string under the terminal secret. The last two
+lines are present only when the ``X-Facegate-Challenge`` / ``X-Facegate-Liveness`` headers are sent; their
+``name=`` prefixes keep them apart from a claim line (a claim code never contains ``=``).
 """
 
 from __future__ import annotations
@@ -13,17 +16,40 @@ MIN_NONCE_LENGTH = 16
 MAX_NONCE_LENGTH = 128
 
 
-def canonical_string(method: str, path: str, timestamp: str, nonce: str, body: bytes, claim: str | None = None) -> str:
+def canonical_string(
+    method: str,
+    path: str,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+    claim: str | None = None,
+    challenge: str | None = None,
+    liveness: str | None = None,
+) -> str:
     """The exact string a terminal signs. ``path`` excludes the query string."""
     parts = [method.upper(), path, timestamp, nonce, hashlib.sha256(body).hexdigest()]
     if claim is not None:
         parts.append(claim)
+    if challenge is not None:
+        parts.append(f"challenge={challenge}")
+    if liveness is not None:
+        parts.append(f"liveness={liveness}")
     return "\n".join(parts)
 
 
-def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes, claim: str | None = None) -> str:
+def sign(
+    secret: str,
+    method: str,
+    path: str,
+    timestamp: str,
+    nonce: str,
+    body: bytes,
+    claim: str | None = None,
+    challenge: str | None = None,
+    liveness: str | None = None,
+) -> str:
     """Lowercase hex HMAC-SHA256 of :func:`canonical_string` under ``secret`` (UTF-8)."""
-    message = canonical_string(method, path, timestamp, nonce, body, claim).encode()
+    message = canonical_string(method, path, timestamp, nonce, body, claim, challenge, liveness).encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 

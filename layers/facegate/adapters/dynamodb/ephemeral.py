@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from facegate.domain.models import (
+    Challenge,
+    Movement,
     parse_rfc3339,
 )
 from facegate.ports import sliding_count
@@ -81,3 +84,76 @@ class DynamoEphemeral:
             return None
         until = parse_rfc3339(str(decode(item)["until"]))
         return until if until > now else None
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        """One PutItem (``CHALLENGE#<id>``), deleted by TTL after ``expires_at``."""
+        with unavailable_on_transient():
+            self._client.put_item(
+                TableName=self._table,
+                Item=encode(
+                    {
+                        "pk": f"CHALLENGE#{challenge.challenge_id}",
+                        "terminal_id": challenge.terminal_id,
+                        "door_id": challenge.door_id,
+                        "steps": [step.value for step in challenge.steps],
+                        "issued_at": rfc3339_text(challenge.issued_at),
+                        "until": rfc3339_text(challenge.expires_at),
+                        TTL_ATTRIBUTE: epoch_seconds(challenge.expires_at),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def take_challenge(self, challenge_id: str, now: datetime) -> Challenge | None:
+        """One DeleteItem returning the old item: of concurrent takes only one gets it (single use). TTL deletion
+        lags, so the expiry is checked here too."""
+        with unavailable_on_transient():
+            response = self._client.delete_item(
+                TableName=self._table, Key={"pk": {"S": f"CHALLENGE#{challenge_id}"}}, ReturnValues="ALL_OLD"
+            )
+        item = response.get("Attributes")
+        if not item:
+            return None
+        values = decode(item)
+        challenge = Challenge(
+            challenge_id=challenge_id,
+            terminal_id=str(values["terminal_id"]),
+            door_id=str(values["door_id"]),
+            steps=tuple(Movement(str(step)) for step in values["steps"]),
+            issued_at=parse_rfc3339(str(values["issued_at"])),
+            expires_at=parse_rfc3339(str(values["until"])),
+        )
+        return challenge if challenge.expires_at > now else None
+
+    def remember_fingerprints(
+        self, scope: str, fingerprints: Sequence[int], window_seconds: int, now: datetime
+    ) -> None:
+        """One UpdateItem on the scope's item: append to this window's list, drop the one before the previous
+        (like :meth:`hit`), so the item stays small."""
+        if not fingerprints:
+            return
+        window = int(now.timestamp()) // window_seconds
+        with unavailable_on_transient():
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"PRINTS#{scope}#{window_seconds}"}},
+                UpdateExpression="SET #now = list_append(if_not_exists(#now, :empty), :new), #ttl = :ttl REMOVE #old",
+                ExpressionAttributeNames={"#now": f"w{window}", "#old": f"w{window - 2}", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":empty": {"L": []},
+                    ":new": {"L": [{"N": str(int(value))} for value in fingerprints]},
+                    ":ttl": {"N": str((window + 2) * window_seconds)},
+                },
+            )
+
+    def recent_fingerprints(self, scope: str, window_seconds: int, now: datetime) -> list[int]:
+        """One strongly consistent GetItem of the scope's item: the current and the previous window's lists."""
+        window = int(now.timestamp()) // window_seconds
+        with unavailable_on_transient():
+            item = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": f"PRINTS#{scope}#{window_seconds}"}}, ConsistentRead=True
+            ).get("Item")
+        if item is None:
+            return []
+        values = decode(item)
+        return [int(value) for name in (f"w{window - 1}", f"w{window}") for value in values.get(name, [])]

@@ -1,4 +1,5 @@
-"""Door-terminal route: a signed face crop (or a burst of up to 3 frames) → grant or deny."""
+"""Door-terminal routes: a signed head-turn challenge, and a signed face crop (a burst of up to 3 frames, or the
+frames of a challenge) → grant or deny. Both authenticate the terminal through :func:`door.authenticate`."""
 
 from __future__ import annotations
 
@@ -9,19 +10,61 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from facegate.api.body import image_parts, raw_body
+from facegate.api.body import MAX_FRAME_PARTS, image_parts, raw_body
 from facegate.api.deps import provide_services
-from facegate.api.observability import count, milliseconds
+from facegate.api.observability import count, logger, milliseconds
 from facegate.api.openapi import TERMINAL_SECURITY, responses
-from facegate.api.schemas import DecisionOut
+from facegate.api.schemas import ChallengeOut, DecisionOut
 from facegate.errors import Forbidden, RateLimited, Unauthorized
-from facegate.usecases import door
+from facegate.usecases import door, liveness
 from facegate.usecases.audit import record_terminal_refusal
 from facegate.usecases.context import Services
 
 router = Router()
 ServicesDep = Annotated[Services, Depends(provide_services)]
 DoorId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+MAX_CHALLENGE_BODY_BYTES = 1024
+"""A challenge request carries no body (an empty one is signed); anything larger is refused unread."""
+
+
+def _signed_request(event: APIGatewayProxyEventV2, body: bytes) -> door.SignedRequest:
+    headers = event.headers
+    return door.SignedRequest(
+        method=event.request_context.http.method,
+        path=event.raw_path,
+        key_id=headers.get("x-facegate-key-id"),
+        timestamp=headers.get("x-facegate-timestamp"),
+        nonce=headers.get("x-facegate-nonce"),
+        signature=headers.get("x-facegate-signature"),
+        body=body,
+        claim=headers.get("x-facegate-claim"),
+        challenge=headers.get("x-facegate-challenge"),
+        liveness=headers.get("x-facegate-liveness"),
+    )
+
+
+@router.post(
+    "/doors/<door_id>/challenge",
+    security=TERMINAL_SECURITY,
+    responses=responses(200, ChallengeOut, 400, 401, 403, 413, 429, 503),
+    tags=["door"],
+)
+def challenge_at_door(door_id: DoorId, services: ServicesDep) -> ChallengeOut:
+    """A head-turn challenge for the person in front of the door; signed like verify (empty body)."""
+    event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
+    request = _signed_request(event, raw_body(event, MAX_CHALLENGE_BODY_BYTES))
+    try:
+        authenticated = door.authenticate(services, request, door_id)
+        challenge = door.issue_challenge(services, authenticated)
+    except (Unauthorized, Forbidden, RateLimited) as refused:
+        record_terminal_refusal(services, request.key_id, door_id, refused)
+        raise
+    count("ChallengeIssued")
+    return ChallengeOut(
+        challenge_id=challenge.challenge_id,
+        steps=[step.value for step in challenge.steps],
+        expires_at=challenge.expires_at,
+    )
 
 
 @router.post(
@@ -34,20 +77,11 @@ def verify_at_door(door_id: DoorId, services: ServicesDep) -> DecisionOut:
     """Decide whether to open the door; authenticated by the terminal's HMAC request signature."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     body = raw_body(event, services.settings.max_body_bytes)
-    headers = event.headers
-    request = door.SignedRequest(
-        method=event.request_context.http.method,
-        path=event.raw_path,
-        key_id=headers.get("x-facegate-key-id"),
-        timestamp=headers.get("x-facegate-timestamp"),
-        nonce=headers.get("x-facegate-nonce"),
-        signature=headers.get("x-facegate-signature"),
-        body=body,
-        claim=headers.get("x-facegate-claim"),
-    )
+    request = _signed_request(event, body)
+    max_parts = MAX_FRAME_PARTS if request.challenge is None else liveness.MAX_CHALLENGE_FRAMES
     try:
         authenticated = door.authenticate(services, request, door_id)
-        frames = image_parts(headers.get("content-type"), body, "frame")
+        frames = image_parts(event.headers.get("content-type"), body, "frame", max_parts=max_parts)
         outcome = door.verify(services, authenticated, frames)
     except (Unauthorized, Forbidden, RateLimited) as refused:
         record_terminal_refusal(services, request.key_id, door_id, refused)
@@ -56,10 +90,15 @@ def verify_at_door(door_id: DoorId, services: ServicesDep) -> DecisionOut:
     verdict = "grant" if decision.granted else "deny"
     count("Decision", decision=verdict, reason=decision.reason.value)
     milliseconds("VerifyLatency", outcome.latency_ms)
+    for alarm in outcome.alarms:
+        # the cool-down alarms watch the Refused metric (face-only refused at a terminal, a claim code refused)
+        logger.warning("door back-off started", extra={"alarm_code": alarm, "terminal_id": outcome.terminal_id})
+        count("Refused", code=alarm)
     next_step = decision.next_step
     return DecisionOut(
         decision=verdict,
         decision_id=outcome.decision_id,
         unlock_token=outcome.unlock_token,
         next=None if next_step is None else next_step.value,
+        hint=None if decision.hint is None else decision.hint.value,
     )
