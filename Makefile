@@ -17,7 +17,7 @@ SAM_ENV     := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.aws-sam/cli AWS_
                PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH
 
 .PHONY: help bootstrap venv models web-vendor lint typecheck test test-unit test-integration test-e2e serve bench clean system-deps \
-        sam-venv sam-check
+        sam-venv sam-check routes
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -101,6 +101,9 @@ test: bootstrap system-deps node_modules/.stamp lint sam-check  ## every check (
 
 clean:  ## remove build outputs (keeps the virtualenv)
 	rm -rf build .aws-sam .facegate test-artifacts
+
+routes: venv  ## generate template.yaml's HttpApi events, openapi.json and the SDK's copy from the routers
+	$(FACEGATE) routes write
 
 serve: bootstrap  ## run the whole stack locally on http://127.0.0.1:8000 (Ctrl-C stops it)
 	$(FACEGATE) serve $(SERVE_ARGS)

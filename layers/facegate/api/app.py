@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -10,11 +11,13 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from facegate.api import guard
 from facegate.api.errors import SECURITY_HEADERS, error_response, response_for
-from facegate.api.observability import logger
+from facegate.api.observability import logger, metrics, tracer
 from facegate.api.openapi import document_json, document_of
 from facegate.api.routes import door, invites, pages, sites, visitor
 from facegate.errors import FacegateError
@@ -93,6 +96,24 @@ def build_resolver(*routers: Router) -> APIGatewayHttpResolver:
         return error_response(500, "internal_error", "an internal error occurred")
 
     return app
+
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def lambda_entry(resolver: APIGatewayHttpResolver) -> LambdaHandler:
+    """The Lambda handler of a function that serves ``resolver`` (API Gateway HTTP API, payload 2.0): logs
+    carry the request's correlation id, the event is never logged, traces never capture the response, metrics
+    are flushed after each event."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return resolver.resolve(event, context)
+
+    handler: LambdaHandler = lambda_handler
+    return handler
 
 
 def _serve_openapi() -> Response[str]:

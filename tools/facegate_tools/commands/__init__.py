@@ -9,9 +9,9 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _commands() -> list[Register]:
-    from facegate_tools.commands import bench, compare, eval, model, serve
+    from facegate_tools.commands import bench, compare, eval, model, routes, serve
 
-    return [model.register, compare.register, eval.register, bench.register, serve.register]
+    return [model.register, compare.register, eval.register, bench.register, serve.register, routes.register]
 
 
 COMMANDS: list[Register] = _commands()

@@ -1,0 +1,105 @@
+"""One source per route: the routers. ``template.yaml``'s events and ``openapi.json`` (and the SDK's copy)
+are generated from them by ``make routes``; a route that exists in one place only fails here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_security_auth_matrix import kind
+
+from facegate.api.app import ALL_ROUTERS, build_resolver
+from facegate_tools.local.aws import load_template, routes
+from facegate_tools.routes import (
+    SDK_OPENAPI,
+    diffs,
+    events_lines,
+    outputs,
+    path_shape,
+    resolver_routes,
+    router_routes,
+    sdk_paths,
+    splice_events,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def served() -> set[tuple[str, str, str]]:
+    """(function, method, path) of every route the functions' handlers serve."""
+    by_function = router_routes(REPO, load_template(TEMPLATE))
+    return {(r.function, r.method, r.path) for found in by_function.values() for r in found}
+
+
+def test_generated_files_agree_with_the_routers() -> None:
+    # Given template.yaml, openapi.json and the SDK's copy as committed, and what the routers generate
+    expected = outputs(REPO)
+    # When they are compared
+    found = diffs(REPO, expected)
+    # Then nothing differs
+    if found:
+        pytest.fail("generated files are out of date: run `make routes`\n" + "\n".join(found), pytrace=False)
+    assert set(expected) == {Path("template.yaml"), Path("openapi.json"), SDK_OPENAPI}
+
+
+def test_every_deployed_route_is_served_by_its_function_and_every_served_route_is_deployed(
+    served: set[tuple[str, str, str]],
+) -> None:
+    # Given the routes API Gateway would deploy (events and any DefinitionBody) and the routes the handlers serve
+    deployed = {(r.function, r.method, r.path) for r in routes(load_template(TEMPLATE))}
+    # Then they are the same routes on the same functions, and nothing local is deployed
+    assert deployed - served == set(), "deployed but no router serves it (run `make routes`)"
+    assert served - deployed == set(), "served but not deployed (run `make routes`)"
+    assert not any(path.startswith("/_local/") for _, _, path in deployed)
+
+
+def test_the_api_document_covers_exactly_the_routers_the_functions_serve(served: set[tuple[str, str, str]]) -> None:
+    # Given the routers the served OpenAPI document is built from (ALL_ROUTERS) and the functions' routes
+    documented = {(r.method, r.path) for r in resolver_routes("all", "", build_resolver(*ALL_ROUTERS))}
+    # Then a router served by a function is in the document's set, and the document has no router of its own
+    assert documented == {(method, path) for _, method, path in served}
+
+
+def test_every_route_has_an_auth_matrix_class() -> None:
+    # Given every deployed route
+    for route in routes(load_template(TEMPLATE)):
+        # Then the auth matrix knows which credential it needs (public, admin, host, visitor or terminal)
+        assert kind(route) != "unclassified", f"{route.method} {route.path}: add it to test_security_auth_matrix"
+
+
+def test_every_documented_route_has_an_sdk_call() -> None:
+    # Given the paths the SDK calls and the routes the API document describes
+    sources = [path.read_text(encoding="utf-8") for path in (REPO / "client_sdk" / "facegate_client").glob("*.py")]
+    called = sdk_paths(sources)
+    by_function = router_routes(REPO, load_template(TEMPLATE))
+    documented = {r.path for found in by_function.values() for r in found if r.documented}
+    # Then each documented path is called by some SDK method
+    missing = sorted(path for path in documented if path_shape(path) not in called)
+    assert not missing, f"no SDK method calls {missing} (client_sdk/facegate_client)"
+
+
+def test_the_splice_changes_only_the_events_block() -> None:
+    # Given a template with a function whose events are stale, between other text
+    text = (
+        "Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n\n"
+        "  OneFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/one/\n"
+        "      Events:\n        Old:\n          Type: HttpApi\n          Properties: {Method: GET, Path: /old}\n"
+        "      Environment:\n        Variables: {A: b}\n\n"
+        "  TwoFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/two/\n\n"
+        "Outputs: {}\n"
+    )
+    new = events_lines([], "Api")
+    # When both functions' blocks are spliced in, twice
+    once = splice_events(text, {"OneFunction": new, "TwoFunction": new})
+    twice = splice_events(once, {"OneFunction": new, "TwoFunction": new})
+    # Then the stale event is gone, a missing block is added at the end of Properties, the rest is untouched
+    assert "Old:" not in once and "Environment:\n        Variables: {A: b}\n" in once
+    assert once.count("      Events:") == 2
+    assert once.startswith("Resources:\n  Api:\n    Type: AWS::Serverless::HttpApi\n\n  OneFunction:")
+    assert once.endswith("      CodeUri: functions/two/\n" + "\n".join(new) + "\n\nOutputs: {}\n")
+    # And regenerating is idempotent
+    assert twice == once
