@@ -867,6 +867,9 @@ def test_the_template_routes_every_api_route_with_one_auth_mechanism() -> None:
         ("GET", "/register/{token}"): "ServePagesFunction",
         ("GET", "/kiosk"): "ServePagesFunction",
         ("GET", "/static/{name}"): "ServePagesFunction",
+        ("GET", "/"): "ServePagesFunction",
+        ("GET", "/console"): "ServePagesFunction",
+        ("GET", "/console/config.json"): "ServePagesFunction",
     }
     assert {key: value[:2] for key, value in table.items()} == {
         **{key: (function, "jwt") for key, function in jwt.items()},

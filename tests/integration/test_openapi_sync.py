@@ -24,6 +24,9 @@ PUBLIC_PAGES = {
     ("GET", "/register/{token}"),
     ("GET", "/kiosk"),
     ("GET", "/static/{name}"),
+    ("GET", "/"),
+    ("GET", "/console"),
+    ("GET", "/console/config.json"),
 }
 """The explicitly public page routes: served by ServePages, deliberately not in the API document."""
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

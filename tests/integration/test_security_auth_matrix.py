@@ -53,8 +53,13 @@ PUBLIC = {
     ("GET", "/kiosk"),
     ("GET", "/register/{token}"),
     ("GET", "/static/{name}"),
+    ("GET", "/"),
+    ("GET", "/console"),
+    ("GET", "/console/config.json"),
 }
 """The allow-list of routes anyone may call: documents and pages that hold no data."""
+PUBLIC_REDIRECTS = {("GET", "/")}
+"""Public routes that answer with a redirect (``/`` sends people to the console)."""
 TERMINAL_ROUTES = {("POST", "/doors/{door_id}/verify")}
 """Routes authenticated by a terminal's HMAC request signature."""
 HOST_ROUTES = {("POST", "/sites/{site_id}/invites"), ("DELETE", "/invites/{invite_id}")}
@@ -269,7 +274,8 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
     if scenario == "anonymous":
         if route_kind == "public":
             response = world.request(route)
-            assert response.status == 200, f"public route {route_id(route)}: {response.status}"
+            expected = 302 if (route.method, route.path) in PUBLIC_REDIRECTS else 200
+            assert response.status == expected, f"public route {route_id(route)}: {response.status}"
         elif route_kind in ("admin", "host"):
             check(world.request(route), 401, "unauthorized", "no bearer token")
         elif route_kind == "visitor":
@@ -383,6 +389,9 @@ def test_the_right_credential_is_accepted(world: World, route: TemplateRoute) ->
     else:
         response = world.request(route, bearer=h.admin_token())
     # Then it succeeds (so every refusal in the matrix is the credential's doing)
+    if key in PUBLIC_REDIRECTS:
+        assert response.status == 302 and response.headers["location"] == "/console", route_id(route)
+        return
     assert 200 <= response.status < 300, f"{route_id(route)}: {response.status} {response.body[:300]!r}"
 
 

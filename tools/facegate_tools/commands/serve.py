@@ -42,8 +42,14 @@ def run(args: argparse.Namespace) -> int:
         if "invite" in state:
             print(f"visitor page   {state['invite']['registration_url']}")
         print(f"door kiosk     {state['api_url']}/kiosk  (door {state.get('door_id', '-')}; credentials: state file)")
+        console = state.get("console", {}).get("url", f"{state['api_url']}/console")
+        print(f"console        {console}")
+        for role in ("admin", "host"):
+            user = state.get(role, {})
+            if user.get("password"):
+                print(f"  {role:<5} login  {user['username']}  password {user['password']}  (new every run)")
         print(f"AWS emulator   {state['aws_endpoint_url']}")
-        print(f"state file     {args.state_file}  (admin token, terminal key, invite)")
+        print(f"state file     {args.state_file}  (logins, admin token + refresh token, terminal key, invite)")
         print("ready — Ctrl-C stops everything", flush=True)
         stopped.wait()
     except KeyboardInterrupt:

@@ -28,6 +28,9 @@ from facegate_tools.local.events import LambdaContext, http_event
 from facegate_tools.local.inprocess import ApiResponse, to_response
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+LocalHandler = Callable[[str, str, Mapping[str, str], bytes], ApiResponse | None]
+"""Answers local-only routes (``/_local/...``, never in the template): (method, target, headers, body) ->
+a response, or None when the path is not one of its own."""
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway HTTP APIs accept at most 10 MB per request."""
 
@@ -101,10 +104,19 @@ class LocalIssuer:
         return JwtVerifier(self.jwks(), self.issuer, self.audience)
 
     def token(
-        self, subject: str, email: str, groups: list[str], site_ids: list[str] | None = None, ttl_seconds: int = 3600
+        self,
+        subject: str,
+        email: str,
+        groups: list[str],
+        site_ids: list[str] | None = None,
+        ttl_seconds: int = 3600,
+        extra: Mapping[str, str] | None = None,
+        now: float | None = None,
     ) -> str:
-        """An RS256 ID token shaped like Cognito's (``cognito:groups``, ``custom:site_ids``, ``token_use``)."""
-        now = int(time.time())
+        """An RS256 ID token shaped like Cognito's (``cognito:groups``, ``custom:site_ids``, ``token_use``),
+        valid ``ttl_seconds`` seconds from ``now`` (unix seconds; default: the clock); ``extra`` claims (e.g.
+        ``name``) are added last."""
+        now = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "sub": subject,
             "email": email,
@@ -118,6 +130,7 @@ class LocalIssuer:
         }
         if site_ids is not None:
             claims["custom:site_ids"] = ",".join(site_ids)
+        claims.update(extra or {})
         header = {"alg": "RS256", "kid": self.kid, "typ": "JWT"}
         signing_input = f"{_b64url_encode(json.dumps(header).encode())}.{_b64url_encode(json.dumps(claims).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
@@ -153,9 +166,10 @@ class Route:
 class LocalGateway:
     """Dispatches requests to handlers like API Gateway would (routing, JWT authorizer, events)."""
 
-    def __init__(self, routes: list[Route], verifier: JwtVerifier | None) -> None:
+    def __init__(self, routes: list[Route], verifier: JwtVerifier | None, local: LocalHandler | None = None) -> None:
         self.routes = [(route, route.pattern) for route in routes]
         self.verifier = verifier
+        self.local = local
         self._invoke = threading.Lock()
         """One invocation at a time, like one Lambda instance: Powertools resolvers keep the current
         event in state shared by every resolver of the process, so concurrent calls would mix requests."""
@@ -164,6 +178,10 @@ class LocalGateway:
         """Serve one request; ``target`` is the request path with its query string."""
         split = urlsplit(target)
         path = split.path
+        if self.local is not None and path.startswith("/_local/"):
+            answer = self.local(method, target, headers, body)
+            if answer is not None:
+                return answer
         for route, pattern in self.routes:
             match = pattern.match(path)
             if match is None or route.method != method.upper():

@@ -25,10 +25,13 @@ from facegate.errors import FacegateError
 from facegate_tools.local import aws
 from facegate_tools.local.emulators import DynamoDbLocal, MotoServer, aws_client, port_is_free
 from facegate_tools.local.gateway import LocalGateway, LocalIssuer, Route, start_http
+from facegate_tools.local.oauth import LocalOAuth
 
 STACK_NAME = "facegate-local"
 REGION = "us-east-1"
-ADMIN_USERNAME = "admin@facegate_tools.local"
+ADMIN_USERNAME = "admin@facegate.local"
+HOST_USERNAME = "host@facegate.local"
+CONSOLE_PATH = "/console"
 LOCAL_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -130,7 +133,7 @@ class LocalStack:
         environment["KMS_KEY_ID"] = self._create_key(template, endpoint)
         os.environ.update(environment)
         cognito = self._create_user_pool(template, endpoint)
-        gateway = LocalGateway(self._routes(template), cognito["verifier"])
+        gateway = LocalGateway(self._routes(template), cognito["verifier"], local=cognito["oauth"].handle)
         self._http, _ = start_http(gateway, self.host, self.port)
         from facegate.api.deps import provide_services
 
@@ -139,13 +142,27 @@ class LocalStack:
             "api_url": self.api_url,
             "aws_endpoint_url": endpoint,
             "backend": self.backend,
-            "admin": {"username": ADMIN_USERNAME, "token": cognito["token"]},
+            "admin": {
+                "username": ADMIN_USERNAME,
+                "password": cognito["admin_password"],
+                "token": cognito["token"],
+                "refresh_token": cognito["refresh_token"],
+            },
             "user_pool": {"user_pool_id": cognito["pool_id"], "client_id": cognito["client_id"]},
+            "console": {
+                "url": f"{self.api_url}{CONSOLE_PATH}",
+                "token_url": f"{self.api_url}/_local/oauth2/token",
+            },
         }
         if self.backend == "dynamodb-local":
             self.state["dynamodb_endpoint_url"] = dynamodb_endpoint
         if self.seed:
             self.state.update(self._seed(cognito["token"]))
+            password = _new_password()
+            self._create_user(
+                endpoint, HOST_USERNAME, "Demo host", password, "hosts", [self.state["site_id"]], cognito["pool_id"]
+            )
+            self.state["host"] = {"username": HOST_USERNAME, "password": password}
         return self.state
 
     def _create_tables(self, template: dict[str, Any], endpoint: str) -> dict[str, str]:
@@ -193,8 +210,52 @@ class LocalStack:
             if resource.get("Type") == "AWS::Cognito::UserPoolGroup":
                 cognito.create_group(UserPoolId=pool_id, GroupName=_props(template, logical)["GroupName"])
         issuer = LocalIssuer(f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}", client_id)
-        token = issuer.token(f"local-admin-{secrets.token_hex(6)}", ADMIN_USERNAME, ["admins"])
-        return {"pool_id": pool_id, "client_id": client_id, "token": token, "verifier": issuer.verifier()}
+        admin_password = _new_password()
+        admin_sub = self._create_user(endpoint, ADMIN_USERNAME, "Local admin", admin_password, "admins", None, pool_id)
+        token = issuer.token(admin_sub, ADMIN_USERNAME, ["admins"], extra={"name": "Local admin"})
+        console = f"{self.api_url}{CONSOLE_PATH}"
+        oauth = LocalOAuth(issuer, cognito, pool_id, frozenset({console}))
+        os.environ.update(
+            {
+                "FACEGATE_CONSOLE_AUTH_URL": f"{self.api_url}/_local",
+                "FACEGATE_CONSOLE_CLIENT_ID": client_id,
+                "FACEGATE_CONSOLE_REDIRECT_URI": console,
+                "FACEGATE_CONSOLE_LOGOUT_URI": console,
+            }
+        )
+        return {
+            "pool_id": pool_id,
+            "client_id": client_id,
+            "token": token,
+            "refresh_token": oauth.issue_refresh_token(ADMIN_USERNAME),
+            "admin_password": admin_password,
+            "verifier": issuer.verifier(),
+            "oauth": oauth,
+        }
+
+    def _create_user(
+        self,
+        endpoint: str,
+        email: str,
+        name: str,
+        password: str,
+        group: str,
+        site_ids: list[str] | None,
+        pool_id: str,
+    ) -> str:
+        """A confirmed user of the emulated pool in ``group`` (hosts: scoped to ``site_ids``); returns its sub."""
+        cognito = self._client("cognito-idp", endpoint)
+        attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+        attributes.append({"Name": "name", "Value": name})
+        if site_ids is not None:
+            attributes.append({"Name": "custom:site_ids", "Value": ",".join(site_ids)})
+        created = cognito.admin_create_user(
+            UserPoolId=pool_id, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS"
+        )
+        cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=group)
+        values = {item["Name"]: item["Value"] for item in created["User"].get("Attributes", [])}
+        return str(values.get("sub", created["User"]["Username"]))
 
     def _client(self, service: str, endpoint: str) -> Any:
         return aws_client(service, endpoint, REGION, credentials=self._credentials)
@@ -279,6 +340,11 @@ class LocalStack:
         from facegate.api.deps import use_services
 
         use_services(None)
+
+
+def _new_password() -> str:
+    """A fresh password per run that meets the template's policy (12+ characters, upper, lower, digit)."""
+    return f"Fg{secrets.token_urlsafe(12)}-{secrets.randbelow(90) + 10}a"
 
 
 def write_state(state: Mapping[str, Any], path: Path) -> None:

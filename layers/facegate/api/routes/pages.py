@@ -1,12 +1,16 @@
-"""Public routes: the OpenAPI document, the visitor page, the kiosk page and their static assets.
+"""Public routes: the OpenAPI document, the visitor page, the kiosk page, the console and their static assets.
 
 The pages hold no data: the visitor page reads everything through the token-authenticated API,
-the kiosk page signs requests with credentials the operator types in.
+the kiosk page signs requests with credentials it was paired with (or the operator typed in), the console
+logs in with the OAuth 2.0 authorization-code flow + PKCE and calls the API with the ID token.
+``/`` redirects to the console.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
@@ -15,6 +19,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from facegate.api.errors import error_response
+from facegate.settings import Settings
 
 router = Router()
 
@@ -63,6 +68,70 @@ def visitor_page(token: Annotated[str, Path(max_length=128)]) -> Response[str]:
 def kiosk_page() -> Response[str]:
     """The door kiosk page (camera + signed verify requests)."""
     return _page("kiosk.html")
+
+
+@cache
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _origin() -> str:
+    """The public origin of the pages: the configured base URL, else this request's own host."""
+    settings = _settings()
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    event = router.current_event
+    return f"https://{event.request_context.domain_name}"
+
+
+def _auth_origin(url: str) -> str | None:
+    match = re.match(r"^(https?://[^/?#\s]+)", url)
+    return match.group(1) if match else None
+
+
+@router.get("/", tags=["pages"], include_in_schema=False)
+def root_page() -> Response[str]:
+    """``/`` sends people to the console (the kiosk and visitor pages have their own addresses)."""
+    headers = {"Location": "/console", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    return Response(status_code=302, content_type="text/plain; charset=utf-8", body="", headers=headers)
+
+
+@router.get("/console", tags=["pages"], include_in_schema=False)
+def console_page() -> Response[str]:
+    """The host and admin console (logs in with the authorization-code flow + PKCE, then calls the API)."""
+    page = _page("console.html")
+    auth_url = _settings().console_auth_url
+    auth_origin = _auth_origin(auth_url) if auth_url else None
+    if page.status_code == 200 and auth_origin and auth_origin != _origin():
+        policy = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {auth_origin}")
+        page.headers["Content-Security-Policy"] = policy
+    return page
+
+
+@router.get("/console/config.json", tags=["pages"], include_in_schema=False)
+def console_config() -> Response[str]:
+    """The console's login settings: authorization, token, revocation and logout endpoints, client id,
+    redirect URI. ``login`` is ``"oauth"``, or ``"none"`` where the stack has no hosted login configured."""
+    settings = _settings()
+    origin = _origin()
+    redirect_uri = settings.console_redirect_uri or f"{origin}/console"
+    config: dict[str, Any] = {"login": "none", "api_url": origin}
+    if settings.console_auth_url and settings.console_client_id:
+        base = settings.console_auth_url.rstrip("/")
+        config = {
+            "login": "oauth",
+            "api_url": origin,
+            "authorize_url": f"{base}/oauth2/authorize",
+            "token_url": f"{base}/oauth2/token",
+            "revoke_url": f"{base}/oauth2/revoke",
+            "logout_url": f"{base}/logout",
+            "client_id": settings.console_client_id,
+            "redirect_uri": redirect_uri,
+            "logout_redirect_uri": settings.console_logout_uri or redirect_uri,
+            "scope": "openid email profile",
+        }
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    return Response(status_code=200, content_type="application/json", body=json.dumps(config), headers=headers)
 
 
 @router.get("/static/<name>", tags=["pages"], include_in_schema=False)
