@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from facegate.domain.models import (
     Challenge,
     Movement,
+    PairingCode,
     parse_rfc3339,
 )
 from facegate.ports import sliding_count
@@ -85,6 +86,46 @@ class DynamoEphemeral:
         until = parse_rfc3339(str(decode(item)["until"]))
         return until if until > now else None
 
+    def put_pairing(self, pairing: PairingCode) -> None:
+        """One conditional PutItem (``PAIR#<code hash>``), deleted by TTL after ``expires_at``."""
+        with unavailable_on_transient():
+            self._client.put_item(
+                TableName=self._table,
+                Item=encode(
+                    {
+                        "pk": f"PAIR#{pairing.code_hash}",
+                        "terminal_id": pairing.terminal_id,
+                        "site_id": pairing.site_id,
+                        "issued_at": rfc3339_text(pairing.issued_at),
+                        "issued_by": pairing.issued_by,
+                        "until": rfc3339_text(pairing.expires_at),
+                        TTL_ATTRIBUTE: epoch_seconds(pairing.expires_at),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
+        """One DeleteItem returning the old item: of concurrent takes only one gets it (single use). TTL deletion
+        lags, so the expiry is checked here too."""
+        with unavailable_on_transient():
+            response = self._client.delete_item(
+                TableName=self._table, Key={"pk": {"S": f"PAIR#{code_hash}"}}, ReturnValues="ALL_OLD"
+            )
+        item = response.get("Attributes")
+        if not item:
+            return None
+        values = decode(item)
+        pairing = PairingCode(
+            code_hash=code_hash,
+            terminal_id=str(values["terminal_id"]),
+            site_id=str(values["site_id"]),
+            issued_at=parse_rfc3339(str(values["issued_at"])),
+            expires_at=parse_rfc3339(str(values["until"])),
+            issued_by=str(values["issued_by"]),
+        )
+        return pairing if pairing.expires_at > now else None
+
     def put_challenge(self, challenge: Challenge) -> None:
         """One PutItem (``CHALLENGE#<id>``), deleted by TTL after ``expires_at``."""
         with unavailable_on_transient():
@@ -105,12 +146,21 @@ class DynamoEphemeral:
             )
 
     def take_challenge(self, challenge_id: str, now: datetime) -> Challenge | None:
-        """One DeleteItem returning the old item: of concurrent takes only one gets it (single use). TTL deletion
-        lags, so the expiry is checked here too."""
-        with unavailable_on_transient():
-            response = self._client.delete_item(
-                TableName=self._table, Key={"pk": {"S": f"CHALLENGE#{challenge_id}"}}, ReturnValues="ALL_OLD"
-            )
+        """One conditional DeleteItem returning the old item: of concurrent takes only one gets it (single use;
+        the condition makes that hold on DynamoDB Local too, whose unconditional deletes all return the item).
+        TTL deletion lags, so the expiry is checked here too."""
+        try:
+            with unavailable_on_transient():
+                response = self._client.delete_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": f"CHALLENGE#{challenge_id}"}},
+                    ConditionExpression="attribute_exists(pk)",
+                    ReturnValues="ALL_OLD",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
         item = response.get("Attributes")
         if not item:
             return None
