@@ -26,6 +26,8 @@ from typing import Any
 from facegate_tools.local.aws import load_template
 
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
+BASELINE = Path(__file__).with_name("layer-baseline.json")
+"""Sizes and import counts measured before issue 13, printed next to today's for comparison."""
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 """What the python3.12 Lambda runtime provides on its own sys.path."""
 
@@ -90,6 +92,7 @@ def check(build: Path, site: Path) -> int:
         if static.is_dir() and not (static / "jsqr.js").is_file():
             print(f"layer {name}: the kiosk's QR decoder {static / 'jsqr.js'} is missing (npm ci first)")
             failures += 1
+    baseline = json.loads(BASELINE.read_text())["functions"] if BASELINE.is_file() else {}
     with tempfile.TemporaryDirectory() as scratch:
         runtime = runtime_dir(site.resolve(), Path(scratch))
         for logical_id, resource in resources.items():
@@ -120,6 +123,14 @@ def check(build: Path, site: Path) -> int:
             status = "ok" if run.returncode == 0 and not over else "FAILED"
             detail = run.stdout.strip() if run.returncode == 0 else run.stderr.strip().splitlines()[-1:]
             print(f"{logical_id:<24} {total / 1e6:7.1f} MB unzipped (limit 262.1)  import {status}  {detail}")
+            before = baseline.get(logical_id)
+            if before and run.returncode == 0:
+                now = json.loads(run.stdout)
+                print(
+                    f"{'':<24} before issue 13: {before['unzipped_mb']:.1f} MB, {before['modules']} modules "
+                    f"({before['facegate_modules']} facegate) -> now {total / 1e6:.1f} MB, {now['modules']} modules "
+                    f"({now['facegate_modules']} facegate)"
+                )
             if status != "ok":
                 failures += 1
                 if run.returncode != 0:
