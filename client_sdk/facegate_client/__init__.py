@@ -31,6 +31,7 @@ from facegate_client.images import ImageInput, ImageInputError, PreparedImage, d
 from facegate_client.models import (
     AuditPage,
     AuditRecord,
+    Challenge,
     Consent,
     Decision,
     Door,
@@ -68,6 +69,7 @@ __all__ = [
     "AuditRecord",
     "AuthenticationError",
     "BadRequestError",
+    "Challenge",
     "ConflictError",
     "Consent",
     "Decision",

@@ -21,6 +21,7 @@ from facegate_client.errors import UnexpectedResponseError
 __all__ = [
     "AuditPage",
     "AuditRecord",
+    "Challenge",
     "Consent",
     "Decision",
     "Door",
@@ -450,6 +451,36 @@ class Status(_Model):
 
 
 @dataclasses.dataclass(frozen=True)
+class Challenge(_Model):
+    """A head-turn challenge for the person at a door (``POST /doors/{door_id}/challenge``).
+
+    Show the steps in order (the first is ``straight``; ``left``/``right`` are the visitor's own, so a mirrored
+    preview shows the arrow on the same side), take 1 or 2 frames of each step, and send them all, in step order,
+    with :meth:`TerminalClient.verify` ``(challenge=...)`` before ``expires_at``. A challenge is accepted once.
+
+    Attributes:
+        challenge_id: the id to send back (signed, ``X-Facegate-Challenge``).
+        steps: ``straight``, ``left``, ``right``, ``up`` or ``down``, in order.
+        expires_at: the verify request must arrive before this (about 10 s after issue).
+    """
+
+    kind: ClassVar[str] = "challenge"
+    challenge_id: str
+    steps: tuple[str, ...]
+    expires_at: datetime
+    raw: Mapping[str, JsonValue] = _raw()
+
+    @classmethod
+    def _read(cls, reader: _Reader) -> Challenge:
+        return cls(
+            challenge_id=reader.text("challenge_id"),
+            steps=reader.texts("steps"),
+            expires_at=reader.time("expires_at"),
+            raw=reader.rest(),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Decision(_Model):
     """A door decision, as the door may be told it: grant or deny and what to do next.
 
@@ -463,6 +494,8 @@ class Decision(_Model):
         next: what the person at the door should do: None on ``grant``; on ``deny`` one of ``show_code``
             (show the claim code: QR or 8 characters; face alone is not enough here), ``retry`` (look at the
             camera and try again) or ``see_reception``.
+        hint: advice about the frames themselves on some denies, else None: ``lower_mask`` (the lower face
+            looks covered: ask the person to lower their mask). Unknown future values can be ignored.
     """
 
     kind: ClassVar[str] = "decision"
@@ -470,6 +503,7 @@ class Decision(_Model):
     decision_id: str
     unlock_token: str | None = dataclasses.field(default=None, repr=False)
     next: str | None = None
+    hint: str | None = None
     raw: Mapping[str, JsonValue] = _raw()
 
     @property
@@ -484,6 +518,7 @@ class Decision(_Model):
             decision_id=reader.text("decision_id"),
             unlock_token=reader.opt_text("unlock_token"),
             next=reader.opt_text("next"),
+            hint=reader.opt_text("hint"),
             raw=reader.rest(),
         )
 

@@ -3,7 +3,9 @@
 Request signature (``POST /doors/{door_id}/verify``)::
 
     string_to_sign = METHOD "\\n" PATH "\\n" TIMESTAMP "\\n" NONCE "\\n" hex(SHA-256(body))
-                     [ "\\n" X-Facegate-Claim ]        # only when that header is sent
+                     [ "\\n" X-Facegate-Claim ]                   # only when that header is sent
+                     [ "\\n" "challenge=" X-Facegate-Challenge ]  # idem
+                     [ "\\n" "liveness=" X-Facegate-Liveness ]    # idem (passed | failed)
     X-Facegate-Signature = lowercase hex(HMAC-SHA256(secret as UTF-8, string_to_sign))
 
 Unlock token: an HS256 JWT signed with the door's ``unlock_key`` (base64url of 32 bytes), claims
@@ -64,6 +66,8 @@ def canonical_string(
     nonce: str,
     body: bytes,
     claim: str | None = None,
+    challenge: str | None = None,
+    liveness: str | None = None,
 ) -> str:
     """Build the string a terminal signs.
 
@@ -74,9 +78,12 @@ def canonical_string(
         nonce: the ``X-Facegate-Nonce`` header value, at least 16 characters, unique per request.
         body: the exact request body bytes (may be empty).
         claim: the ``X-Facegate-Claim`` header value when that header is sent, else None.
+        challenge: the ``X-Facegate-Challenge`` header value (a challenge id) when sent, else None.
+        liveness: the ``X-Facegate-Liveness`` header value (``passed`` or ``failed``) when sent, else None.
 
     Returns:
-        ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nhex(sha256(body))`` plus ``\\nCLAIM`` when a claim is given.
+        ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nhex(sha256(body))`` plus ``\\nCLAIM`` when a claim is given, then
+        ``\\nchallenge=ID`` and ``\\nliveness=VERDICT`` when those are given.
 
     Raises:
         ValueError: a malformed method, path, timestamp, nonce or claim.
@@ -93,7 +100,13 @@ def canonical_string(
     parts = [method.upper(), _single_line("path", path), stamp, _single_line("nonce", nonce)]
     parts.append(hashlib.sha256(body).hexdigest())
     if claim is not None:
+        if "=" in claim:
+            raise ValueError("claim must not contain '='")
         parts.append(_single_line("claim", claim))
+    if challenge is not None:
+        parts.append("challenge=" + _single_line("challenge", challenge))
+    if liveness is not None:
+        parts.append("liveness=" + _single_line("liveness", liveness))
     return "\n".join(parts)
 
 
@@ -105,17 +118,19 @@ def sign_request(
     nonce: str,
     body: bytes,
     claim: str | None = None,
+    challenge: str | None = None,
+    liveness: str | None = None,
 ) -> str:
     """Compute ``X-Facegate-Signature``: lowercase hex HMAC-SHA256 of :func:`canonical_string`.
 
     Args:
         secret: the terminal secret (used as its UTF-8 bytes).
-        method, path, timestamp, nonce, body, claim: as for :func:`canonical_string`.
+        method, path, timestamp, nonce, body, claim, challenge, liveness: as for :func:`canonical_string`.
 
     Returns:
         64 lowercase hexadecimal characters.
     """
-    message = canonical_string(method, path, timestamp, nonce, body, claim)
+    message = canonical_string(method, path, timestamp, nonce, body, claim, challenge, liveness)
     return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -134,19 +149,21 @@ def signature_headers(
     claim: str | None = None,
     timestamp: int | None = None,
     nonce: str | None = None,
+    challenge: str | None = None,
+    liveness: str | None = None,
 ) -> dict[str, str]:
     """All headers that authenticate one terminal request.
 
     Args:
         key_id: the terminal's key id (``X-Facegate-Key-Id``).
         secret: the terminal secret.
-        method, path, body, claim: as for :func:`canonical_string`.
+        method, path, body, claim, challenge, liveness: as for :func:`canonical_string`.
         timestamp: unix seconds; default: now. Must be within 60 s of the server's clock.
         nonce: default: a fresh :func:`new_nonce`. Never reuse one.
 
     Returns:
         ``X-Facegate-Key-Id``, ``X-Facegate-Timestamp``, ``X-Facegate-Nonce``, ``X-Facegate-Signature``
-        and, with a claim, ``X-Facegate-Claim``.
+        and, when given, ``X-Facegate-Claim``, ``X-Facegate-Challenge`` and ``X-Facegate-Liveness``.
     """
     stamp = int(time.time()) if timestamp is None else timestamp
     fresh = new_nonce() if nonce is None else nonce
@@ -154,10 +171,14 @@ def signature_headers(
         "X-Facegate-Key-Id": _single_line("key_id", key_id),
         "X-Facegate-Timestamp": str(stamp),
         "X-Facegate-Nonce": fresh,
-        "X-Facegate-Signature": sign_request(secret, method, path, stamp, fresh, body, claim),
+        "X-Facegate-Signature": sign_request(secret, method, path, stamp, fresh, body, claim, challenge, liveness),
     }
     if claim is not None:
         headers["X-Facegate-Claim"] = claim
+    if challenge is not None:
+        headers["X-Facegate-Challenge"] = challenge
+    if liveness is not None:
+        headers["X-Facegate-Liveness"] = liveness
     return headers
 
 

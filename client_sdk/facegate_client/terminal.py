@@ -7,10 +7,15 @@ from collections.abc import Callable, Sequence
 
 from facegate_client._http import ApiClient, Transport, image_body, load, segment
 from facegate_client.images import MAX_FRAMES, ImageInput, prepare_images
-from facegate_client.models import Decision
+from facegate_client.models import Challenge, Decision
 from facegate_client.signing import signature_headers
 
-__all__ = ["TerminalClient"]
+__all__ = ["LIVENESS_VERDICTS", "MAX_CHALLENGE_FRAMES", "TerminalClient"]
+
+MAX_CHALLENGE_FRAMES = 6
+"""Frames of a challenge: 1 or 2 per step, 3 steps."""
+LIVENESS_VERDICTS = ("passed", "failed")
+"""Values of a terminal's own liveness verdict (``X-Facegate-Liveness``)."""
 
 
 class TerminalClient(ApiClient):
@@ -61,20 +66,44 @@ class TerminalClient(ApiClient):
     def __repr__(self) -> str:
         return f"TerminalClient(api_url={self.api_url!r}, key_id={self.key_id!r})"
 
+    def challenge(self, door_id: str) -> Challenge:
+        """Ask for a head-turn challenge at ``door_id`` (signed, empty body; never retried once sent).
+
+        Raises:
+            AuthenticationError, PermissionDeniedError, RateLimitedError: as for :meth:`verify`.
+        """
+        response = self.request(
+            "POST",
+            f"/doors/{segment(door_id)}/challenge",
+            body=b"",
+            idempotent=False,
+            sign=lambda method, path, signed_body: self._signature(method, path, signed_body, None),
+        )
+        return load(Challenge, response)
+
     def verify(
         self,
         frames: ImageInput | Sequence[ImageInput],
         door_id: str,
         claim: str | None = None,
+        *,
+        challenge: Challenge | str | None = None,
+        liveness: str | None = None,
     ) -> Decision:
         """Ask whether the person in front of ``door_id`` may enter.
 
         Args:
             frames: one face image or a burst of 2-3 (bytes, paths or PIL images); one is sent as the raw
                 body, several as ``multipart/form-data`` parts named ``frame``. Large images are downscaled
-                to ≤ 1280 px.
+                to ≤ 1280 px. With a challenge: 1 or 2 frames of each step, all steps in order (3 or 6 frames).
             door_id: the door this terminal guards.
             claim: the visitor's claim code (QR or 8 characters) for a 1:1 check, sent as ``X-Facegate-Claim``.
+            challenge: the :class:`Challenge` (or its id) the frames answer, sent signed as
+                ``X-Facegate-Challenge``. The server checks the head movement before any matching; a failed
+                check is a ``deny`` with ``next == "retry"``. A challenge is accepted once.
+            liveness: this terminal's own presentation-attack verdict, ``passed`` or ``failed``, sent signed as
+                ``X-Facegate-Liveness``; a ``passed`` counts only for a terminal registered with
+                ``attests_liveness`` at a site that set ``accept_terminal_liveness``.
 
         Returns:
             The decision; a ``deny`` is a normal result, not an exception. On ``grant`` pass
@@ -83,9 +112,15 @@ class TerminalClient(ApiClient):
         Raises:
             AuthenticationError: signature problems (``clock_skew``, ``key_revoked``, ...).
             PermissionDeniedError: ``door_not_allowed``.
-            RateLimitedError: ``cooling_down`` after repeated denies (see ``retry_after``).
+            RateLimitedError: ``rate_limited``: too many claim-code attempts from this terminal (see
+                ``retry_after``). Repeated denies are no error: they suspend the terminal's face-only
+                matching for a while, and a deny then says ``next`` ``show_code``.
         """
-        prepared = prepare_images(frames, limit=MAX_FRAMES)
+        challenge_id = challenge.challenge_id if isinstance(challenge, Challenge) else challenge
+        if liveness is not None and liveness not in LIVENESS_VERDICTS:
+            raise ValueError("liveness must be 'passed' or 'failed'")
+        limit = MAX_FRAMES if challenge_id is None else MAX_CHALLENGE_FRAMES
+        prepared = prepare_images(frames, limit=limit)
         body, content_type = image_body("frame", prepared)
         claim_code = (claim or "").strip() or None
         response = self.request(
@@ -94,11 +129,31 @@ class TerminalClient(ApiClient):
             body=body,
             content_type=content_type,
             idempotent=False,
-            sign=lambda method, path, signed_body: self._signature(method, path, signed_body, claim_code),
+            sign=lambda method, path, signed_body: self._signature(
+                method, path, signed_body, claim_code, challenge_id, liveness
+            ),
         )
         return load(Decision, response)
 
-    def _signature(self, method: str, path: str, body: bytes, claim: str | None) -> dict[str, str]:
+    def _signature(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        claim: str | None,
+        challenge: str | None = None,
+        liveness: str | None = None,
+    ) -> dict[str, str]:
         """Headers for one attempt: a fresh timestamp and nonce every time."""
         stamp = int(self._clock())
-        return signature_headers(self.key_id, self._secret, method, path, body, claim=claim, timestamp=stamp)
+        return signature_headers(
+            self.key_id,
+            self._secret,
+            method,
+            path,
+            body,
+            claim=claim,
+            timestamp=stamp,
+            challenge=challenge,
+            liveness=liveness,
+        )

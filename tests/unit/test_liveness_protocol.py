@@ -333,3 +333,66 @@ def test_a_high_site_asks_for_the_code_without_a_challenge(door: tuple[Stack, Me
     challenge = ask_challenge(stack)
     granted = verify_with(stack, challenge["challenge_id"], frames_for(engine, challenge["steps"], live_head))
     assert granted.json()["decision"] == "grant"
+
+
+# -- the SDK ------------------------------------------------------------------------------------------------------
+
+
+class InProcessTransport:
+    """Sends the SDK's requests to the in-process API (no sockets)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def send(self, request: Any) -> Any:
+        from urllib.parse import urlsplit
+
+        from facegate_client import HttpResponse
+
+        split = urlsplit(request.url)
+        response = self.stack.api.request(
+            request.method, split.path, body=request.body or b"", headers=dict(request.headers), query=split.query
+        )
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        return HttpResponse(response.status, "", headers, response.body)
+
+
+def tiny_jpeg(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_sdk_challenge_then_verify_with_it(door: tuple[Stack, MemoryFaceEngine]) -> None:
+    from facegate_client import Challenge, TerminalClient
+    from facegate_client.signing import canonical_string
+
+    from facegate.security.signing import canonical_string as server_canonical
+
+    stack, engine = door
+    # Given the SDK's terminal client talking to the handlers
+    client = TerminalClient(
+        "http://door.test",
+        stack.terminal["key_id"],
+        stack.terminal["secret"],
+        transport=InProcessTransport(stack),
+        clock=lambda: stack.clock().timestamp(),
+    )
+    # When it asks for a challenge and sends one JPEG per step with it
+    challenge = client.challenge(stack.door_id)
+    assert isinstance(challenge, Challenge) and challenge.steps[0] == "straight"
+    frames = []
+    for i, step in enumerate(challenge.steps):
+        data = tiny_jpeg(i)
+        engine.register(data, VISITOR + 0.05 * unit(300 + i), live_head(Movement(step)))
+        frames.append(data)
+    decision = client.verify(frames, stack.door_id, challenge=challenge)
+    # Then the door opens, and the SDK and the server sign the same string
+    assert decision.granted
+    args = ("POST", "/doors/d/verify", "1", "n" * 16, b"body", "ABCD2345", "chl_x", "passed")
+    assert canonical_string(*args) == server_canonical(*args)
