@@ -119,9 +119,7 @@ def test_a_challenge_is_taken_once_and_not_after_it_expires(clock: FakeClock) ->
     store = MemoryEphemeral()
     now = clock()
     for name in ("c1", "c2"):
-        store.put_challenge(
-            Challenge(name, "term_1", "door_1", liveness.new_steps(), now, now + timedelta(seconds=10))
-        )
+        store.put_challenge(Challenge(name, "term_1", "door_1", liveness.new_steps(), now, now + timedelta(seconds=10)))
     # When the first is taken twice, Then only the first take gets it
     first = store.take_challenge("c1", now + timedelta(seconds=5))
     assert first is not None and first.steps[0] is Movement.STRAIGHT
@@ -369,10 +367,9 @@ def tiny_jpeg(seed: int) -> bytes:
 
 
 def test_sdk_challenge_then_verify_with_it(door: tuple[Stack, MemoryFaceEngine]) -> None:
+    from facegate.security.signing import canonical_string as server_canonical
     from facegate_client import Challenge, TerminalClient
     from facegate_client.signing import canonical_string
-
-    from facegate.security.signing import canonical_string as server_canonical
 
     stack, engine = door
     # Given the SDK's terminal client talking to the handlers
