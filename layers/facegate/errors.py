@@ -154,3 +154,10 @@ class ServiceUnavailable(FacegateError):
     def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int = 2) -> None:
         super().__init__(message, code=code)
         self.retry_after = max(1, int(retry_after))
+
+
+class DeliveryFailed(ServiceUnavailable):
+    """An e-mail or event could not be handed to SES / EventBridge (HTTP 503 where a client asked for it)."""
+
+    code = "delivery_failed"
+    default_message = "the message could not be delivered; try again later"

@@ -11,7 +11,7 @@ import functools
 import threading
 from collections.abc import Callable
 
-from facegate.ports import FaceEnginePort
+from facegate.ports import Directory, EventPublisher, FaceEnginePort, Mailer
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 
@@ -45,6 +45,9 @@ def build_services(settings: Settings | None = None, backend: str | None = None)
             keys=memory.MemoryKeyService(),
             engine=engine_loader(settings),
             idempotency=memory.MemoryIdempotencyStore(),
+            mailer=memory.MemoryMailer() if settings.mail_from else None,
+            events=memory.MemoryEventPublisher() if settings.event_bus_name else None,
+            directory=memory.MemoryDirectory(),
         )
     from facegate.adapters import dynamodb, kms
 
@@ -57,4 +60,34 @@ def build_services(settings: Settings | None = None, backend: str | None = None)
         keys=kms.KmsKeyService(clients.kms, settings.kms_key_id),
         engine=engine_loader(settings),
         idempotency=dynamodb.idempotency_store(clients.dynamodb, settings),
+        mailer=_mailer(settings),
+        events=_event_publisher(settings),
+        directory=_directory(settings),
     )
+
+
+def _directory(settings: Settings) -> Directory | None:
+    """The Cognito user pool when configured (``FACEGATE_USER_POOL_ID``), else None (no host management)."""
+    if not settings.user_pool_id:
+        return None
+    from facegate.adapters import cognito
+
+    return cognito.CognitoDirectory(cognito.cognito_client(settings), settings.user_pool_id)
+
+
+def _mailer(settings: Settings) -> Mailer | None:
+    """SES when a sender is configured (``FACEGATE_MAIL_FROM``), else None (nothing is mailed)."""
+    if not settings.mail_from:
+        return None
+    from facegate.adapters import ses
+
+    return ses.SesMailer(ses.aws_client("ses", settings), settings.mail_from)
+
+
+def _event_publisher(settings: Settings) -> EventPublisher | None:
+    """EventBridge when a bus is configured (``FACEGATE_EVENT_BUS_NAME``), else None."""
+    if not settings.event_bus_name:
+        return None
+    from facegate.adapters import events, ses
+
+    return events.EventBridgePublisher(ses.aws_client("events", settings), settings.event_bus_name)

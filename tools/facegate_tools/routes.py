@@ -71,7 +71,8 @@ def event_name(function_name: str) -> str:
 
 
 def load_resolver(repo: Path, handler_dir: str) -> Any:
-    """The ``resolver`` of ``<repo>/<handler_dir>/app.py``, imported by file path under a unique name."""
+    """The ``resolver`` of ``<repo>/<handler_dir>/app.py``, imported by file path under a unique name; None
+    when the module declares ``resolver = None`` (a function with no HTTP routes, e.g. an EventBridge target)."""
     path = repo / handler_dir / "app.py"
     name = "facegate_routes_" + re.sub(r"\W", "_", handler_dir.strip("/"))
     spec = importlib.util.spec_from_file_location(name, path)
@@ -79,10 +80,9 @@ def load_resolver(repo: Path, handler_dir: str) -> Any:
         raise FacegateError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    resolver = getattr(module, "resolver", None)
-    if resolver is None:
+    if not hasattr(module, "resolver"):
         raise FacegateError(f"{path} has no module-level `resolver`")
-    return resolver
+    return module.resolver
 
 
 def resolver_routes(function: str, handler_dir: str, resolver: Any) -> list[RouterRoute]:
@@ -126,10 +126,15 @@ def template_functions(template: Mapping[str, Any]) -> dict[str, str]:
 
 def router_routes(repo: Path, template: Mapping[str, Any]) -> dict[str, list[RouterRoute]]:
     """Function logical id -> the routes its handler serves."""
-    return {
-        function: resolver_routes(function, handler_dir, load_resolver(repo, handler_dir))
+    resolvers = {
+        function: (handler_dir, load_resolver(repo, handler_dir))
         for function, handler_dir in template_functions(template).items()
         if (repo / handler_dir / "app.py").is_file()
+    }
+    return {
+        function: resolver_routes(function, handler_dir, resolver)
+        for function, (handler_dir, resolver) in resolvers.items()
+        if resolver is not None
     }
 
 

@@ -59,6 +59,7 @@ def jwt_principal(request: Request) -> Principal:
         subject=str(subject),
         groups=_claim_list(claims.get("cognito:groups")),
         site_ids=_claim_list(claims.get("custom:site_ids")),
+        email=str(claims["email"]) if claims.get("email") else None,
     )
 
 

@@ -104,6 +104,7 @@ class SiteOut(BaseModel):
     security_level: SecurityLevelName
     policy: SecurityPolicyOut = Field(description="effective thresholds and expected rates at this level")
     created_at: datetime
+    retired_at: datetime | None = Field(default=None, description="set once an admin retired the site")
 
 
 class CreateDoor(Strict):
@@ -195,6 +196,7 @@ class AuditItem(BaseModel):
     model_id: str | None = None
     latency_ms: float | None = None
     details: dict[str, str] = Field(default_factory=dict)
+    actor_name: str | None = Field(default=None, description="the actor's name where known (user or terminal)")
 
 
 class AuditPage(BaseModel):
@@ -205,6 +207,24 @@ class AuditPage(BaseModel):
 class NoticeText(BaseModel):
     en: str
     ko: str
+
+
+class NoticeSummaryOut(BaseModel):
+    """The notice's items in one language (what PIPA asks for sensitive data)."""
+
+    controller: str
+    purpose: str
+    items: list[str] = Field(description="the personal data processed; the biometric item is marked sensitive")
+    retention: str
+    refusal: str = Field(description="the right to refuse consent and its consequence")
+    rights: list[str] = Field(description="access, correction, erasure and withdrawal, and how")
+    biometric_consent: str = Field(description="the separate consent to the biometric data")
+    third_parties: str
+
+
+class NoticeSummaries(BaseModel):
+    en: NoticeSummaryOut
+    ko: NoticeSummaryOut
 
 
 class NoticeOut(BaseModel):
@@ -219,6 +239,7 @@ class NoticeOut(BaseModel):
     valid_from: datetime
     valid_until: datetime
     text: NoticeText
+    summary: NoticeSummaries = Field(description="every item of the notice in English and Korean")
 
 
 class ConsentIn(Strict):
@@ -296,3 +317,136 @@ class DecisionOut(BaseModel):
         description="null on a grant and on most denies; lower_mask: the frames show a covered lower face, ask "
         "the person to lower their mask (advice about the frames only, never about who is expected)",
     )
+
+
+# --- the console (issue 14) ----------------------------------------------------------------------------
+
+InviteStatusName = Literal["invited", "consented", "enrolled", "arrived", "expired", "erased"]
+
+
+class MeOut(BaseModel):
+    sub: str
+    email: str | None = None
+    name: str | None = None
+    groups: list[str]
+    site_ids: list[IdStr] | None = Field(description="the host's sites; null for admins (every site)")
+    role: Literal["admin", "host"]
+
+
+class SiteSummary(BaseModel):
+    site_id: IdStr
+    name: str
+    timezone: str
+    security_level: SecurityLevelName
+    created_at: datetime
+    retired_at: datetime | None = None
+
+
+class SitePage(BaseModel):
+    items: list[SiteSummary]
+    next_token: str | None = None
+
+
+class DoorSummary(BaseModel):
+    door_id: IdStr
+    site_id: IdStr
+    name: str
+    created_at: datetime
+    retired_at: datetime | None = None
+
+
+class DoorPage(BaseModel):
+    items: list[DoorSummary]
+    next_token: str | None = None
+
+
+class TerminalSummary(BaseModel):
+    terminal_id: IdStr
+    site_id: IdStr
+    name: str
+    key_id: str
+    door_ids: list[IdStr]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    paired_at: datetime | None = None
+
+
+class TerminalPage(BaseModel):
+    items: list[TerminalSummary]
+    next_token: str | None = None
+
+
+class PairingOut(BaseModel):
+    pairing_code: str = Field(description="XXXX-XXXX-XXXX; single use; shown once")
+    pairing_url: str = Field(description="<origin>/kiosk?pair=<code> (show as a QR code)")
+    expires_at: datetime = Field(description="at most 10 minutes after issue")
+
+
+class PairIn(Strict):
+    pairing_code: str = Field(min_length=1, max_length=64, description="case, spaces and hyphens are ignored")
+
+
+class PairOut(BaseModel):
+    terminal_id: IdStr
+    key_id: str
+    secret: str = Field(description="HMAC-SHA256 signing secret; shown once (any earlier key stops working)")
+    door_ids: list[IdStr]
+    api_url: str = Field(description="base URL the kiosk sends its requests to")
+
+
+class InviteSummary(BaseModel):
+    invite_id: IdStr
+    site_id: IdStr
+    display_name: str | None = None
+    email: str | None = None
+    door_ids: list[IdStr]
+    valid_from: datetime
+    valid_until: datetime
+    created_at: datetime
+    created_by: str = Field(description="the inviting user's sub")
+    created_by_name: str | None = None
+    status: InviteStatusName = Field(
+        description="erased (cancelled, or the visitor erased their data), arrived (granted at a door at least "
+        "once), expired, enrolled, consented or invited"
+    )
+    arrived_at: datetime | None = None
+
+
+class InvitePage(BaseModel):
+    items: list[InviteSummary]
+    next_token: str | None = None
+
+
+class InviteDetail(InviteSummary):
+    registration_url: str | None = Field(
+        default=None, description="the visitor's link (null once the invite is erased or for older invites)"
+    )
+
+
+class CreateHost(Strict):
+    email: str = Field(min_length=3, max_length=254)
+    name: str = Field(min_length=1, max_length=100)
+    site_ids: list[IdStr] = Field(min_length=1, max_length=50)
+
+
+class HostOut(BaseModel):
+    username: str
+    email: str
+    name: str
+    site_ids: list[IdStr]
+    enabled: bool
+    created_at: datetime
+
+
+class NewHostOut(BaseModel):
+    username: str
+    email: str
+    name: str
+    site_ids: list[IdStr]
+    enabled: bool
+    temporary_password: str = Field(description="shown once; the host sets a new password at first sign-in")
+
+
+class HostPage(BaseModel):
+    items: list[HostOut]
+    next_token: str | None = None

@@ -8,6 +8,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from facegate.domain.mail import valid_email
 from facegate.domain.models import (
     AuditKind,
     AuditRecord,
@@ -20,6 +21,7 @@ from facegate.domain.models import (
 )
 from facegate.errors import InvalidRequest, NotFound
 from facegate.security import tokens
+from facegate.usecases import delivery
 from facegate.usecases.audit import record_event
 from facegate.usecases.context import Principal, Services
 from facegate.usecases.keys import door_context, site_context, terminal_context
@@ -47,6 +49,8 @@ class NewInvite:
     invite: Invite
     token: str
     registration_url: str
+    email_sent: bool = False
+    """The invite mail was accepted by SES (False without an e-mail, without a sender, or on failure)."""
 
 
 def create_site(
@@ -175,14 +179,20 @@ def create_invite(
     valid_until: datetime,
     display_name: str | None = None,
     base_url: str = "",
+    email: str | None = None,
+    notify_on_arrival: bool = False,
 ) -> NewInvite:
     """Invite one visitor to ``door_ids`` of ``site_id`` for [valid_from, valid_until).
 
     ``base_url`` is where the API is reached (the deployment's public URL, else the request's host);
-    the registration link is ``<base_url>/register/<token>``.
+    the registration link is ``<base_url>/register/<token>``. With ``email`` the link is mailed to the
+    visitor (``NewInvite.email_sent``); ``notify_on_arrival`` mails the host (the token's e-mail) on the
+    visitor's first grant.
     """
     actor.require_host_of(site_id)
-    require_site(services, site_id)
+    site = require_site(services, site_id)
+    if email is not None and not valid_email(email):
+        raise InvalidRequest("email is not a valid e-mail address", code="invalid_email")
     now = services.clock()
     if valid_until <= valid_from:
         raise InvalidRequest("valid_until must be after valid_from", code="invalid_window")
@@ -196,8 +206,10 @@ def create_invite(
         )
     doors = _check_doors(services, site_id, door_ids)
     token = tokens.new_invite_token()
+    invite_id = tokens.new_id("inv")
+    url = f"{(services.settings.public_base_url or base_url).rstrip('/')}/register/{token}"
     invite = Invite(
-        invite_id=tokens.new_id("inv"),
+        invite_id=invite_id,
         site_id=site_id,
         door_ids=doors,
         valid_from=valid_from,
@@ -206,11 +218,15 @@ def create_invite(
         created_at=now,
         created_by=actor.subject,
         display_name=display_name or None,
+        email=email or None,
+        notify_on_arrival=notify_on_arrival,
+        host_email=actor.email,
+        link_ct=delivery.seal_link(services, site, invite_id, url),
     )
     services.repo.put_invite(invite)
     record_event(services, site_id, AuditKind.INVITE, actor.subject, visitor_id=invite.invite_id)
-    url = f"{(services.settings.public_base_url or base_url).rstrip('/')}/register/{token}"
-    return NewInvite(invite=invite, token=token, registration_url=url)
+    sent = delivery.send_invite_mail(services, site, invite, url, delivery.host_label(actor, invite))
+    return NewInvite(invite=invite, token=token, registration_url=url, email_sent=sent)
 
 
 def erase_invite(services: Services, actor: Principal, invite_id: str) -> ErasureReceipt:

@@ -11,7 +11,16 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from facegate.domain.models import utcnow
 from facegate.domain.policy import DoorPolicy, shipped_calibration
 from facegate.errors import Forbidden
-from facegate.ports import AuditLog, Ephemeral, FaceEnginePort, KeyService, Repository
+from facegate.ports import (
+    AuditLog,
+    Directory,
+    Ephemeral,
+    EventPublisher,
+    FaceEnginePort,
+    KeyService,
+    Mailer,
+    Repository,
+)
 from facegate.settings import Settings
 from facegate.usecases.candidates import CandidateCache
 from facegate.usecases.keys import KeyCache
@@ -33,6 +42,8 @@ class Principal:
     subject: str
     groups: frozenset[str]
     site_ids: frozenset[str] = frozenset()
+    email: str | None = None
+    """The user's e-mail (the token's ``email`` claim), where arrival notices of their invites go."""
 
     @property
     def is_admin(self) -> bool:
@@ -79,6 +90,12 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     policy: DoorPolicy | None = None
     """The door policy; None = built on first use from the shipped calibration."""
+    mailer: Mailer | None = None
+    """Sends invite and arrival mail; None = no sender configured (``mail_from`` unset): nothing is mailed."""
+    events: EventPublisher | None = None
+    """Publishes door decisions; None = no event bus configured (``event_bus_name`` unset)."""
+    directory: Directory | None = None
+    """Host users and user names (Cognito); None = no user pool configured (``user_pool_id`` unset)."""
     key_cache: KeyCache = field(init=False)
     candidates: CandidateCache = field(init=False)
 

@@ -413,8 +413,10 @@ class DynamoRepository:
                 kinds.append("claim_code")
             if invite.consent is not None:
                 kinds.append("consent")
+            if invite.email is not None:
+                kinds.append("email")
             sets = ["erased_at = :at", "rev = :next"]
-            removes = ["consent_version", "consent_at", "enrolled_at", "claim_code_ct"]
+            removes = ["consent_version", "consent_at", "enrolled_at", "claim_code_ct", "email", "link_ct"]
             if revoke:
                 kinds.append("invite_token")
                 if invite.display_name:

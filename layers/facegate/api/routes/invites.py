@@ -14,9 +14,10 @@ from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
     CreateInvite,
     ErasureOut,
+    InviteMailOut,
     InviteOut,
 )
-from facegate.usecases import admin
+from facegate.usecases import admin, delivery
 from facegate.usecases.context import Principal, Services
 
 router = Router()
@@ -37,7 +38,16 @@ def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor:
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     host = event.request_context.domain_name
     new = admin.create_invite(
-        services, actor, site_id, body.door_ids, body.valid_from, body.valid_until, body.display_name, f"https://{host}"
+        services,
+        actor,
+        site_id,
+        body.door_ids,
+        body.valid_from,
+        body.valid_until,
+        body.display_name,
+        f"https://{host}",
+        email=body.email,
+        notify_on_arrival=body.notify_on_arrival,
     )
     invite = new.invite
     return InviteOut(
@@ -48,6 +58,9 @@ def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor:
         door_ids=list(invite.door_ids),
         valid_from=invite.valid_from,
         valid_until=invite.valid_until,
+        email=invite.email,
+        notify_on_arrival=invite.notify_on_arrival,
+        email_sent=new.email_sent,
     )
 
 
@@ -58,3 +71,15 @@ def erase_invite(invite_id: Id, services: ServicesDep, actor: ActorDep) -> Erasu
     """Erase everything biometric of an invite and cancel it (hosts of the site, admins)."""
     receipt = admin.erase_invite(services, actor, invite_id)
     return ErasureOut(erased_at=receipt.erased_at, items=list(receipt.items), invite_id=receipt.invite_id)
+
+
+@router.post(
+    "/invites/<invite_id>/email",
+    security=ADMIN_SECURITY,
+    responses=responses(200, InviteMailOut, 401, 403, 404, 409, 410, 503),
+    tags=["host"],
+)
+def resend_invite_email(invite_id: Id, services: ServicesDep, actor: ActorDep) -> InviteMailOut:
+    """Send the invite mail again to the invite's e-mail (hosts of the site, admins)."""
+    sent = delivery.resend_invite_mail(services, actor, invite_id)
+    return InviteMailOut(invite_id=sent.invite_id, email=sent.email, sent_at=sent.sent_at)

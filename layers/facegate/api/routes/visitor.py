@@ -15,7 +15,17 @@ from facegate.api.deps import provide_services, source_ip
 from facegate.api.idempotency import run_once
 from facegate.api.observability import count
 from facegate.api.openapi import responses
-from facegate.api.schemas import ConsentIn, ConsentOut, EnrollmentOut, ErasureOut, NoticeOut, NoticeText, StatusOut
+from facegate.api.schemas import (
+    ConsentIn,
+    ConsentOut,
+    EnrollmentOut,
+    ErasureOut,
+    NoticeOut,
+    NoticeSummaries,
+    NoticeSummaryOut,
+    NoticeText,
+    StatusOut,
+)
 from facegate.errors import FaceRejected
 from facegate.usecases import visitor
 from facegate.usecases.context import Services
@@ -42,6 +52,21 @@ def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> Notic
         valid_from=notice.valid_from,
         valid_until=notice.valid_until,
         text=NoticeText(**notice.text),
+        summary=NoticeSummaries(
+            **{
+                language: NoticeSummaryOut(
+                    controller=item.controller,
+                    purpose=item.purpose,
+                    items=list(item.items),
+                    retention=item.retention,
+                    refusal=item.refusal,
+                    rights=list(item.rights),
+                    biometric_consent=item.biometric_consent,
+                    third_parties=item.third_parties,
+                )
+                for language, item in notice.summary.items()
+            }
+        ),
     )
 
 
