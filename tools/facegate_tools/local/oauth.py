@@ -348,7 +348,7 @@ class LocalOAuth:
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta name="robots" content="noindex, nofollow">',
             f"<title>{html.escape(text['title'])}</title>",
-            '<link rel="stylesheet" href="/static/app.css"></head><body class="page-login">',
+            '<link rel="stylesheet" href="/static/app.css"><link rel="stylesheet" href="/static/console.css"></head><body class="page-login">',
             '<main id="main" class="login-main"><section class="card login-card">',
             f"<h1>{html.escape(text['title'])}</h1>",
             f'<p class="muted small">{html.escape(text["local"])}</p>',
