@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SETTINGS_KEY = "facegate.kiosk.settings"
-ANSWER_KEYS = {"decision", "decision_id", "unlock_token", "next"}
+ANSWER_KEYS = {"decision", "decision_id", "unlock_token", "next", "hint"}
 ORACLE_WORDS = ("similarity", "threshold", "reason", "no_match", "claim_mismatch", "claim_unknown", "유사도", "기준값")
 GRANT_LISTENER = (
     "window.__grants = []; window.addEventListener('facegate:grant', (event) => window.__grants.push(event.detail));"

@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SHOT_HOLD_FRAMES = 15
 VIDEO_FPS = 15
 MAX_SHOT_ATTEMPTS = 12
-ANSWER_KEYS = {"decision", "decision_id", "unlock_token", "next"}
+ANSWER_KEYS = {"decision", "decision_id", "unlock_token", "next", "hint"}
 """Everything a verify answer carries: no similarity, threshold or reason (those are audited only)."""
 GRANT_LISTENER = (
     "window.__grants = []; window.addEventListener('facegate:grant', (event) => window.__grants.push(event.detail));"

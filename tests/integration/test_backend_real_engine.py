@@ -117,7 +117,7 @@ def test_full_flow_with_real_faces(stack: Any, photo: Callable[[str, int], bytes
         claims = unlock_claims(stack, decision["unlock_token"])
         assert claims is not None and claims["sub"] == decision["decision_id"]
     # And the response is no oracle
-    assert set(decision) <= {"decision", "decision_id", "unlock_token", "next"}
+    assert set(decision) <= {"decision", "decision_id", "unlock_token", "next", "hint"}
 
     # When another photo of A is shown with A's claim code (1:1)
     claimed = stack.verify(photo(PERSON_A, A_DOOR_FRAMES[1]), claim=claim_code)

@@ -196,12 +196,13 @@ def enrollment_json(n_images: int = 1) -> dict[str, Any]:
 
 
 def decision_json(decision: str = "grant", **extra: Any) -> dict[str, Any]:
-    """The verify answer: decision, decision_id, unlock_token (grant only) and next (null on grant)."""
+    """The verify answer: decision, decision_id, unlock_token (grant only), next (null on grant) and hint."""
     return {
         "decision": decision,
         "decision_id": "dec_1",
         "unlock_token": "x.y.z" if decision == "grant" else None,
         "next": None if decision == "grant" else "show_code",
+        "hint": None,
         **extra,
     }
 
@@ -1107,7 +1108,7 @@ def test_cli_verify_exit_codes_with_local(api: FakeApi, local_stack: Path) -> No
     assert granted[1]["decision"] == "grant"
     assert denied[0] == 1
     assert denied[1]["next"] == "show_code"
-    assert set(denied[1]) == {"decision", "decision_id", "unlock_token", "next"}
+    assert set(denied[1]) == {"decision", "decision_id", "unlock_token", "next", "hint"}
     assert failed[0] == 2
     assert failed[2] == {"error": {"status": 401, "code": "key_revoked", "message": "refused"}}
 

@@ -85,8 +85,6 @@ def test_every_reason_is_reachable(policy: DoorPolicy) -> None:
     assert t is not None
     decisions = [
         policy.no_face(level, DecisionMode.IDENTIFY, 3),
-        policy.face_only_suspended(level, 3, 1),
-        policy.claim_blocked(level, 3, 1),
         policy.decide_face_only(level, [], [], [], 1),
         policy.decide_face_only(level, ids, [t + 0.1, 0.1, 0.0], [3, 3, 3], 1),
         policy.decide_face_only(level, ids, [t - 0.05, 0.1, 0.0], [3, 3, 3], 1),
@@ -97,6 +95,8 @@ def test_every_reason_is_reachable(policy: DoorPolicy) -> None:
         policy.decide_claim(level, "a", 0.95, 3, 1, 3),
         policy.decide_claim(level, "a", None, 3, 1, 3, stale_model=True),
         policy.liveness_failed(level, DecisionMode.IDENTIFY, 3, 3),
+        policy.face_only_suspended(level, 3, 1),
+        policy.claim_blocked(level, 3, 1),
     ]
     reasons = [d.reason for d in decisions]
     # Then every reason comes out, each deny maps to a public next step and each decision names its level

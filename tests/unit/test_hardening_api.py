@@ -340,12 +340,13 @@ def test_cooling_down_terminal_is_audited(stack: Stack, services: Services) -> N
     # Given a terminal in a cool-down (after repeated denials)
     now = services.clock()
     services.ephemeral.block(f"cooldown#{stack.terminal['terminal_id']}", now + timedelta(seconds=30))
-    # When it tries again
+    # When a face comes alone
     response = stack.verify(JPEG)
-    # Then 429 cooling_down is answered and audited as an authenticated refusal
-    assert (response.status, response.error_code) == (429, "cooling_down")
-    refused = _audit(services, AuditKind.REFUSED)
-    assert [(r.reason, r.details["authenticated"]) for r in refused] == [("cooling_down", "yes")]
+    # Then it is asked for the code (face-only matching suspended; issue 15 item 10: no 429), and the audit
+    # keeps the precise reason of the deny
+    assert response.status == 200 and response.json()["next"] == "show_code"
+    verified = _audit(services, AuditKind.VERIFY)
+    assert [(r.decision, r.reason, r.similarity) for r in verified] == [("deny", "face_only_suspended", None)]
 
 
 def test_a_flood_of_forged_requests_cannot_flood_the_audit_table(stack: Stack, services: Services) -> None:
