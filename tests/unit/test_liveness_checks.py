@@ -17,6 +17,7 @@ from facegate.vision.liveness import (
     Movement,
     asked_change,
     check_challenge,
+    consistency,
     fingerprint,
     hamming,
     homography,
@@ -204,13 +205,37 @@ def test_near_duplicate_frames_and_replayed_frames_are_refused() -> None:
     # Given live geometry but the same picture's fingerprint (2 bits apart) in both steps
     duplicate = frames([live(), live(yaw=28.0)], prints=[0xFFFF0000FFFF0000, 0xFFFF0000FFFF0003])
     assert check_challenge(steps, duplicate).reason == "duplicate_frames"
-    # Given distinct frames, one of which was seen in an earlier challenge (re-encoded: 1 bit apart)
+    # Given distinct frames whose every step repeats a frame of an earlier challenge (re-encoded: a few bits off)
     fresh = frames([live(), live(yaw=28.0)], prints=[0xFFFF0000FFFF0000, 0x00FF00FF00FF00FF])
     assert check_challenge(steps, fresh).passed
-    verdict = check_challenge(steps, fresh, seen_fingerprints={0x00FF00FF00FF00FE})
+    earlier = {0xFFFF0000FFFF0007, 0x00FF00FF00FF00FE}
+    verdict = check_challenge(steps, fresh, seen_fingerprints=earlier)
     assert verdict.reason == "replayed_frames"
     # And bytes fingerprints are read big-endian
     assert hamming((0x00FF00FF00FF00FE).to_bytes(8, "big"), 0x00FF00FF00FF00FF) == 1
+
+
+def test_one_step_like_an_earlier_challenge_is_not_a_replay() -> None:
+    # Given a returning visitor whose straight look matches last time's, but whose turn does not
+    steps = [Movement.STRAIGHT, Movement.LEFT]
+    fresh = frames([live(), live(yaw=28.0)], prints=[0xFFFF0000FFFF0000, 0x00FF00FF00FF00FF])
+    # When checked against last time's fingerprints
+    verdict = check_challenge(steps, fresh, seen_fingerprints={0xFFFF0000FFFF0000, 0x123456789ABCDEF0})
+    # Then it passes
+    assert verdict.passed, verdict
+
+
+def test_consistency_compares_frames_of_one_step_and_of_consecutive_steps_only() -> None:
+    # Given three steps: person A, A, and B's vector nearly opposite to A's first frame only
+    a1, a2 = unit(1), unit(1) * 0.8 + unit(4) * 0.6
+    far = -a1 * 0.5 + a2 * 0.9
+    far /= np.linalg.norm(far)
+    observed = frames([live(), live(yaw=28.0), live()], descriptors=[a1, a2, far])
+    # When the consistency is read, the first and the last frame are not compared
+    assert consistency([[f] for f in observed]) == pytest.approx(min(float(a1 @ a2), float(a2 @ far)))
+    # And a second frame of the first step is compared with its neighbour step
+    extra = dataclasses.replace(observed[0], descriptor=unit(9).astype(np.float32))
+    assert consistency([[observed[0], extra], [observed[1]], [observed[2]]]) < 0.3
 
 
 def test_fingerprint_survives_noise_and_tells_different_faces_apart() -> None:

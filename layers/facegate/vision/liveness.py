@@ -5,16 +5,19 @@ receives one or more frames per step. :func:`check_challenge` decides, before an
 could come from a live head that followed the sequence, in this order:
 
 1. every step has a frame (``too_few_frames``);
-2. every frame shows the same person: the lowest pairwise cosine of the descriptors is at least
-   :attr:`LivenessThresholds.min_consistency` (``different_people``);
+2. every frame shows the same person: the lowest descriptor cosine between frames of one step or of
+   consecutive steps (:func:`consistency`) is at least :attr:`LivenessThresholds.min_consistency`
+   (``different_people``);
 3. the head moved as asked between consecutive steps: the pose index (:func:`pose_index`) changes along the
    asked axis, in the asked sense, by at least the measured minimum (``no_movement`` when no axis moved that
    much, ``wrong_direction`` when one did, but not as asked);
 4. parallax: eyes and mouth corners lie near one plane, the nose tip stands in front of it. Between frames of a
    real head turn the nose leaves the homography that maps the other four points; a photo or a screen moved or
    tilted in front of the camera keeps all five on one homography up to landmark noise (``planar``);
-5. no two frames of consecutive steps are near-duplicates (``duplicate_frames``), and no frame is a
-   near-duplicate of a frame of an earlier challenge (``replayed_frames``).
+5. no two frames of consecutive steps are near-duplicates (``duplicate_frames``), and the frames do not repeat
+   an earlier challenge: a challenge every step of which has a frame that is a near-duplicate of a frame of an
+   earlier challenge is ``replayed_frames`` (one matching frame is not enough: a returning visitor's straight
+   look at the same camera can be as close to last week's as a re-encoded copy).
 
 Directions are the visitor's own: ``LEFT`` is a turn to the visitor's left. Frames are the camera's raw,
 unmirrored images (what ``drawImage`` of the video element gives, whatever the preview's CSS mirroring), so a
@@ -31,7 +34,7 @@ import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -86,8 +89,12 @@ class LivenessThresholds:
     min_parallax: float = 0.04
     """Least parallax (:func:`nose_parallax`, nose off the four-point homography over the eye distance,
     averaged over the challenge's transitions) of a live head."""
-    duplicate_hamming: int = 6
-    """Two fingerprints (:func:`fingerprint`, 64 bits) at most this many bits apart are the same frame."""
+    duplicate_hamming: int = 3
+    """Frames of consecutive steps whose fingerprints (:func:`fingerprint`, 64 bits) are at most this many bits
+    apart are one frame sent twice."""
+    replay_hamming: int = 10
+    """A frame at most this many bits from a fingerprint of an earlier challenge repeats it; a challenge is
+    replayed when every step has such a frame."""
     min_consistency: float = 0.35
     """Least cosine between the descriptors of any two frames of one challenge."""
 
@@ -270,6 +277,26 @@ def asked_change(previous: Movement, current: Movement) -> tuple[int, float]:
     return axis, -sense
 
 
+MOVEMENTS: Final = (Movement.LEFT, Movement.RIGHT, Movement.UP, Movement.DOWN)
+
+
+class StepChooser(Protocol):
+    """What :func:`random_steps` needs of a random source (``random.Random``, ``secrets.SystemRandom()``)."""
+
+    def choice(self, seq: Sequence[Movement], /) -> Movement: ...
+
+    def random(self) -> float: ...
+
+
+def random_steps(rng: StepChooser, movements: Sequence[Movement] = MOVEMENTS) -> tuple[Movement, ...]:
+    """A challenge sequence: ``STRAIGHT``, a random movement, then with probability one half a third step (a
+    different movement or ``STRAIGHT`` back). Use ``secrets.SystemRandom()`` at a door."""
+    steps = [Movement.STRAIGHT, rng.choice(list(movements))]
+    if rng.random() < 0.5:
+        steps.append(rng.choice([m for m in (*movements, Movement.STRAIGHT) if m != steps[-1]]))
+    return tuple(steps)
+
+
 def challenge_parallax(steps_landmarks: Sequence[Sequence[F64]]) -> float:
     """The challenge's parallax: for each transition between consecutive steps, the median :func:`nose_parallax`
     over the pairs of a frame of one step and a frame of the next; then the mean over the transitions."""
@@ -309,9 +336,7 @@ def check_challenge(
     if any(not group for group in by_step):
         return _refused(TOO_FEW_FRAMES)
 
-    descriptors = np.stack([np.asarray(frame.descriptor, dtype=np.float64) for frame in frames])
-    cosines = descriptors @ descriptors.T
-    if float(cosines[np.triu_indices(len(frames), k=1)].min()) < thresholds.min_consistency:
+    if consistency(by_step) < thresholds.min_consistency:
         return _refused(DIFFERENT_PEOPLE)
 
     landmarks = [[np.asarray(frame.landmarks, dtype=np.float64).reshape(5, 2) for frame in group] for group in by_step]
@@ -338,10 +363,27 @@ def check_challenge(
         if any(hamming(a.fingerprint, b.fingerprint) <= thresholds.duplicate_hamming for a in before for b in after):
             return verdict(DUPLICATE_FRAMES)
     seen = [_as_int(value) for value in seen_fingerprints]
-    for frame in frames:
-        if any(hamming(frame.fingerprint, old) <= thresholds.duplicate_hamming for old in seen):
-            return verdict(REPLAYED_FRAMES)
+    if seen and all(
+        any(hamming(frame.fingerprint, old) <= thresholds.replay_hamming for frame in group for old in seen)
+        for group in by_step
+    ):
+        return verdict(REPLAYED_FRAMES)
     return verdict(None)
+
+
+def consistency(by_step: Sequence[Sequence[FrameObservation]]) -> float:
+    """The lowest descriptor cosine between two frames of one step or of consecutive steps (1.0 for a single
+    frame). A change of person anywhere in the sequence happens within a step or between consecutive steps, and
+    these pairs differ least in pose (a turn to the left and one to the right two steps later are not
+    compared)."""
+    lowest = 1.0
+    vectors = [[np.asarray(frame.descriptor, dtype=np.float64) for frame in group] for group in by_step]
+    for index, group in enumerate(vectors):
+        neighbours = group + (vectors[index + 1] if index + 1 < len(vectors) else [])
+        for i, a in enumerate(group):
+            for b in neighbours[i + 1 :]:
+                lowest = min(lowest, float(a @ b))
+    return lowest
 
 
 def _refused(reason: str) -> LivenessVerdict:
