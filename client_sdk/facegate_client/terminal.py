@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 
@@ -66,16 +67,24 @@ class TerminalClient(ApiClient):
     def __repr__(self) -> str:
         return f"TerminalClient(api_url={self.api_url!r}, key_id={self.key_id!r})"
 
-    def challenge(self, door_id: str) -> Challenge:
-        """Ask for a head-turn challenge at ``door_id`` (signed, empty body; never retried once sent).
+    def challenge(self, door_id: str, movements: Sequence[str] | None = None) -> Challenge:
+        """Ask for a head-turn challenge at ``door_id`` (signed; never retried once sent).
+
+        Args:
+            door_id: the door this terminal guards.
+            movements: draw from these only (at least two of ``left``, ``right``, ``up``, ``down``; default all
+                four). With two, only 2 sequences remain: a weaker defence against pre-recorded videos.
 
         Raises:
             AuthenticationError, PermissionDeniedError, RateLimitedError: as for :meth:`verify`.
+            BadRequestError: fewer than two movements, or an unknown one.
         """
+        body = b"" if movements is None else json.dumps({"movements": list(movements)}).encode("utf-8")
         response = self.request(
             "POST",
             f"/doors/{segment(door_id)}/challenge",
-            body=b"",
+            body=body,
+            content_type=None if movements is None else "application/json",
             idempotent=False,
             sign=lambda method, path, signed_body: self._signature(method, path, signed_body, None),
         )

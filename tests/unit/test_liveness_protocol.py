@@ -393,3 +393,20 @@ def test_sdk_challenge_then_verify_with_it(door: tuple[Stack, MemoryFaceEngine])
     assert decision.granted
     args = ("POST", "/doors/d/verify", "1", "n" * 16, b"body", "ABCD2345", "chl_x", "passed")
     assert canonical_string(*args) == server_canonical(*args)
+
+
+def test_a_terminal_may_restrict_the_movements(door: tuple[Stack, MemoryFaceEngine]) -> None:
+    stack, _ = door
+    path = f"/doors/{stack.door_id}/challenge"
+
+    def ask(body: bytes) -> Any:
+        return stack.api.request("POST", path, body=body, headers=signed(stack, path, body, "application/json"))
+
+    # When a terminal asks for sideways movements only
+    steps = {tuple(ask(b'{"movements": ["left", "right"]}').json()["steps"]) for _ in range(20)}
+    # Then only the two sideways sequences come
+    assert steps == {("straight", "left", "right"), ("straight", "right", "left")}
+    # And fewer than two movements, or an unknown one, is a bad request
+    for body in (b'{"movements": ["left"]}', b'{"movements": ["left", "spin"]}', b"{}"):
+        response = ask(body)
+        assert response.status == 400, response.body

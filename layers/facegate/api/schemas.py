@@ -291,6 +291,15 @@ class StatusOut(BaseModel):
     )
 
 
+class ChallengeIn(Strict):
+    movements: list[Literal["left", "right", "up", "down"]] = Field(
+        min_length=2,
+        max_length=4,
+        description="draw the challenge from these movements only (default all four); with two, only 2 "
+        "sequences remain",
+    )
+
+
 class ChallengeOut(BaseModel):
     """A head-turn challenge: show the steps in order, send 1-2 frames of each with ``X-Facegate-Challenge``."""
 

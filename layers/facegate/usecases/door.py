@@ -28,6 +28,7 @@ from facegate.domain.models import (
     DecisionReason,
     Door,
     Hint,
+    Movement,
     Site,
     Terminal,
 )
@@ -267,8 +268,11 @@ def authenticate(services: Services, request: SignedRequest, door_id: str) -> Au
     )
 
 
-def issue_challenge(services: Services, auth: Authenticated) -> Challenge:
-    """A new head-turn challenge for the authenticated terminal at ``auth.door_id`` (stored, single use).
+def issue_challenge(
+    services: Services, auth: Authenticated, movements: Sequence[Movement] = liveness.MOVEMENTS
+) -> Challenge:
+    """A new head-turn challenge for the authenticated terminal at ``auth.door_id`` (stored, single use),
+    drawn from ``movements`` (the terminal may restrict them, see :func:`liveness.new_steps`).
 
     A terminal that is cooling down still gets one (its face-only matching is suspended, not its door).
 
@@ -281,7 +285,7 @@ def issue_challenge(services: Services, auth: Authenticated) -> Challenge:
         challenge_id=tokens.new_id("chl"),
         terminal_id=auth.terminal.terminal_id,
         door_id=auth.door_id,
-        steps=liveness.new_steps(),
+        steps=liveness.new_steps(movements=movements),
         issued_at=auth.now,
         expires_at=auth.now + timedelta(seconds=services.settings.challenge_ttl_seconds),
     )

@@ -53,9 +53,19 @@ TERMINAL_FAILED = "terminal_failed"
 _RANDOM = secrets.SystemRandom()
 
 
-def new_steps(count: int = CHALLENGE_STEPS) -> tuple[Movement, ...]:
-    """A random sequence: ``straight``, then ``count - 1`` different movements (cryptographic randomness)."""
-    moves = _RANDOM.sample(MOVEMENTS, count - 1)
+def new_steps(count: int = CHALLENGE_STEPS, movements: Sequence[Movement] = MOVEMENTS) -> tuple[Movement, ...]:
+    """A random sequence: ``straight``, then ``count - 1`` different ``movements`` (cryptographic randomness).
+
+    A terminal may restrict the movements to at least two (e.g. ``left``/``right`` where looking up or down is
+    awkward); with two, only 2 sequences remain (a weaker defence against pre-recorded videos).
+
+    Raises:
+        InvalidRequest: fewer than ``count - 1`` different movements, or ``straight`` among them.
+    """
+    pool = list(dict.fromkeys(movements))
+    if Movement.STRAIGHT in pool or len(pool) < count - 1:
+        raise InvalidRequest(f"name at least {count - 1} different movements of left, right, up, down")
+    moves = _RANDOM.sample(pool, count - 1)
     return (Movement.STRAIGHT, *moves)
 
 

@@ -9,13 +9,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from pydantic import ValidationError
 
-from facegate.api.body import MAX_FRAME_PARTS, image_parts, raw_body
+from facegate.api.body import MAX_FRAME_PARTS, image_parts, media_type, raw_body
 from facegate.api.deps import provide_services
 from facegate.api.observability import count, logger, milliseconds
 from facegate.api.openapi import TERMINAL_SECURITY, responses
-from facegate.api.schemas import ChallengeOut, DecisionOut
-from facegate.errors import Forbidden, RateLimited, Unauthorized
+from facegate.api.schemas import ChallengeIn, ChallengeOut, DecisionOut
+from facegate.domain.models import Movement
+from facegate.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized, UnsupportedMediaType
 from facegate.usecases import door, liveness
 from facegate.usecases.audit import record_terminal_refusal
 from facegate.usecases.context import Services
@@ -43,23 +45,38 @@ def _signed_request(event: APIGatewayProxyEventV2, body: bytes) -> door.SignedRe
     )
 
 
+def _movements(content_type: str | None, body: bytes) -> tuple[Movement, ...]:
+    if not body:
+        return liveness.MOVEMENTS
+    if media_type(content_type) != "application/json":
+        raise UnsupportedMediaType("send no body, or application/json", code="unsupported_media_type")
+    try:
+        options = ChallengeIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidRequest("movements: at least two different of left, right, up, down") from exc
+    return tuple(Movement(name) for name in options.movements)
+
+
 @router.post(
     "/doors/<door_id>/challenge",
     security=TERMINAL_SECURITY,
-    responses=responses(200, ChallengeOut, 400, 401, 403, 413, 429, 503),
+    responses=responses(200, ChallengeOut, 400, 401, 403, 413, 415, 429, 503),
     tags=["door"],
 )
 def challenge_at_door(door_id: DoorId, services: ServicesDep) -> ChallengeOut:
-    """A head-turn challenge for the person in front of the door; signed like verify (empty body)."""
+    """A head-turn challenge for the person in front of the door; signed like verify. The body is empty, or
+    JSON ``{"movements": [...]}`` naming at least two of left, right, up, down to draw from."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
-    request = _signed_request(event, raw_body(event, MAX_CHALLENGE_BODY_BYTES))
+    body = raw_body(event, MAX_CHALLENGE_BODY_BYTES)
+    request = _signed_request(event, body)
     try:
         authenticated = door.authenticate(services, request, door_id)
-        challenge = door.issue_challenge(services, authenticated)
+        movements = _movements(event.headers.get("content-type"), body)
+        challenge = door.issue_challenge(services, authenticated, movements)
     except (Unauthorized, Forbidden, RateLimited) as refused:
         record_terminal_refusal(services, request.key_id, door_id, refused)
         raise
-    count("ChallengeIssued")
+    count("ChallengeIssued", movements=str(len(movements)))
     return ChallengeOut(
         challenge_id=challenge.challenge_id,
         steps=[step.value for step in challenge.steps],
