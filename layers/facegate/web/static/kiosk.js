@@ -31,12 +31,18 @@
  *   #result-decision #result-next #retry-countdown[data-seconds]
  *   #claim-panel #claim-form #claim-input #claim-send #claim-cancel #claim-status
  *   window event "facegate:grant" {detail: {door_id, decision_id, unlock_token}} for a door-controller bridge.
+ *   #pair-form #pair-code #pair-send #pair-status #paired-as, body[data-paired = true | failed]
+ *
+ * Pairing (pairing.js): /kiosk?pair=CODE, a scanned pairing QR (the same URL) or a typed code is sent to
+ * POST /pair once; the terminal id, key id, secret and doors it returns become the settings (first door).
  */
 
 import { applyTranslations, initialLanguage, hasString, saveLanguage, t } from './i18n.js';
 import { request } from './api.js';
 import { fitWithin, frameQuality, pickFrames } from './imaging.js';
 import { buildMultipart, signedHeaders } from './terminal.js';
+import { normalisePairingCode, pairKiosk, pairingCodeFrom, validPairingCode } from './pairing.js';
+import './console-i18n.js';
 
 const SETTINGS_KEY = 'facegate.kiosk.settings';
 const MAX_SIDE_PX = 640;
@@ -84,6 +90,8 @@ const state = {
   waitTimer: null,
   decoder: null,
   qr: { code: null, seenAt: 0, tried: null, retryAt: 0 },
+  pairing: false,
+  pairedCodes: new Set(),
 };
 
 const tr = (key, vars) => t(state.lang, key, vars);
@@ -176,6 +184,7 @@ function clearSettings() {
   restartAuto();
   renderPrompt();
   renderButtons();
+  renderPairedAs();
   setStatus($('#settings-status'), 'kiosk.cleared', {}, '');
 }
 
@@ -368,6 +377,11 @@ async function scanLoop() {
       text = await state.decoder.decode(image);
     } catch {
       text = null;
+    }
+    const pairCode = pairingCodeFrom(text, window.location.origin);
+    if (pairCode) {
+      onPairingCode(pairCode);
+      continue;
     }
     const code = normaliseClaim(text);
     if (!CLAIM_PATTERN.test(code)) continue;
@@ -603,6 +617,57 @@ function sendClaim(event) {
   verify({ claim: code, typed: true });
 }
 
+// ---- pairing (a code from the console: typed, scanned as QR, or in the address ?pair=CODE) -------------
+
+async function onPairingCode(code) {
+  if (state.pairing || state.pairedCodes.has(code)) return;
+  state.pairing = true;
+  state.pairedCodes.add(code);
+  showSettings(true);
+  $('#pair-code').value = code;
+  setStatus($('#pair-status'), 'pair.working', {}, '');
+  const result = await pairKiosk(code, state.settings.apiUrl);
+  state.pairing = false;
+  if (!result.ok) {
+    const key = result.status === 429 ? 'pair.throttled' : [404, 410].includes(result.status) ? 'pair.invalid' : 'pair.failed';
+    setStatus($('#pair-status'), key, { code: result.code }, 'error');
+    document.body.dataset.paired = 'failed';
+    return;
+  }
+  const next = { ...state.settings, ...result.settings };
+  state.settings = next;
+  window.localStorage.setItem(SETTINGS_KEY, JSON.stringify(next));
+  fillSettingsForm();
+  $('#pair-code').value = '';
+  setStatus($('#pair-status'), 'pair.done', { doors: next.doorIds.join(', ') || next.doorId }, '');
+  document.body.dataset.paired = 'true';
+  renderPairedAs();
+  restartAuto();
+  renderPrompt();
+  renderButtons();
+  showSettings(false);
+  $('#verify-btn').focus();
+}
+
+function submitPairing(event) {
+  event.preventDefault();
+  const code = normalisePairingCode($('#pair-code').value);
+  if (!validPairingCode(code)) {
+    setStatus($('#pair-status'), 'pair.invalid', {}, 'error');
+    $('#pair-code').focus();
+    return;
+  }
+  state.pairedCodes.delete(code);
+  onPairingCode(code);
+}
+
+function renderPairedAs() {
+  const element = $('#paired-as');
+  const terminal = state.settings.terminalId;
+  element.hidden = !terminal || !settingsComplete();
+  if (terminal) element.textContent = tr('pair.paired_as', { terminal });
+}
+
 // ---- auto mode, language, wiring ------------------------------------------------------------------
 
 function restartAuto() {
@@ -628,6 +693,7 @@ function applyLanguage() {
   renderPrompt();
   renderResult();
   renderQrStatus();
+  renderPairedAs();
 }
 
 function wire() {
@@ -639,6 +705,7 @@ function wire() {
   $('#settings-toggle').addEventListener('click', () => showSettings($('#settings-panel').hidden));
   $('#settings-form').addEventListener('submit', saveSettings);
   $('#settings-clear').addEventListener('click', clearSettings);
+  $('#pair-form').addEventListener('submit', submitPairing);
   $('#camera-start').addEventListener('click', startCamera);
   $('#verify-btn').addEventListener('click', () => verify());
   $('#claim-form').addEventListener('submit', sendClaim);
@@ -652,7 +719,10 @@ async function main() {
   wire();
   fillSettingsForm();
   applyLanguage();
-  if (!settingsComplete()) showSettings(true);
+  const pairCode = pairingCodeFrom(window.location.href, window.location.origin);
+  if (window.location.search) window.history.replaceState(null, '', window.location.pathname);
+  if (pairCode) onPairingCode(pairCode);
+  else if (!settingsComplete()) showSettings(true);
   restartAuto();
   renderButtons();
   document.body.dataset.ready = 'true';
