@@ -6,6 +6,7 @@ A benchmark prints numbers; nothing here asserts a time.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from facegate.errors import FacegateError
-from facegate.vision.engine import pick_face
+from facegate.vision.engine import FaceEngine, pick_face
 from facegate.vision.pipeline import FLIP_AVERAGE
 from facegate_tools.engine import load_engine
 
@@ -96,6 +97,7 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         "threads": 1,
         "median_ms": {key: _median(values) for key, values in stages.items()},
         "flip_average": FLIP_AVERAGE,
+        "liveness": liveness_bench(engine, blobs, runs),
         "load": cold_load(images[0]),
         "model_id": engine.model_id,
         "cpu": _cpu_name(),
@@ -110,6 +112,56 @@ def engine_bench(images: Sequence[Path], runs: int, vs_dlib: bool) -> dict[str, 
         report["dlib_median_ms"] = {"image_to_descriptor": _median(dlib_whole)}
         report["speedup_vs_dlib"] = round(statistics.median(dlib_whole) / statistics.median(whole), 2)
     return report
+
+
+LIVENESS_SEEN = 200
+"""Fingerprints of earlier challenges the replay check scans in the liveness benchmark."""
+
+
+def liveness_bench(engine: FaceEngine, blobs: Sequence[bytes], runs: int) -> dict[str, Any]:
+    """Time the liveness checks add per frame beyond embedding (ms, one thread): the chip's fingerprint, and a
+    three-step challenge's :func:`~facegate.vision.liveness.check_challenge` over three frames, divided by three.
+    The thresholds are opened so that every check runs (a refused challenge stops early), with
+    :data:`LIVENESS_SEEN` earlier fingerprints to scan."""
+    import random
+
+    from facegate.vision.liveness import FrameObservation, LivenessThresholds, Movement, check_challenge, fingerprint
+
+    seen = [random.Random(0).getrandbits(64) for _ in range(LIVENESS_SEEN)]
+    every_check = LivenessThresholds(
+        min_yaw_change=-math.inf,
+        min_pitch_change=-math.inf,
+        min_parallax=-math.inf,
+        duplicate_hamming=-1,
+        replay_hamming=-1,
+        min_consistency=-1.0,
+    )
+    steps = (Movement.STRAIGHT, Movement.LEFT, Movement.UP)
+    observed = []
+    for data in blobs:
+        try:
+            ((face, descriptor, chip),) = engine.observe([data])
+        except FacegateError:
+            continue
+        observed.append((face.landmarks, descriptor, chip))
+    fingerprints: list[float] = []
+    checks: list[float] = []
+    for index in range(len(observed) - 2):
+        triple = observed[index : index + 3]
+        for _, _, chip in triple:
+            fingerprints += timed(partial(fingerprint, chip), runs)
+        frames = [FrameObservation(lm, d, fingerprint(c), step) for step, (lm, d, c) in enumerate(triple)]
+        checks += [t / 3.0 for t in timed(partial(check_challenge, steps, frames, seen, every_check), runs)]
+    if not checks:
+        return {"frames": 0}
+    return {
+        "frames": len(observed),
+        "fingerprint_ms": _median(fingerprints),
+        "checks_per_frame_ms": _median(checks),
+        "per_frame_ms": round(statistics.median(fingerprints) + statistics.median(checks), 3),
+        "what": "fingerprint + check_challenge / 3 (3 steps, 1 frame each, every check run, "
+        f"{LIVENESS_SEEN} earlier fingerprints); beyond the embedding",
+    }
 
 
 def image_size(data: bytes) -> tuple[int, int]:

@@ -1,5 +1,5 @@
-"""``facegate eval pairs|identities|door``: accuracy, TAR at FAR, rates at the door policy's thresholds, and the
-whole door simulated."""
+"""``facegate eval pairs|identities|door|liveness``: accuracy, TAR at FAR, rates at the door policy's thresholds,
+the whole door simulated, and the liveness checks against generated presentation attacks."""
 
 from __future__ import annotations
 
@@ -74,6 +74,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     door.add_argument("--distractor-pick", choices=("center", "largest"), default="center", help="(LFW: center)")
     door.add_argument("--json", action="store_true")
     door.set_defaults(run=run_door)
+
+    liveness = kinds.add_parser(
+        "liveness",
+        help="presentation attacks built from the images (planar, still, replay, splice, bent): APCER and BPCER",
+    )
+    liveness.add_argument("--root", type=Path, required=True, help="folder per identity")
+    liveness.add_argument("--seed", type=int, default=0)
+    liveness.add_argument(
+        "--max-sources", type=int, default=300, help="photos rendered per attack type, replays and splices (300)"
+    )
+    liveness.add_argument("--max-identities", type=int, help="only the first identities (sorted): a quick run")
+    liveness.add_argument("--json", action="store_true")
+    liveness.set_defaults(run=run_liveness)
 
 
 def _print(report: dict[str, Any], as_json: bool) -> None:
@@ -189,6 +202,27 @@ def run_door(args: argparse.Namespace) -> int:
         args.seed,
         pick=args.pick,
         distractor_pick=args.distractor_pick,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    return 0
+
+
+def run_liveness(args: argparse.Namespace) -> int:
+    import sys
+
+    from facegate_tools.evaluation.liveness import evaluate_liveness, print_table
+
+    if args.max_sources < 1 or (args.max_identities is not None and args.max_identities < 1):
+        print("--max-sources and --max-identities take whole numbers >= 1", file=sys.stderr)
+        return 2
+    if not args.root.is_dir():
+        print(f"--root {args.root} is not a folder", file=sys.stderr)
+        return 2
+    report = evaluate_liveness(
+        load_engine(), args.root, args.seed, max_sources=args.max_sources, max_identities=args.max_identities
     )
     if args.json:
         print(json.dumps(report, indent=2))
