@@ -15,6 +15,7 @@ from facegate_client.models import (
     Door,
     ErasureReceipt,
     Invite,
+    InviteMail,
     Site,
     Terminal,
     TerminalRevocation,
@@ -113,6 +114,8 @@ class AdminClient(ApiClient):
         valid_until: datetime | str,
         *,
         display_name: str | None = None,
+        email: str | None = None,
+        notify_on_arrival: bool = False,
     ) -> Invite:
         """Invite a visitor to some doors of a site for a time window.
 
@@ -122,6 +125,9 @@ class AdminClient(ApiClient):
             valid_from, valid_until: window as aware datetimes or RFC 3339 strings with an offset;
                 sent as RFC 3339 UTC (``...Z``). Naive datetimes are refused (their zone is ambiguous).
             display_name: optional name shown to the host (data minimisation: nothing else).
+            email: optional visitor e-mail; the server mails the link there (ko/en) and keeps the address only
+                as long as the invite (``Invite.email_sent`` says whether SES took the mail).
+            notify_on_arrival: e-mail the inviting host (their token's e-mail) on the visitor's first grant.
 
         Returns:
             The invite; give ``registration_url`` to the visitor.
@@ -137,8 +143,23 @@ class AdminClient(ApiClient):
         payload: dict[str, Any] = {"door_ids": list(door_ids), "valid_from": start, "valid_until": end}
         if display_name is not None:
             payload["display_name"] = display_name
+        if email is not None:
+            payload["email"] = email
+        if notify_on_arrival:
+            payload["notify_on_arrival"] = True
         path = f"/sites/{segment(site_id)}/invites"
         return load(Invite, self.call("POST", path, payload=payload, headers=self._auth, idempotent=False))
+
+    def resend_invite_email(self, invite_id: str) -> InviteMail:
+        """Send the invite mail again to the invite's e-mail (hosts of the site, admins).
+
+        Raises:
+            ConflictError: ``no_email`` (the invite has none), ``mail_not_configured`` (no sender).
+            GoneError: the invite was cancelled or erased, or it expired.
+            ServiceUnavailableError: ``delivery_failed`` (SES refused or failed).
+        """
+        path = f"/invites/{segment(invite_id)}/email"
+        return load(InviteMail, self.call("POST", path, headers=self._auth, idempotent=False))
 
     def erase_invite(self, invite_id: str) -> ErasureReceipt:
         """Erase an invite and everything stored for its visitor; the token stops working.

@@ -178,10 +178,23 @@ def _cmd_invite(settings: _Settings, out: TextIO) -> int:
     door_ids = args.door_id or [settings.get(None, ("door_id",), "FACEGATE_DOOR_ID", "a door id (--door-id)")]
     valid_from = args.valid_from or utc_now()
     valid_until = args.valid_until or hours_from_now(args.hours)
-    invite = settings.admin().create_invite(site_id, door_ids, valid_from, valid_until, display_name=args.display_name)
+    invite = settings.admin().create_invite(
+        site_id,
+        door_ids,
+        valid_from,
+        valid_until,
+        display_name=args.display_name,
+        email=args.email,
+        notify_on_arrival=args.notify_on_arrival,
+    )
     created = invite.to_dict()
     settings.remember_invite(created)
     _print(out, created)
+    return EXIT_OK
+
+
+def _cmd_resend_invite(settings: _Settings, out: TextIO) -> int:
+    _print(out, settings.admin().resend_invite_email(settings.args.invite_id).to_dict())
     return EXIT_OK
 
 
@@ -272,7 +285,15 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--valid-until", help="RFC 3339 end (default: --hours after now)")
     invite.add_argument("--hours", type=float, default=8.0, help="window length when --valid-until is absent")
     invite.add_argument("--display-name", help="optional visitor name")
+    invite.add_argument("--email", help="visitor e-mail: the server mails the registration link there (ko/en)")
+    invite.add_argument(
+        "--notify-on-arrival", action="store_true", help="e-mail me (the token's e-mail) on the visitor's first entry"
+    )
     invite.set_defaults(handler=_cmd_invite)
+
+    resend = command("resend-invite", help="send the invite mail again (admin or host of the site)")
+    resend.add_argument("invite_id", metavar="INVITE_ID", help="the invite whose mail to send again")
+    resend.set_defaults(handler=_cmd_resend_invite)
 
     enroll = command(
         "enroll", help="upload 1-3 selfies (visitor); without --url: the invite last created by `invite --local`"
@@ -289,8 +310,8 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = command(
         "verify",
-        help="verify a face at a door (terminal); prints decision, decision_id, unlock_token and next "
-        "(show_code | retry | see_reception on a deny); exit 1 on deny",
+        help="verify a face at a door (terminal); prints decision, decision_id, unlock_token, next "
+        "(show_code | retry | see_reception on a deny) and hint (lower_mask or null); exit 1 on deny",
     )
     verify.add_argument("images", nargs="+", metavar="FRAME", help="1-3 face images")
     verify.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")

@@ -77,6 +77,15 @@ class _Reader:
             raise _invalid(self.kind, f"field {key!r} must be a string or null")
         return value
 
+    def flag(self, key: str) -> bool:
+        """A boolean field; absent = False (servers before the field did not send it)."""
+        value = self._get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise _invalid(self.kind, f"field {key!r} must be true or false")
+        return value
+
     def number(self, key: str) -> float:
         value = self.opt_number(key)
         if value is None:
@@ -281,6 +290,11 @@ class Invite(_Model):
     valid_from: datetime
     valid_until: datetime
     token: str | None = dataclasses.field(default=None, repr=False)
+    email: str | None = dataclasses.field(default=None, repr=False)
+    """The visitor's e-mail the invite mail went to (personal data: not in ``repr``)."""
+    notify_on_arrival: bool = False
+    email_sent: bool = False
+    """True when the server handed the invite mail to SES."""
     raw: Mapping[str, JsonValue] = _raw()
 
     @classmethod
@@ -293,6 +307,29 @@ class Invite(_Model):
             valid_from=reader.time("valid_from"),
             valid_until=reader.time("valid_until"),
             token=reader.opt_text("token"),
+            email=reader.opt_text("email"),
+            notify_on_arrival=reader.flag("notify_on_arrival"),
+            email_sent=reader.flag("email_sent"),
+            raw=reader.rest(),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class InviteMail(_Model):
+    """The invite mail was sent again: to which address, when."""
+
+    kind: ClassVar[str] = "invite mail"
+    invite_id: str
+    email: str = dataclasses.field(repr=False)
+    sent_at: datetime
+    raw: Mapping[str, JsonValue] = _raw()
+
+    @classmethod
+    def _read(cls, reader: _Reader) -> InviteMail:
+        return cls(
+            invite_id=reader.text("invite_id"),
+            email=reader.text("email"),
+            sent_at=reader.time("sent_at"),
             raw=reader.rest(),
         )
 

@@ -45,6 +45,7 @@ from facegate.adapters.dynamodb import (
     idempotency_store,
 )
 from facegate.adapters.kms import KmsKeyService
+from facegate.adapters.memory import MemoryEventPublisher, MemoryMailer
 from facegate.api.deps import use_services
 from facegate.domain.policy import Calibration, DoorPolicy, shipped_calibration
 from facegate.errors import ModelUnavailable
@@ -249,6 +250,8 @@ def aws_services(
         idempotency=idempotency_store(clients.dynamodb, settings),
         clock=clock,
         policy=lfw_policy(),
+        mailer=MemoryMailer(),
+        events=MemoryEventPublisher(),
     )
 
 

@@ -62,7 +62,11 @@ PUBLIC_REDIRECTS = {("GET", "/")}
 """Public routes that answer with a redirect (``/`` sends people to the console)."""
 TERMINAL_ROUTES = {("POST", "/doors/{door_id}/verify")}
 """Routes authenticated by a terminal's HMAC request signature."""
-HOST_ROUTES = {("POST", "/sites/{site_id}/invites"), ("DELETE", "/invites/{invite_id}")}
+HOST_ROUTES = {
+    ("POST", "/sites/{site_id}/invites"),
+    ("DELETE", "/invites/{invite_id}"),
+    ("POST", "/invites/{invite_id}/email"),
+}
 """JWT routes open to hosts of the site (and admins); every other JWT route is admin-only."""
 
 EXPIRED_VISITOR = {
@@ -230,7 +234,7 @@ def world(lfw_dev_dir: Path) -> Iterator[World]:
 
 # --------------------------------------------------------------------------------------- the matrix
 
-ONE_ANSWER_FOR_OTHER_SITES = {("DELETE", "/invites/{invite_id}")}
+ONE_ANSWER_FOR_OTHER_SITES = {("DELETE", "/invites/{invite_id}"), ("POST", "/invites/{invite_id}/email")}
 """Routes addressed by an object id whose site is not in the path: another site's object is 404, like an
 unknown id, so ids of other sites cannot be probed."""
 
@@ -384,6 +388,17 @@ def test_the_right_credential_is_accepted(world: World, route: TemplateRoute) ->
     elif key == ("DELETE", "/invites/{invite_id}"):
         fresh_invite = h.invite(world.site_a, [world.door_a])
         response = h.call("DELETE", f"/invites/{fresh_invite['invite_id']}", bearer=h.host_token([world.site_a]))
+    elif key == ("POST", "/invites/{invite_id}/email"):
+        now = world.clock()
+        with_email = {
+            "door_ids": [world.door_a],
+            "valid_from": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "valid_until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "email": "visitor@example.com",
+        }
+        created = h.call("POST", f"/sites/{world.site_a}/invites", json_body=with_email, bearer=h.admin_token())
+        path = f"/invites/{created.json()['invite_id']}/email"
+        response = h.call("POST", path, bearer=h.host_token([world.site_a]))
     elif route_kind == "host":
         response = world.request(route, bearer=h.host_token([world.site_a]))
     else:

@@ -190,6 +190,35 @@ def publish_decision(services: Services, detail: Mapping[str, object], at: datet
     return True
 
 
+def announce_decision(
+    services: Services,
+    site_id: str,
+    door_id: str,
+    terminal_id: str,
+    decision: Decision,
+    decision_id: str,
+    at: datetime,
+    first_arrival: bool,
+) -> bool:
+    """The record phase's last step: publish the door decision (``first_arrival``: this grant set the invite's
+    ``arrived_at``). Never raises: a failed publish is logged and counted, the door decision stands. Returns
+    whether the event was published."""
+    detail = decision_detail(
+        site_id=site_id,
+        door_id=door_id,
+        terminal_id=terminal_id,
+        decision=decision,
+        decision_id=decision_id,
+        at=at,
+        first_arrival=first_arrival,
+    )
+    try:
+        return publish_decision(services, detail, at)
+    except Exception as exc:  # an unexpected client error must not fail the door decision either
+        delivery_failed("door_event", exc)
+        return False
+
+
 def notify_arrival(services: Services, detail: Mapping[str, object]) -> bool:
     """The subscriber of first-arrival events: e-mail the host when their invite opted in.
 
