@@ -1,0 +1,133 @@
+"""The liveness evaluation on a few identities of east-asian-dev with the real engine: generated attacks are
+refused, real pose changes of one person pass, and ``facegate eval liveness --json`` keeps its keys."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from facegate.vision.engine import FaceEngine
+from facegate.vision.liveness import FrameObservation, Movement, check_challenge
+from facegate_tools.cli import main
+from facegate_tools.evaluation.liveness import (
+    ATTACK_TYPES,
+    Photo,
+    bona_fide_sequences,
+    held_photo_frames,
+    load_photos,
+    observe_frames,
+    still_frames,
+)
+
+IDENTITIES = 6
+
+
+@pytest.fixture(scope="module")
+def east_asian_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "datasets" / "east-asian-dev"
+    if not path.is_dir():
+        pytest.skip(f"east-asian-dev not found under {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(engine: FaceEngine, east_asian_dir: Path) -> list[Photo]:
+    return load_photos(engine, east_asian_dir, max_identities=IDENTITIES)
+
+
+def _frontal(photos: list[Photo]) -> Photo:
+    return min(photos, key=lambda photo: abs(photo.pose[0]) + abs(photo.pose[1]))
+
+
+def test_a_photo_moved_as_a_plane_is_refused(engine: FaceEngine, photos: list[Photo]) -> None:
+    # Given the most frontal photo held in front of the camera and turned as a plane for straight -> left -> up
+    steps = (Movement.STRAIGHT, Movement.LEFT, Movement.UP)
+    frames = held_photo_frames(_frontal(photos), steps, random.Random(3), bent=False)
+    # When the real engine re-detects the frames and the checks run
+    observed = observe_frames(engine, frames)
+    assert observed is not None, "the engine should still see the face in the rendered frames"
+    verdict = check_challenge(steps, observed)
+    # Then it is refused for not moving like a head
+    assert not verdict.passed
+    assert verdict.reason in {"no_movement", "wrong_direction", "planar"}, verdict
+
+
+def test_a_still_frame_repeated_is_refused(engine: FaceEngine, photos: list[Photo]) -> None:
+    # Given one photo sent for both steps with fresh noise and JPEG encodings
+    steps = (Movement.STRAIGHT, Movement.RIGHT)
+    observed = observe_frames(engine, still_frames(_frontal(photos), 2, random.Random(4)))
+    assert observed is not None
+    # When checked / Then refused
+    assert check_challenge(steps, observed).reason == "no_movement"
+
+
+def test_real_pose_changes_of_one_person_pass(photos: list[Photo]) -> None:
+    # Given sequences of photos of one person whose landmarks show the asked movements
+    sequences = bona_fide_sequences(photos, random.Random(0))
+    assert len(sequences) >= 5, "the subset should hold several real pose changes"
+    # When checked
+    verdicts = [check_challenge(s.steps, s.observations()) for s in sequences]
+    # Then each passes unless it is refused for the proxy's weakness (photos of other days: different_people)
+    assert sum(v.passed for v in verdicts) >= 0.7 * len(verdicts)
+    assert {v.reason for v in verdicts if not v.passed} <= {"different_people"}
+
+
+def test_frames_of_two_people_spliced_are_refused(photos: list[Photo]) -> None:
+    # Given a real turn of one person whose straight frame is swapped for another person's straight photo
+    passing = [
+        s for s in bona_fide_sequences(photos, random.Random(0)) if check_challenge(s.steps, s.observations()).passed
+    ]
+    sequence = passing[0]
+    first = sequence.photos[0]
+    stranger = _frontal([p for p in photos if p.identity != first.identity])
+    frames = sequence.observations()
+    frames[0] = FrameObservation(
+        stranger.observation.landmarks, stranger.observation.descriptor, stranger.observation.fingerprint, 0
+    )
+    # When checked / Then refused as different people
+    assert check_challenge(sequence.steps, frames).reason == "different_people"
+    # And the same real turn replayed against its own fingerprints is refused
+    seen = [p.observation.fingerprint for p in sequence.photos]
+    assert check_challenge(sequence.steps, sequence.observations(), seen).reason == "replayed_frames"
+
+
+def test_cli_json_has_the_contract_keys(
+    models: Path, east_asian_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the models and two identities
+    monkeypatch.setenv("FACEGATE_MODEL_DIR", str(models))
+    # When the evaluation runs with --json on a small subset
+    status = main(
+        [
+            "eval",
+            "liveness",
+            "--root",
+            str(east_asian_dir),
+            "--seed",
+            "1",
+            "--max-identities",
+            "2",
+            "--max-sources",
+            "2",
+            "--json",
+        ]
+    )
+    # Then it prints APCER per attack type, BPCER and the counts under the contract's keys
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["apcer"]) == set(ATTACK_TYPES) == {"planar", "still", "replay", "splice", "bent"}
+    assert set(report["n_attacks"]) == set(ATTACK_TYPES)
+    assert report["n_attacks"]["planar"] == 2 and report["n_attacks"]["still"] == 2
+    assert isinstance(report["n_bona_fide"], int) and report["n_bona_fide"] > 0
+    assert report["bpcer"] is None or 0.0 <= report["bpcer"] <= 1.0
+    for kind in ("planar", "still"):
+        assert report["apcer"][kind] == 0.0
+
+
+def test_cli_refuses_a_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # When the root does not exist / Then usage error 2 with a message
+    assert main(["eval", "liveness", "--root", str(tmp_path / "absent")]) == 2
+    assert "not a folder" in capsys.readouterr().err
