@@ -1,0 +1,225 @@
+"""axe-core (npm, ``node_modules/axe-core``) on every page of the running local stack, in Chromium: the console
+(signed out, its login form, every section as an admin and as a host), the visitor page (notice and camera) and
+the kiosk (pairing). No violation of impact ``serious`` or ``critical`` (WCAG 2.0-2.2 A/AA and best practices),
+at desktop width and at 360 px, and every control of the console and the kiosk at least 44 px tall.
+
+axe is injected with ``page.add_script_tag``; the pages' Content-Security-Policy allows no inline script, so
+these contexts bypass CSP (the other e2e tests check the policy itself).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import fakecam
+import pytest
+from console_support import AXE, axe_violations, console_login, open_tab, small_tap_targets
+from PIL import Image
+
+if TYPE_CHECKING:
+    from conftest import ChromiumThread
+
+pytestmark = [pytest.mark.e2e]
+
+WIDTHS = (1280, 360)
+
+
+@pytest.fixture(scope="module")
+def grey_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fake camera that shows a plain grey picture (no face: these pages only need a running camera)."""
+    folder = tmp_path_factory.mktemp("a11y")
+    Image.new("RGB", (640, 480), (120, 124, 128)).save(folder / "grey.png")
+    return fakecam.write_y4m([folder / "grey.png"], folder / "grey.y4m", frames_per_image=5, fps=10)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: ChromiumThread, grey_camera: Path) -> Any:
+    if not AXE.is_file():
+        pytest.skip(f"{AXE} missing: run `make node_modules/.stamp` (npm ci)")
+    return chromium.launch(grey_camera)
+
+
+@pytest.fixture
+def audit(chromium: ChromiumThread, browser: Any) -> Iterator[Callable[..., dict[str, list[Any]]]]:
+    """``audit(steps, width)``: runs ``steps(page, check)`` in a fresh CSP-bypassing context of ``width`` px;
+    ``check(name)`` records axe's serious/critical violations (and small controls) of the page as it is."""
+    contexts: list[Any] = []
+
+    def run(steps: Callable[[Any, Callable[[str], None]], None], width: int, taps: bool = True) -> dict[str, list[Any]]:
+        def body() -> dict[str, list[Any]]:
+            context = browser.new_context(
+                bypass_csp=True, locale="en-US", timezone_id="UTC", viewport={"width": width, "height": 900}
+            )
+            contexts.append(context)
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            found: dict[str, list[Any]] = {}
+
+            def check(name: str) -> None:
+                problems: list[Any] = axe_violations(page)
+                if taps:
+                    problems += small_tap_targets(page)
+                if problems:
+                    found[f"{name}@{width}"] = problems
+
+            steps(page, check)
+            return found
+
+        return chromium.run(body)
+
+    yield run
+    chromium.run(lambda: [context.close() for context in contexts])
+
+
+def _admin_call(state: dict[str, Any], method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{state['api_url']}{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {state['admin']['token']}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result: dict[str, Any] = json.load(response)
+        return result
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_console_signed_out_and_its_login_form(
+    live_stack: dict[str, Any], audit: Callable[..., dict[str, list[Any]]], width: int
+) -> None:
+    # Given the console of the running stack, signed out
+    from playwright.sync_api import expect
+
+    def steps(page: Any, check: Callable[[str], None]) -> None:
+        page.goto(f"{live_stack['api_url']}/console")
+        expect(page.locator("body")).to_have_attribute("data-auth", "signed-out")
+        check("console-signed-out")
+        # And the login form it leads to, in Korean too
+        page.click("#login-btn")
+        page.wait_for_url("**/_local/oauth2/authorize**")
+        check("login-form-en")
+        page.click(".login-lang a")
+        expect(page.locator("html")).to_have_attribute("lang", "ko")
+        check("login-form-ko")
+
+    # When axe checks them, Then nothing serious or critical is found
+    found = audit(steps, width)
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_console_every_admin_section(
+    live_stack: dict[str, Any], audit: Callable[..., dict[str, list[Any]]], width: int
+) -> None:
+    # Given an admin signed in to the console
+    from playwright.sync_api import expect
+
+    def steps(page: Any, check: Callable[[str], None]) -> None:
+        admin = live_stack["admin"]
+        console_login(page, live_stack["api_url"], admin["username"], admin["password"])
+        check("admin-invites")
+        for view in ("sites", "terminals", "hosts", "audit"):
+            open_tab(page, view)
+            check(f"admin-{view}")
+        # And the pairing panel with its QR code
+        open_tab(page, "terminals")
+        page.locator("#terminal-list .item button.primary").first.click()
+        expect(page.locator("#pairing")).to_be_visible()
+        check("admin-pairing")
+        # And the console in Korean
+        page.click("#lang-switch")
+        expect(page.locator("html")).to_have_attribute("lang", "ko")
+        check("admin-pairing-ko")
+
+    # When axe checks each section, Then nothing serious or critical is found
+    found = audit(steps, width)
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_console_host_invites_and_link(
+    live_stack: dict[str, Any], audit: Callable[..., dict[str, list[Any]]], width: int
+) -> None:
+    # Given the seeded host signed in, who invites a visitor and opens the link panel
+    from playwright.sync_api import expect
+
+    def steps(page: Any, check: Callable[[str], None]) -> None:
+        host = live_stack["host"]
+        console_login(page, live_stack["api_url"], host["username"], host["password"])
+        expect(page.locator(".nav-tab[data-view='sites']")).to_be_hidden()
+        check("host-invites")
+        page.fill("#inv-name", "Axe visitor")
+        page.click("#invite-send")
+        expect(page.locator("#invite-link")).to_be_visible()
+        expect(page.locator("#invite-list .item[data-status]").first).to_be_visible()
+        check("host-invite-link")
+
+    # When axe checks the page, Then nothing serious or critical is found
+    found = audit(steps, width)
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_visitor_page_notice_and_camera(
+    live_stack: dict[str, Any], audit: Callable[..., dict[str, list[Any]]], width: int
+) -> None:
+    # Given a fresh invite's registration link
+    now = datetime.now(UTC).replace(microsecond=0)
+    invite = _admin_call(
+        live_stack,
+        "POST",
+        f"/sites/{live_stack['site_id']}/invites",
+        {
+            "door_ids": [live_stack["door_id"]],
+            "valid_from": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "valid_until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "display_name": "Axe visitor",
+        },
+    )
+    from playwright.sync_api import expect
+
+    def steps(page: Any, check: Callable[[str], None]) -> None:
+        page.goto(invite["registration_url"])
+        expect(page.locator("body")).to_have_attribute("data-view", "notice")
+        check("visitor-notice")
+        page.check("#consent-checkbox")
+        page.click("#consent-submit")
+        expect(page.locator("body")).to_have_attribute("data-view", "capture")
+        check("visitor-capture")
+
+    # When axe checks the notice and the camera step, Then nothing serious or critical is found
+    found = audit(steps, width, taps=False)
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_kiosk_pairing_and_ready(
+    live_stack: dict[str, Any], audit: Callable[..., dict[str, list[Any]]], width: int
+) -> None:
+    # Given a fresh kiosk (its settings panel with the pairing form open), then set up by hand
+    from playwright.sync_api import expect
+
+    def steps(page: Any, check: Callable[[str], None]) -> None:
+        page.goto(f"{live_stack['api_url']}/kiosk")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#pair-form")).to_be_visible()
+        check("kiosk-pairing")
+        page.fill("#pair-code", "NOT-A-CODE")
+        page.click("#pair-send")
+        expect(page.locator("#pair-status")).to_be_visible()
+        check("kiosk-pairing-refused")
+        page.fill("#set-door-id", live_stack["door_id"])
+        page.fill("#set-key-id", live_stack["terminal"]["key_id"])
+        page.fill("#set-secret", live_stack["terminal"]["secret"])
+        page.click("#settings-save")
+        expect(page.locator("#settings-panel")).to_be_hidden()
+        check("kiosk-ready")
+
+    # When axe checks the kiosk, Then nothing serious or critical is found
+    found = audit(steps, width)
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
