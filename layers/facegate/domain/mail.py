@@ -67,11 +67,11 @@ def _section(paragraphs: list[str], link: str | None = None, link_label: str = "
     return body
 
 
-def _page(*sections: str) -> str:
+def _page(kind: MailKind, *sections: str) -> str:
+    """An HTML mail; ``<meta name="facegate-kind">`` names its kind (the local outbox reads it)."""
     return (
-        '<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">'
-        + "<hr>".join(sections)
-        + "</body></html>"
+        f'<!doctype html><html><head><meta charset="utf-8"><meta name="facegate-kind" content="{kind.value}">'
+        '</head><body style="font-family:sans-serif;line-height:1.5">' + "<hr>".join(sections) + "</body></html>"
     )
 
 
@@ -113,7 +113,11 @@ def invite_mail(
         "This link is yours alone: please do not forward it.",
     ]
     text = "\n\n".join([*ko, registration_url, "----", *en, registration_url]) + "\n"
-    page = _page(_section(ko, registration_url, "얼굴 등록하기"), _section(en, registration_url, "Register your face"))
+    page = _page(
+        MailKind.INVITE,
+        _section(ko, registration_url, "얼굴 등록하기"),
+        _section(en, registration_url, "Register your face"),
+    )
     subject = f"[facegate] {site_name} 방문 초대 / Your visit to {site_name}"
     return Mail(to=to, subject=subject, text=text, html=page, kind=MailKind.INVITE)
 
@@ -128,6 +132,6 @@ def arrival_mail(
     notes_ko = "이 알림은 초대할 때 도착 알림을 선택하셨기 때문에 발송되었습니다."
     notes_en = "You get this notice because you asked for it when you created the invite."
     text = "\n\n".join([*ko, notes_ko, "----", *en, notes_en]) + "\n"
-    page = _page(_section([*ko, notes_ko]), _section([*en, notes_en]))
+    page = _page(MailKind.ARRIVAL, _section([*ko, notes_ko]), _section([*en, notes_en]))
     subject = f"[facegate] 방문객 도착 / Your visitor arrived: {visitor_label}"
     return Mail(to=to, subject=subject, text=text, html=page, kind=MailKind.ARRIVAL)

@@ -23,7 +23,9 @@ from typing import Any
 
 from facegate.errors import FacegateError
 from facegate_tools.local import aws
+from facegate_tools.local.delivery import LocalDelivery, chain
 from facegate_tools.local.emulators import DynamoDbLocal, MotoServer, aws_client, port_is_free
+from facegate_tools.local.events import LambdaContext
 from facegate_tools.local.gateway import LocalGateway, LocalIssuer, Route, start_http
 from facegate_tools.local.oauth import LocalOAuth
 
@@ -90,6 +92,7 @@ class LocalStack:
         self._moto: MotoServer | None = None
         self._dynamodb_local: DynamoDbLocal | None = None
         self._http: Any = None
+        self._delivery: LocalDelivery | None = None
         self._credentials = (f"FGLOCAL{secrets.token_hex(8).upper()}", secrets.token_urlsafe(30))
         """Per-run emulator credentials: DynamoDB Local keeps one database per access key, so a client
         on this machine that does not know them sees empty tables, not facegate's."""
@@ -131,9 +134,12 @@ class LocalStack:
         )
         environment.update(self._create_tables(template, dynamodb_endpoint))
         environment["KMS_KEY_ID"] = self._create_key(template, endpoint)
+        self._delivery = self._create_delivery(template, endpoint)
+        environment.update(self._delivery.start())
         os.environ.update(environment)
         cognito = self._create_user_pool(template, endpoint)
-        gateway = LocalGateway(self._routes(template), cognito["verifier"], local=cognito["oauth"].handle)
+        local = chain(self._delivery.handle, cognito["oauth"].handle)
+        gateway = LocalGateway(self._routes(template), cognito["verifier"], local=local)
         self._http, _ = start_http(gateway, self.host, self.port)
         from facegate.api.deps import provide_services
 
@@ -186,6 +192,24 @@ class LocalStack:
             if resource.get("Type") == "AWS::KMS::Alias":
                 kms.create_alias(AliasName=_resolve(_props(template, logical)["AliasName"]), TargetKeyId=key_id)
         return key_id
+
+    def _create_delivery(self, template: dict[str, Any], endpoint: str) -> LocalDelivery:
+        """SES (a verified local sender), the template's event bus and first-arrival rule on moto, relayed to
+        the NotifyHost handler in-process (see :mod:`facegate_tools.local.delivery`)."""
+        resources = template["Resources"]
+        bus = next(k for k, r in resources.items() if r.get("Type") == "AWS::Events::EventBus")
+        rule = next(k for k, r in resources.items() if r.get("Type") == "AWS::Events::Rule")
+        target = _props(template, rule)["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+        handler = load_handler(self.repo / str(_props(template, target)["CodeUri"]) / "app.py").lambda_handler
+        return LocalDelivery(
+            events_client=self._client("events", endpoint),
+            sqs_client=self._client("sqs", endpoint),
+            ses_client=self._client("ses", endpoint),
+            bus_name=str(_resolve(_props(template, bus)["Name"])),
+            pattern=_props(template, rule)["EventPattern"],
+            subscriber=handler,
+            context=lambda: LambdaContext(target),
+        )
 
     def _create_user_pool(self, template: dict[str, Any], endpoint: str) -> dict[str, Any]:
         cognito = self._client("cognito-idp", endpoint)
@@ -331,6 +355,9 @@ class LocalStack:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+        if self._delivery is not None:
+            self._delivery.stop()
+            self._delivery = None
         if self._dynamodb_local is not None:
             self._dynamodb_local.stop()
             self._dynamodb_local = None
