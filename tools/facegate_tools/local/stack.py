@@ -245,6 +245,7 @@ class LocalStack:
                 "FACEGATE_CONSOLE_CLIENT_ID": client_id,
                 "FACEGATE_CONSOLE_REDIRECT_URI": console,
                 "FACEGATE_CONSOLE_LOGOUT_URI": console,
+                "FACEGATE_USER_POOL_ID": pool_id,
             }
         )
         return {
