@@ -9,10 +9,12 @@ of ``repr`` so they do not end up in logs by accident.
 
 from __future__ import annotations
 
-import abc
 import dataclasses
+import functools
+import json
 from collections.abc import Mapping
 from datetime import datetime
+from importlib import resources
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
 from facegate_client._time import parse_rfc3339, to_rfc3339
@@ -47,100 +49,73 @@ def _invalid(kind: str, detail: str) -> UnexpectedResponseError:
     return UnexpectedResponseError(None, "invalid_response", f"{kind} response: {detail}")
 
 
-class _Reader:
-    """Reads typed fields out of a JSON object and remembers which keys were used."""
+@functools.lru_cache(maxsize=1)
+def _components() -> Mapping[str, Any]:
+    """The component schemas of the API document shipped with the SDK (``openapi.json``, read once)."""
+    document = json.loads(resources.files("facegate_client").joinpath("openapi.json").read_text(encoding="utf-8"))
+    schemas: Mapping[str, Any] = document["components"]["schemas"]
+    return schemas
 
-    def __init__(self, kind: str, data: object) -> None:
-        if not isinstance(data, Mapping) or not all(isinstance(key, str) for key in data):
-            raise _invalid(kind, "expected a JSON object")
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def _fits(schema: Mapping[str, Any], value: object) -> bool:
+    """True when ``value`` has the JSON type ``schema`` names (any value where it names none)."""
+    if "$ref" in schema:
+        return isinstance(value, dict)
+    if "anyOf" in schema:
+        return any(_fits(branch, value) for branch in schema["anyOf"])
+    kind = schema.get("type")
+    if kind is None:
+        return True
+    if isinstance(value, bool) and kind in ("integer", "number"):
+        return False
+    return isinstance(value, _JSON_TYPES[kind])
+
+
+class _Reading:
+    """Reads one JSON object by its component schema into a model's field values."""
+
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._data: dict[str, JsonValue] = dict(data)
-        self._used: set[str] = set()
 
-    def _get(self, key: str, required: bool) -> JsonValue:
-        self._used.add(key)
-        if key not in self._data and required:
-            raise _invalid(self.kind, f"missing field {key!r}")
-        return self._data.get(key)
-
-    def text(self, key: str) -> str:
-        value = self._get(key, True)
-        if not isinstance(value, str):
-            raise _invalid(self.kind, f"field {key!r} must be a string")
-        return value
-
-    def opt_text(self, key: str) -> str | None:
-        value = self._get(key, False)
+    def value(self, key: str, schema: Mapping[str, Any], value: object, as_tuple: bool) -> Any:
+        """``value`` checked against ``schema``: RFC 3339 texts to datetimes, numbers to float, objects of a
+        model's schema to the model, arrays to tuples where the field is a tuple."""
+        if not _fits(schema, value):
+            wanted = schema.get("type") or " or ".join(b.get("type", "object") for b in schema.get("anyOf", ()))
+            raise _invalid(self.kind, f"field {key!r} must be {wanted}")
         if value is None:
             return None
-        if not isinstance(value, str):
-            raise _invalid(self.kind, f"field {key!r} must be a string or null")
+        for branch in schema.get("anyOf", ()):
+            if branch.get("type") != "null" and _fits(branch, value):
+                return self.value(key, branch, value, as_tuple)
+        if "$ref" in schema:
+            model = _MODELS.get(schema["$ref"].rsplit("/", 1)[-1])
+            return value if model is None else model.from_json(value)
+        if schema.get("format") == "date-time":
+            try:
+                return parse_rfc3339(str(value))
+            except ValueError:
+                raise _invalid(self.kind, f"field {key!r} is not an RFC 3339 timestamp") from None
+        if schema.get("type") == "number":
+            return float(value)  # type: ignore[arg-type]
+        if isinstance(value, list):
+            items = [self.value(key, schema.get("items", {}), item, False) for item in value]
+            return tuple(items) if as_tuple else items
+        if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+            extra = schema["additionalProperties"]
+            return {name: self.value(f"{key}.{name}", extra, item, False) for name, item in value.items()}
         return value
-
-    def flag(self, key: str) -> bool:
-        """A boolean field; absent = False (servers before the field did not send it)."""
-        value = self._get(key, False)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise _invalid(self.kind, f"field {key!r} must be true or false")
-        return value
-
-    def number(self, key: str) -> float:
-        value = self.opt_number(key)
-        if value is None:
-            raise _invalid(self.kind, f"field {key!r} must be a number")
-        return value
-
-    def opt_number(self, key: str, *, required: bool = False) -> float | None:
-        value = self._get(key, required)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _invalid(self.kind, f"field {key!r} must be a number")
-        return float(value)
-
-    def integer(self, key: str) -> int:
-        value = self._get(key, True)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _invalid(self.kind, f"field {key!r} must be an integer")
-        return value
-
-    def time(self, key: str) -> datetime:
-        value = self.opt_time(key)
-        if value is None:
-            raise _invalid(self.kind, f"field {key!r} must be an RFC 3339 timestamp")
-        return value
-
-    def opt_time(self, key: str) -> datetime | None:
-        text = self.opt_text(key)
-        if text is None:
-            return None
-        try:
-            return parse_rfc3339(text)
-        except ValueError:
-            raise _invalid(self.kind, f"field {key!r} is not an RFC 3339 timestamp") from None
-
-    def texts(self, key: str, *, required: bool = True) -> tuple[str, ...]:
-        value = self._get(key, required)
-        if value is None and not required:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise _invalid(self.kind, f"field {key!r} must be a list of strings")
-        return tuple(item for item in value if isinstance(item, str))
-
-    def value(self, key: str, *, required: bool = True) -> JsonValue:
-        return self._get(key, required)
-
-    def objects(self, key: str) -> list[Mapping[str, JsonValue]]:
-        value = self._get(key, True)
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise _invalid(self.kind, f"field {key!r} must be a list of objects")
-        return [item for item in value if isinstance(item, dict)]
-
-    def rest(self) -> dict[str, JsonValue]:
-        """The keys no reader method asked for: fields of a newer server, kept verbatim."""
-        return {key: value for key, value in self._data.items() if key not in self._used}
 
 
 def _to_wire(value: object) -> Any:
@@ -156,22 +131,48 @@ def _to_wire(value: object) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Model(abc.ABC):
+class _Model:
+    """A result type: its fields are properties of the component schema ``schema`` of ``openapi.json``."""
+
     kind: ClassVar[str] = "object"
+    schema: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.schema:
+            _MODELS[cls.schema] = cls
 
     @classmethod
-    @abc.abstractmethod
-    def _read(cls: type[_M], reader: _Reader) -> _M:
-        """Build the model from a reader over its JSON object (each result type implements it)."""
+    def _complete(cls, values: dict[str, Any]) -> None:
+        """Fill in values an older server may leave out (a model overrides it where one follows from others)."""
 
     @classmethod
     def from_json(cls: type[_M], data: object) -> _M:
-        """Build the result from decoded JSON.
+        """Build the result from decoded JSON, checked against its component schema; keys the SDK does not
+        know (a newer server's) are kept in ``raw``.
 
         Raises:
-            UnexpectedResponseError: a required field is missing or has the wrong type.
+            UnexpectedResponseError: a required field is missing or a field has the wrong type.
         """
-        return cls._read(_Reader(cls.kind, data))
+        if not isinstance(data, Mapping) or not all(isinstance(key, str) for key in data):
+            raise _invalid(cls.kind, "expected a JSON object")
+        properties: Mapping[str, Any] = _components()[cls.schema].get("properties", {})
+        reading = _Reading(cls.kind)
+        known = {spec.name: spec for spec in dataclasses.fields(cls) if spec.name != "raw"}
+        values: dict[str, Any] = {}
+        for name, spec in known.items():
+            if name in data:
+                # A field the SDK declares as any JSON value is kept as the server sent it.
+                schema = {} if spec.type == "JsonValue" else properties.get(name, {})
+                values[name] = reading.value(name, schema, data[name], str(spec.type).startswith("tuple["))
+        cls._complete(values)
+        for name, spec in known.items():
+            if values.get(name) is None:
+                if _required(spec):
+                    raise _invalid(cls.kind, f"missing field {name!r}")
+                values.pop(name, None)  # null or absent: the field's default
+        raw = {key: value for key, value in data.items() if key not in known}
+        return cls(**values, raw=raw)  # type: ignore[call-arg]
 
     def to_dict(self) -> dict[str, Any]:
         """The wire (JSON) shape: known fields with RFC 3339 timestamps, plus the unknown ``raw`` fields."""
@@ -181,6 +182,14 @@ class _Model(abc.ABC):
                 out[spec.name] = _to_wire(getattr(self, spec.name))
         out.update(getattr(self, "raw", {}))
         return out
+
+
+_MODELS: dict[str, type[_Model]] = {}
+"""Component schema name -> the result type that reads it."""
+
+
+def _required(spec: dataclasses.Field[Any]) -> bool:
+    return spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
 
 
 def _raw() -> Any:
@@ -196,6 +205,7 @@ class Site(_Model):
     """
 
     kind: ClassVar[str] = "site"
+    schema: ClassVar[str] = "SiteOut"
     site_id: str
     name: str
     timezone: str
@@ -204,40 +214,18 @@ class Site(_Model):
     policy: Mapping[str, JsonValue] = _raw()
     raw: Mapping[str, JsonValue] = _raw()
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> Site:
-        policy = reader.value("policy", required=False)
-        return cls(
-            site_id=reader.text("site_id"),
-            name=reader.text("name"),
-            timezone=reader.text("timezone"),
-            security_level=reader.text("security_level"),
-            created_at=reader.time("created_at"),
-            policy=policy if isinstance(policy, dict) else {},
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class Door(_Model):
     """A door. ``unlock_key`` (base64url, 32 bytes) is returned only at creation: give it to the door controller."""
 
     kind: ClassVar[str] = "door"
+    schema: ClassVar[str] = "DoorOut"
     door_id: str
     site_id: str
     name: str
     unlock_key: str | None = dataclasses.field(default=None, repr=False)
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> Door:
-        return cls(
-            door_id=reader.text("door_id"),
-            site_id=reader.text("site_id"),
-            name=reader.text("name"),
-            unlock_key=reader.opt_text("unlock_key"),
-            raw=reader.rest(),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +233,7 @@ class Terminal(_Model):
     """A door terminal. ``secret`` is shown only at creation; it signs the terminal's requests."""
 
     kind: ClassVar[str] = "terminal"
+    schema: ClassVar[str] = "TerminalOut"
     terminal_id: str
     key_id: str
     site_id: str
@@ -252,30 +241,16 @@ class Terminal(_Model):
     secret: str | None = dataclasses.field(default=None, repr=False)
     raw: Mapping[str, JsonValue] = _raw()
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> Terminal:
-        return cls(
-            terminal_id=reader.text("terminal_id"),
-            key_id=reader.text("key_id"),
-            site_id=reader.text("site_id"),
-            door_ids=reader.texts("door_ids"),
-            secret=reader.opt_text("secret"),
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class TerminalRevocation(_Model):
     """The result of revoking a terminal key; it takes effect on the terminal's next request."""
 
     kind: ClassVar[str] = "terminal revocation"
+    schema: ClassVar[str] = "RevokedTerminalOut"
     terminal_id: str
     revoked_at: datetime
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> TerminalRevocation:
-        return cls(terminal_id=reader.text("terminal_id"), revoked_at=reader.time("revoked_at"), raw=reader.rest())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,6 +258,7 @@ class Invite(_Model):
     """An invite. Send ``registration_url`` to the visitor; it and ``token`` are credentials (not in ``repr``)."""
 
     kind: ClassVar[str] = "invite"
+    schema: ClassVar[str] = "InviteOut"
     invite_id: str
     registration_url: str = dataclasses.field(repr=False)
     site_id: str
@@ -297,41 +273,17 @@ class Invite(_Model):
     """True when the server handed the invite mail to SES."""
     raw: Mapping[str, JsonValue] = _raw()
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> Invite:
-        return cls(
-            invite_id=reader.text("invite_id"),
-            registration_url=reader.text("registration_url"),
-            site_id=reader.text("site_id"),
-            door_ids=reader.texts("door_ids"),
-            valid_from=reader.time("valid_from"),
-            valid_until=reader.time("valid_until"),
-            token=reader.opt_text("token"),
-            email=reader.opt_text("email"),
-            notify_on_arrival=reader.flag("notify_on_arrival"),
-            email_sent=reader.flag("email_sent"),
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class InviteMail(_Model):
     """The invite mail was sent again: to which address, when."""
 
     kind: ClassVar[str] = "invite mail"
+    schema: ClassVar[str] = "InviteMailOut"
     invite_id: str
     email: str = dataclasses.field(repr=False)
     sent_at: datetime
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> InviteMail:
-        return cls(
-            invite_id=reader.text("invite_id"),
-            email=reader.text("email"),
-            sent_at=reader.time("sent_at"),
-            raw=reader.rest(),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,6 +291,7 @@ class Notice(_Model):
     """The privacy notice the visitor consents to (``text`` by language code: ``en``, ``ko``)."""
 
     kind: ClassVar[str] = "notice"
+    schema: ClassVar[str] = "NoticeOut"
     consent_version: str
     controller: JsonValue = dataclasses.field(hash=False)
     purpose: JsonValue = dataclasses.field(hash=False)
@@ -351,42 +304,16 @@ class Notice(_Model):
     text: Mapping[str, str] = dataclasses.field(hash=False)
     raw: Mapping[str, JsonValue] = _raw()
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> Notice:
-        text = reader.value("text")
-        if not isinstance(text, dict) or not all(isinstance(item, str) for item in text.values()):
-            raise _invalid(reader.kind, "field 'text' must be an object of strings")
-        return cls(
-            consent_version=reader.text("consent_version"),
-            controller=reader.value("controller"),
-            purpose=reader.value("purpose"),
-            data_stored=reader.value("data_stored"),
-            retention=reader.value("retention"),
-            site_name=reader.text("site_name"),
-            valid_from=reader.time("valid_from"),
-            valid_until=reader.time("valid_until"),
-            rights=reader.value("rights"),
-            text={lang: body for lang, body in text.items() if isinstance(body, str)},
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class Consent(_Model):
     """A recorded consent: which notice version, and when."""
 
     kind: ClassVar[str] = "consent"
+    schema: ClassVar[str] = "ConsentOut"
     consent_version: str
     accepted_at: datetime
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> Consent:
-        return cls(
-            consent_version=reader.text("consent_version"),
-            accepted_at=reader.time("accepted_at"),
-            raw=reader.rest(),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,6 +331,7 @@ class QualityReport(_Model):
     """
 
     kind: ClassVar[str] = "quality report"
+    schema: ClassVar[str] = "QualityOut"
     ok: bool
     face_size_px: float | None = None
     box_height_px: float | None = None
@@ -417,22 +345,9 @@ class QualityReport(_Model):
     raw: Mapping[str, JsonValue] = _raw()
 
     @classmethod
-    def _read(cls, reader: _Reader) -> QualityReport:
-        issues = reader.texts("issues", required=False)
-        ok = reader.value("ok", required=False)
-        return cls(
-            ok=ok if isinstance(ok, bool) else not issues,
-            face_size_px=reader.opt_number("face_size_px"),
-            box_height_px=reader.opt_number("box_height_px"),
-            sharpness=reader.opt_number("sharpness"),
-            brightness=reader.opt_number("brightness"),
-            yaw=reader.opt_number("yaw"),
-            pitch=reader.opt_number("pitch"),
-            roll=reader.opt_number("roll"),
-            issues=issues,
-            flags=reader.texts("flags", required=False),
-            raw=reader.rest(),
-        )
+    def _complete(cls, values: dict[str, Any]) -> None:
+        if not isinstance(values.get("ok"), bool):
+            values["ok"] = not values.get("issues")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -440,6 +355,7 @@ class Enrollment(_Model):
     """A successful enrollment. ``claim_code`` (8 characters) is the visitor's second factor at the door."""
 
     kind: ClassVar[str] = "enrollment"
+    schema: ClassVar[str] = "EnrollmentOut"
     status: str
     quality: tuple[QualityReport, ...]
     enrolled_at: datetime
@@ -447,23 +363,13 @@ class Enrollment(_Model):
     claim_code: str = dataclasses.field(repr=False)
     raw: Mapping[str, JsonValue] = _raw()
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> Enrollment:
-        return cls(
-            status=reader.text("status"),
-            quality=tuple(QualityReport.from_json(item) for item in reader.objects("quality")),
-            enrolled_at=reader.time("enrolled_at"),
-            n_images=reader.integer("n_images"),
-            claim_code=reader.text("claim_code"),
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class Status(_Model):
     """A visitor's registration state: ``invited``, ``consented``, ``enrolled``, ``erased`` or ``expired``."""
 
     kind: ClassVar[str] = "status"
+    schema: ClassVar[str] = "StatusOut"
     status: str
     valid_from: datetime
     valid_until: datetime
@@ -472,19 +378,6 @@ class Status(_Model):
     display_name: str | None = None
     claim_code: str | None = dataclasses.field(default=None, repr=False)
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> Status:
-        return cls(
-            status=reader.text("status"),
-            valid_from=reader.time("valid_from"),
-            valid_until=reader.time("valid_until"),
-            consent_version=reader.opt_text("consent_version"),
-            enrolled_at=reader.opt_time("enrolled_at"),
-            display_name=reader.opt_text("display_name"),
-            claim_code=reader.opt_text("claim_code"),
-            raw=reader.rest(),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -502,19 +395,11 @@ class Challenge(_Model):
     """
 
     kind: ClassVar[str] = "challenge"
+    schema: ClassVar[str] = "ChallengeOut"
     challenge_id: str
     steps: tuple[str, ...]
     expires_at: datetime
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> Challenge:
-        return cls(
-            challenge_id=reader.text("challenge_id"),
-            steps=reader.texts("steps"),
-            expires_at=reader.time("expires_at"),
-            raw=reader.rest(),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -536,6 +421,7 @@ class Decision(_Model):
     """
 
     kind: ClassVar[str] = "decision"
+    schema: ClassVar[str] = "DecisionOut"
     decision: str
     decision_id: str
     unlock_token: str | None = dataclasses.field(default=None, repr=False)
@@ -548,36 +434,17 @@ class Decision(_Model):
         """True when the door may open."""
         return self.decision == "grant"
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> Decision:
-        return cls(
-            decision=reader.text("decision"),
-            decision_id=reader.text("decision_id"),
-            unlock_token=reader.opt_text("unlock_token"),
-            next=reader.opt_text("next"),
-            hint=reader.opt_text("hint"),
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class ErasureReceipt(_Model):
     """Proof of erasure: when, and which items were deleted (``invite_id`` is set for admin erasure)."""
 
     kind: ClassVar[str] = "erasure receipt"
+    schema: ClassVar[str] = "ErasureOut"
     erased_at: datetime
     items: JsonValue = dataclasses.field(hash=False)
     invite_id: str | None = None
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> ErasureReceipt:
-        return cls(
-            erased_at=reader.time("erased_at"),
-            items=reader.value("items"),
-            invite_id=reader.opt_text("invite_id"),
-            raw=reader.rest(),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -590,6 +457,7 @@ class AuditRecord(_Model):
     """
 
     kind: ClassVar[str] = "audit record"
+    schema: ClassVar[str] = "AuditItem"
     event_id: str | None = None
     event: str | None = None
     at: datetime | None = None
@@ -610,40 +478,13 @@ class AuditRecord(_Model):
         """A field by its wire name, known or not (``default`` when absent)."""
         return self.to_dict().get(name, default)
 
-    @classmethod
-    def _read(cls, reader: _Reader) -> AuditRecord:
-        return cls(
-            event_id=reader.opt_text("event_id"),
-            event=reader.opt_text("event"),
-            at=reader.opt_time("at"),
-            actor=reader.opt_text("actor"),
-            decision=reader.opt_text("decision"),
-            reason=reader.opt_text("reason"),
-            mode=reader.opt_text("mode"),
-            similarity=reader.opt_number("similarity"),
-            threshold=reader.opt_number("threshold"),
-            door_id=reader.opt_text("door_id"),
-            terminal_id=reader.opt_text("terminal_id"),
-            visitor_id=reader.opt_text("visitor_id"),
-            model_id=reader.opt_text("model_id"),
-            latency_ms=reader.opt_number("latency_ms"),
-            raw=reader.rest(),
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class AuditPage(_Model):
     """One page of the audit log; ``next_token`` is None on the last page."""
 
     kind: ClassVar[str] = "audit page"
+    schema: ClassVar[str] = "AuditPage"
     items: tuple[AuditRecord, ...]
     next_token: str | None = None
     raw: Mapping[str, JsonValue] = _raw()
-
-    @classmethod
-    def _read(cls, reader: _Reader) -> AuditPage:
-        return cls(
-            items=tuple(AuditRecord.from_json(item) for item in reader.objects("items")),
-            next_token=reader.opt_text("next_token"),
-            raw=reader.rest(),
-        )
