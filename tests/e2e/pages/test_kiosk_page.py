@@ -35,6 +35,7 @@ def preset(settings: dict[str, Any]) -> str:
 
 def configured(**overrides: Any) -> dict[str, Any]:
     settings = {"apiUrl": "", "doorId": DOOR_ID, "keyId": KEY_ID, "secret": SECRET, "auto": False, "interval": 5}
+    settings.update(liveness=False, sideways=False)
     settings.update(overrides)
     return settings
 
@@ -182,7 +183,7 @@ def assert_no_oracle(harness: Harness) -> None:
         assert word not in text, f"the kiosk shows {word!r}"
     assert not re.search(r"\d\.\d", text), f"the kiosk shows a number: {text!r}"
     attributes = page.eval_on_selector("#result", "(e) => Object.keys(e.dataset)")
-    assert sorted(attributes) == ["claim", "code", "decision", "next"]
+    assert sorted(attributes) == ["claim", "code", "decision", "hint", "next"]
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,17 @@
  * taken over BURST_WINDOW_MS, scored on a small grey copy (sharpness = mean squared Laplacian, exposure
  * = mean brightness), and the best ones at least MIN_GAP_MS apart are sent, in time order.
  *
- * The response is {decision, decision_id, unlock_token (grant only), next}; the page shows only
- * GRANTED / DENIED and the next step (`next`: show_code | retry | see_reception). It never shows a
+ * Head-turn check (setting "liveness", off by default; needed for face-only entry at high-security sites): a
+ * face-only attempt first asks POST /doors/<door_id>/challenge (signed like verify; with "sideways" the body
+ * asks for left/right only) for a random sequence such as straight → left → up, shows each step as a big arrow
+ * over the (mirrored) preview with its words (ko/en), waits STEP_MOVE_MS for the head to move, takes
+ * CHALLENGE_FRAMES_PER_STEP frames, and sends all of them in step order with the signed X-Facegate-Challenge
+ * header. The server checks the movement before any matching; a failed check is a deny with next = retry.
+ * Attempts with a claim code (QR or typed) skip it: the code check is 1:1.
+ *
+ * The response is {decision, decision_id, unlock_token (grant only), next, hint}; the page shows only
+ * GRANTED / DENIED and the next step (`next`: show_code | retry | see_reception), with an icon and a line of
+ * advice on a deny whose `hint` says so (`lower_mask`: "Please lower your mask"). It never shows a
  * similarity, a threshold or a reason: the server keeps those in its audit log.
  *
  * Settings (api url, door id, key id, secret, auto, interval) are kept in localStorage under
@@ -27,8 +36,9 @@
  *   #settings-panel #settings-form #set-api-url #set-door-id #set-key-id #set-secret #secret-saved-hint
  *   #set-auto #set-interval #settings-save #settings-clear #settings-status
  *   #kiosk-video #camera-status #camera-start #kiosk-prompt #verify-btn (disabled until set up) #qr-status[data-seen]
- *   #result[data-decision = idle | checking | grant | deny | error | wait][data-next][data-code][data-claim]
- *   #result-decision #result-next #retry-countdown[data-seconds]
+ *   #set-liveness #set-sideways #challenge[data-step = straight | left | right | up | down | ""][data-index]
+ *   #result[data-decision = idle | checking | grant | deny | error | wait][data-next][data-code][data-claim][data-hint]
+ *   #result-decision #result-hint[hidden] #result-hint-text #result-next #retry-countdown[data-seconds]
  *   #claim-panel #claim-form #claim-input #claim-send #claim-cancel #claim-status
  *   window event "facegate:grant" {detail: {door_id, decision_id, unlock_token}} for a door-controller bridge.
  *   #pair-form #pair-code #pair-send #pair-status #paired-as, body[data-paired = true | failed]
@@ -71,7 +81,18 @@ const FRAMES_REUSE_MS = 60000;
 const QR_RETRY_MS = 3000;
 const CLAIM_PATTERN = /^[A-Z0-9]{8}$/;
 const NEXT_STEPS = ['show_code', 'retry', 'see_reception'];
-const DEFAULTS = { apiUrl: '', doorId: '', keyId: '', secret: '', auto: false, interval: 5 };
+// A deny's optional advice about the frames themselves (`hint`); unknown values are ignored.
+const HINTS = ['lower_mask'];
+const DEFAULTS = { apiUrl: '', doorId: '', keyId: '', secret: '', auto: false, interval: 5, liveness: false, sideways: false };
+// Head-turn challenge: the first step (straight) needs only a moment; each turn gets time to happen. Three steps
+// take about 4 s, well inside the challenge's 10 s.
+const FIRST_STEP_MS = 600;
+const STEP_MOVE_MS = 1200;
+const CHALLENGE_FRAMES_PER_STEP = 2;
+const CHALLENGE_WINDOW_MS = 300;
+const CHALLENGE_GAP_MS = 120;
+// Arrows as the visitor sees them in the mirrored preview: their own left is on the screen's left.
+const ARROWS = { straight: '◎', left: '←', right: '→', up: '↑', down: '↓' };
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -130,6 +151,8 @@ function fillSettingsForm() {
   $('#secret-saved-hint').hidden = !s.secret;
   $('#set-auto').checked = Boolean(s.auto);
   $('#set-interval').value = String(s.interval);
+  $('#set-liveness').checked = Boolean(s.liveness);
+  $('#set-sideways').checked = Boolean(s.sideways);
 }
 
 function setStatus(element, key, vars = {}, kind = '') {
@@ -161,6 +184,8 @@ function saveSettings(event) {
     secret: $('#set-secret').value || state.settings.secret,
     auto: $('#set-auto').checked,
     interval,
+    liveness: $('#set-liveness').checked,
+    sideways: $('#set-sideways').checked,
   };
   if (!settingsComplete(next)) {
     setStatus($('#settings-status'), 'kiosk.settings_missing', {}, 'error');
@@ -194,9 +219,9 @@ function showSettings(open) {
   if (open) $('#settings-heading').focus();
 }
 
-function endpoint(settings) {
+function endpoint(settings, action = 'verify') {
   const base = (settings.apiUrl || window.location.origin).replace(/\/+$/, '');
-  return `${base}/doors/${encodeURIComponent(settings.doorId)}/verify`;
+  return `${base}/doors/${encodeURIComponent(settings.doorId)}/${action}`;
 }
 
 // ---- camera ---------------------------------------------------------------------------------------
@@ -254,22 +279,78 @@ function canvasToJpeg(canvas) {
   });
 }
 
-async function captureBurst() {
+async function captureBurst(count = BURST_FRAMES, windowMs = BURST_WINDOW_MS, gapMs = MIN_GAP_MS) {
   const video = $('#kiosk-video');
   await waitForVideo(video);
   const started = performance.now();
   const candidates = [];
-  while (candidates.length === 0 || performance.now() - started < BURST_WINDOW_MS) {
+  while (candidates.length < count || performance.now() - started < windowMs) {
     const canvas = drawFrame(video, MAX_SIDE_PX);
     candidates.push({ canvas, at: performance.now() - started, ...frameQuality(canvas) });
-    await sleep(CANDIDATE_EVERY_MS);
+    await sleep(Math.min(CANDIDATE_EVERY_MS, gapMs));
   }
+  const picked = pickFrames(candidates, count, gapMs);
+  for (let index = 0; picked.length < count && index < candidates.length; index++) {
+    if (!picked.includes(index)) picked.push(index);
+  }
+  picked.sort((a, b) => a - b);
   const frames = [];
-  for (const index of pickFrames(candidates, BURST_FRAMES, MIN_GAP_MS)) {
+  for (const index of picked) {
     const blob = await canvasToJpeg(candidates[index].canvas);
     frames.push(new Uint8Array(await blob.arrayBuffer()));
   }
   return frames;
+}
+
+// ---- head-turn challenge --------------------------------------------------------------------------
+
+function showStep(step, index) {
+  const box = $('#challenge');
+  box.dataset.step = step || '';
+  box.dataset.index = step ? String(index) : '';
+  $('#challenge-arrow').textContent = step ? ARROWS[step] || '' : '';
+  $('#challenge-text').textContent = step ? tr(`challenge.${step}`) : '';
+  box.hidden = !step;
+}
+
+async function signedPost(action, body, contentType, extra = {}) {
+  const url = endpoint(state.settings, action);
+  const path = new URL(url, window.location.href).pathname;
+  const headers = await signedHeaders({
+    secret: state.settings.secret,
+    keyId: state.settings.keyId,
+    method: 'POST',
+    path,
+    body,
+    ...extra,
+  });
+  if (contentType) headers['Content-Type'] = contentType;
+  return request(url, { method: 'POST', headers, body });
+}
+
+/** Ask for a challenge, prompt each step, take its frames: {challengeId, frames, straightFrames} or {result}
+ * (the server's refusal, handled like a verify answer). */
+async function followChallenge() {
+  const body = state.settings.sideways
+    ? new TextEncoder().encode(JSON.stringify({ movements: ['left', 'right'] }))
+    : new Uint8Array(0);
+  const asked = await signedPost('challenge', body, state.settings.sideways ? 'application/json' : null);
+  const data = asked.data;
+  if (!asked.ok || !data || !Array.isArray(data.steps) || typeof data.challenge_id !== 'string') return { result: asked };
+  const frames = [];
+  let straightFrames = [];
+  try {
+    for (const [index, step] of data.steps.entries()) {
+      showStep(step, index);
+      await sleep(index === 0 ? FIRST_STEP_MS : STEP_MOVE_MS);
+      const taken = await captureBurst(CHALLENGE_FRAMES_PER_STEP, CHALLENGE_WINDOW_MS, CHALLENGE_GAP_MS);
+      if (step === 'straight') straightFrames = taken;
+      frames.push(...taken);
+    }
+  } finally {
+    showStep(null, 0);
+  }
+  return { challengeId: data.challenge_id, frames, straightFrames };
 }
 
 // ---- QR codes in view -----------------------------------------------------------------------------
@@ -424,18 +505,31 @@ async function verify({ claim = null, typed = false, auto = false, fromQr = fals
   try {
     const reuse =
       typed && state.lastFrames && state.lastNext === 'show_code' && Date.now() - state.lastFramesAt < FRAMES_REUSE_MS;
+    if (claim === null && !typed) claim = qrInView();
+    const challenged = state.settings.liveness && claim === null && !typed;
     let frames;
+    let challengeId = null;
     try {
-      frames = reuse ? state.lastFrames : await captureBurst();
+      if (challenged) {
+        const followed = await followChallenge();
+        if (followed.result) {
+          handleResponse(followed.result, { claim: null, auto: false });
+          return;
+        }
+        ({ frames, challengeId } = followed);
+        state.lastFrames = followed.straightFrames;
+        state.lastFramesAt = Date.now();
+      } else {
+        frames = reuse ? state.lastFrames : await captureBurst();
+      }
     } catch {
       showResult({ decision: 'error', reasonKey: 'camera.unavailable', code: 'capture_failed' });
       return;
     }
-    if (!reuse) {
+    if (!reuse && !challenged) {
       state.lastFrames = frames;
       state.lastFramesAt = Date.now();
     }
-    if (claim === null && !typed) claim = qrInView();
     if (claim !== null && !typed) {
       state.qr.tried = claim;
       state.qr.retryAt = 0;
@@ -443,17 +537,7 @@ async function verify({ claim = null, typed = false, auto = false, fromQr = fals
     const { body, contentType } = buildMultipart(
       frames.map((bytes, index) => ({ name: 'frame', filename: `frame-${index + 1}.jpg`, contentType: 'image/jpeg', bytes })),
     );
-    const url = endpoint(state.settings);
-    const path = new URL(url, window.location.href).pathname;
-    const headers = await signedHeaders({
-      secret: state.settings.secret,
-      keyId: state.settings.keyId,
-      method: 'POST',
-      path,
-      body,
-      claim,
-    });
-    const result = await request(url, { method: 'POST', headers: { ...headers, 'Content-Type': contentType }, body });
+    const result = await signedPost('verify', body, contentType, { claim, challenge: challengeId });
     handleResponse(result, { claim, auto: auto && !fromQr && claim === null });
   } catch {
     showResult({ decision: 'error', reasonKey: 'kerror.crypto_unavailable', code: 'signing_failed' });
@@ -475,7 +559,8 @@ function handleResponse(result, { claim, auto }) {
       resetResult();
       return;
     }
-    showResult({ decision: data.decision, next, claim: claim !== null });
+    const hint = !granted && HINTS.includes(data.hint) ? data.hint : null;
+    showResult({ decision: data.decision, next, claim: claim !== null, hint });
     if (granted) {
       closeClaim();
       window.dispatchEvent(
@@ -554,6 +639,10 @@ function renderResult() {
   box.dataset.next = r.next || '';
   box.dataset.code = r.code || '';
   box.dataset.claim = r.decision === 'grant' || r.decision === 'deny' ? String(Boolean(r.claim)) : '';
+  const hint = r.decision === 'deny' && r.hint ? r.hint : '';
+  box.dataset.hint = hint;
+  $('#result-hint').hidden = !hint;
+  $('#result-hint-text').textContent = hint ? tr(`hint.${hint}`) : '';
   const titles = {
     grant: 'kiosk.grant',
     deny: 'kiosk.deny',

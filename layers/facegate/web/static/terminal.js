@@ -7,9 +7,10 @@
  *   sha256Hex(bytes) -> Promise<string>                       lowercase hex SHA-256.
  *   hmacSha256Hex(secret, message) -> Promise<string>        lowercase hex HMAC-SHA256, secret as UTF-8.
  *   randomNonce(bytes = 16) -> string                        2*bytes lowercase hex characters.
- *   stringToSign({method, path, timestamp, nonce, bodyHash, claim}) -> string
- *   signedHeaders({secret, keyId, method, path, body, claim, now}) -> Promise<{[header]: value}>
- *       X-Facegate-Key-Id, -Timestamp (unix seconds), -Nonce, -Signature and, when claim is given, -Claim.
+ *   stringToSign({method, path, timestamp, nonce, bodyHash, claim, challenge}) -> string
+ *       lines METHOD, PATH, TIMESTAMP, NONCE, BODY HASH, then CLAIM and "challenge=" + CHALLENGE when given.
+ *   signedHeaders({secret, keyId, method, path, body, claim, challenge, now}) -> Promise<{[header]: value}>
+ *       X-Facegate-Key-Id, -Timestamp (unix seconds), -Nonce, -Signature and, when given, -Claim and -Challenge.
  */
 
 const encoder = new TextEncoder();
@@ -53,17 +54,28 @@ export async function hmacSha256Hex(secret, message) {
   return toHex(await crypto.subtle.sign('HMAC', key, encoder.encode(message)));
 }
 
-export function stringToSign({ method, path, timestamp, nonce, bodyHash, claim }) {
+export function stringToSign({ method, path, timestamp, nonce, bodyHash, claim, challenge }) {
   const lines = [method.toUpperCase(), path, String(timestamp), nonce, bodyHash];
   if (claim !== undefined && claim !== null) lines.push(claim);
+  if (challenge !== undefined && challenge !== null) lines.push(`challenge=${challenge}`);
   return lines.join('\n');
 }
 
-export async function signedHeaders({ secret, keyId, method, path, body, claim = null, now = Date.now() }) {
+export async function signedHeaders({
+  secret,
+  keyId,
+  method,
+  path,
+  body,
+  claim = null,
+  challenge = null,
+  now = Date.now(),
+}) {
   const timestamp = Math.floor(now / 1000);
   const nonce = randomNonce(16);
   const bodyHash = await sha256Hex(body);
-  const signature = await hmacSha256Hex(secret, stringToSign({ method, path, timestamp, nonce, bodyHash, claim }));
+  const message = stringToSign({ method, path, timestamp, nonce, bodyHash, claim, challenge });
+  const signature = await hmacSha256Hex(secret, message);
   const headers = {
     'X-Facegate-Key-Id': keyId,
     'X-Facegate-Timestamp': String(timestamp),
@@ -71,5 +83,6 @@ export async function signedHeaders({ secret, keyId, method, path, body, claim =
     'X-Facegate-Signature': signature,
   };
   if (claim !== null && claim !== undefined) headers['X-Facegate-Claim'] = claim;
+  if (challenge !== null && challenge !== undefined) headers['X-Facegate-Challenge'] = challenge;
   return headers;
 }
