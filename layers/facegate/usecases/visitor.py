@@ -20,10 +20,9 @@ from facegate.domain.models import (
 from facegate.domain.notice import CONSENT_VERSION, Notice, build_notice
 from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, RateLimited, Unauthorized
 from facegate.security import envelope, tokens
-from facegate.usecases.admin import require_site
 from facegate.usecases.audit import record_event
 from facegate.usecases.context import Services
-from facegate.usecases.keys import site_context
+from facegate.usecases.shared import claim_key, require_site, site_data_key
 
 VISITOR = "visitor"
 
@@ -165,29 +164,20 @@ def consent(services: Services, token: str, source: str, consent_version: str, a
     return record
 
 
-def _site_key(services: Services, site: Site) -> bytes:
-    return services.key_cache.decrypt(site.data_key_blob, site_context(site.site_id))
-
-
-def claim_key(data_key: bytes) -> bytes:
-    """The sub-key under which claim codes are hashed for lookup."""
-    return envelope.derive_key(data_key, "claim-code")
-
-
-def enrollment_scope(services: Services, token: str, source: str) -> str:
+def enrollment_scope(invite: Invite) -> str:
     """What an ``Idempotency-Key`` of a selfie upload is unique within: this invite and this consent.
 
     After an erasure (consent withdrawn) or a new consent, an old key starts a new enrollment attempt
     instead of replaying a result that no longer holds.
     """
-    invite = find_invite(services, token, source)
     consented = rfc3339(invite.consent.accepted_at) if invite.consent else "no-consent"
     erased = rfc3339(invite.erased_at) if invite.erased_at else "never-erased"
     return f"enroll#{invite.token_hash}#{erased}#{consented}"
 
 
-def enroll(services: Services, token: str, source: str, images: Sequence[bytes]) -> Enrollment:
-    """Turn 1-3 selfies into one fused, encrypted template; the images never leave this call.
+def enroll(services: Services, invite: Invite, images: Sequence[bytes], site: Site | None = None) -> Enrollment:
+    """Turn 1-5 selfies into one fused, encrypted template for ``invite`` (from :func:`find_invite`); the
+    images never leave this call. ``site`` is the invite's site where the caller already read it.
 
     A new enrollment replaces the previous template and claim code.
 
@@ -195,7 +185,6 @@ def enroll(services: Services, token: str, source: str, images: Sequence[bytes])
         Conflict: ``consent_required`` when there is no consent for the current notice.
         FaceRejected: a quality reason (``no_face``, ``multiple_faces``, ...), also audited.
     """
-    invite = find_invite(services, token, source)
     now = services.clock()
     _require_open(invite, now)
     _require_enrollment_open(services, invite, now)
@@ -215,8 +204,8 @@ def enroll(services: Services, token: str, source: str, images: Sequence[bytes])
             model_id=engine.model_id,
         )
         raise
-    site = require_site(services, invite.site_id)
-    data_key = _site_key(services, site)
+    site = site or require_site(services, invite.site_id)
+    data_key = site_data_key(services, site)
     code = tokens.new_claim_code()
     stored = StoredTemplate(
         site_id=site.site_id,
@@ -263,10 +252,8 @@ def status(services: Services, token: str, source: str) -> VisitorStatus:
         stored = services.repo.get_template_model_id(invite.site_id, invite.invite_id)
         if stored is not None and stored != services.engine().model_id:
             state = InviteState.REENROLL_REQUIRED
-    if state is InviteState.ENROLLED and invite.claim_code_ct is not None:
-        site = require_site(services, invite.site_id)
-        aad = envelope.claim_code_aad(site.site_id, invite.invite_id)
-        claim_code = envelope.open_sealed(_site_key(services, site), invite.claim_code_ct, aad).decode()
+    if state is InviteState.ENROLLED:
+        claim_code = stored_claim_code(services, invite)
     return VisitorStatus(
         status=state,
         valid_from=invite.valid_from,
@@ -278,6 +265,16 @@ def status(services: Services, token: str, source: str) -> VisitorStatus:
         erased_at=invite.erased_at if state is InviteState.ERASED else None,
         erased_items=_erasure_items(services, invite) if state is InviteState.ERASED else None,
     )
+
+
+def stored_claim_code(services: Services, invite: Invite, site: Site | None = None) -> str | None:
+    """The invite's claim code, opened with its site's data key (None before an enrollment or after erasure);
+    ``site`` is the invite's site where the caller already read it."""
+    if invite.claim_code_ct is None:
+        return None
+    site = site or require_site(services, invite.site_id)
+    aad = envelope.claim_code_aad(site.site_id, invite.invite_id)
+    return envelope.open_sealed(site_data_key(services, site), invite.claim_code_ct, aad).decode()
 
 
 def _erasure_items(services: Services, invite: Invite) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ def seed_synthetic(services: Any, site_id: str, door_id: str, count: int, model_
     from facegate.domain.models import StoredTemplate
     from facegate.security import envelope, tokens
     from facegate.usecases.keys import site_context
-    from facegate.usecases.visitor import claim_key
+    from facegate.usecases.shared import claim_key
 
     site = services.repo.get_site(site_id)
     if site is None:

@@ -140,7 +140,7 @@ def _run_size(
             services, ADMIN, site.site_id, [door_id], now - timedelta(minutes=5), now + timedelta(hours=8), None, "x"
         )
         visitor.consent(services, invite.token, "bench", CONSENT_VERSION, True)
-        visitor.enroll(services, invite.token, "bench", photos[:3])
+        visitor.enroll(services, visitor.find_invite(services, invite.token, "bench"), photos[:3])
     _seed_synthetic(services, site.site_id, door_id, size - len(enrolled_people), engine.model_id)
 
     services.candidates.clear()

@@ -29,6 +29,7 @@ from facegate.api.schemas import (
 from facegate.errors import FaceRejected
 from facegate.usecases import visitor
 from facegate.usecases.context import Services
+from facegate.usecases.shared import require_site
 
 router = Router()
 ServicesDep = Annotated[Services, Depends(provide_services)]
@@ -58,6 +59,7 @@ def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> Notic
                     controller=item.controller,
                     purpose=item.purpose,
                     items=list(item.items),
+                    not_stored=list(item.not_stored),
                     retention=item.retention,
                     refusal=item.refusal,
                     rights=list(item.rights),
@@ -89,31 +91,38 @@ def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: S
     tags=["visitor"],
 )
 def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> EnrollmentOut:
-    """Enroll 1-5 selfies (one image body, or multipart parts named ``image``); images are never stored."""
+    """Enroll 1-5 selfies (one image body, or multipart parts named ``image``); images are never stored.
+
+    The invite and its site are read once: the invite before the body (no valid link, no parsing), the site
+    for the template's key and, on a replayed ``Idempotency-Key``, for the claim code the first request made.
+    """
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
-    visitor.find_invite(services, token, source)  # the credential before the body: no valid link, no parsing
+    invite = visitor.find_invite(services, token, source)
     body = raw_body(event, services.settings.max_body_bytes)
     images = image_parts(event.headers.get("content-type"), body, "image", max_parts=MAX_SELFIE_PARTS)
     key = event.headers.get("idempotency-key")
+    site = require_site(services, invite.site_id)
+    made: list[str] = []
 
     def enroll() -> dict[str, object]:
         try:
-            result = visitor.enroll(services, token, source, images)
+            result = visitor.enroll(services, invite, images, site)
         except FaceRejected as exc:
             count("EnrollRefused", reason=exc.code)
             raise
         count("Enrolled")
+        made.append(result.claim_code)
         return {"quality": list(result.quality), "enrolled_at": result.enrolled_at.isoformat(), "n": result.n_images}
 
-    scope = visitor.enrollment_scope(services, token, source) if key else ""
     images_hash = hashlib.sha256(b"".join(hashlib.sha256(image).digest() for image in images)).hexdigest()
+    scope = visitor.enrollment_scope(invite) if key else ""
     outcome = run_once(services, scope, key, images_hash, enroll, router.lambda_context) if key else enroll()
-    status = visitor.status(services, token, source)
+    claim_code = made[0] if made else visitor.stored_claim_code(services, invite, site)
     return EnrollmentOut.model_validate(
         {
             "status": "enrolled",
             "quality": outcome["quality"],
-            "claim_code": status.claim_code or "",
+            "claim_code": claim_code or "",
             "enrolled_at": outcome["enrolled_at"],
             "n_images": outcome["n"],
         }
