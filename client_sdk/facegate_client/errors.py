@@ -97,7 +97,7 @@ class FaceQualityError(FacegateClientError):
 
 
 class RateLimitedError(FacegateClientError):
-    """429: too many requests (``rate_limited``) or terminal cooling down (``cooling_down``); see ``retry_after``."""
+    """429: too many requests (``rate_limited``; servers before issue 15 also ``cooling_down``); see ``retry_after``."""
 
 
 class ServiceUnavailableError(FacegateClientError):
