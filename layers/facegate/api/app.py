@@ -19,10 +19,18 @@ from facegate.api import guard
 from facegate.api.errors import SECURITY_HEADERS, error_response, response_for
 from facegate.api.observability import logger, metrics, tracer
 from facegate.api.openapi import document_json, document_of
-from facegate.api.routes import door, invites, pages, sites, visitor
+from facegate.api.routes import door, hosts, invites, pages, pairing, sites, visitor
 from facegate.errors import FacegateError
 
-ALL_ROUTERS: tuple[Router, ...] = (sites.router, invites.router, visitor.router, door.router, pages.router)
+ALL_ROUTERS: tuple[Router, ...] = (
+    sites.router,
+    hosts.router,
+    invites.router,
+    visitor.router,
+    door.router,
+    pairing.router,
+    pages.router,
+)
 RETRYABLE_AWS_CODES = frozenset(
     {
         "ThrottlingException",

@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from facegate.api.records import RecordModel, from_record
 from facegate.domain.mail import EMAIL_PATTERN, MAX_EMAIL_LENGTH
+from facegate.domain.models import AuditRecord, Door, Site, Terminal
+from facegate.vision.types import QualityReport
 
 IdStr = str
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
@@ -97,14 +100,19 @@ class SecurityPolicyOut(BaseModel):
     claim: list[ClaimPoint]
 
 
-class SiteOut(BaseModel):
-    site_id: IdStr
-    name: str
-    timezone: str
-    security_level: SecurityLevelName
-    policy: SecurityPolicyOut = Field(description="effective thresholds and expected rates at this level")
-    created_at: datetime
-    retired_at: datetime | None = Field(default=None, description="set once an admin retired the site")
+SITE_FIELDS = ("site_id", "name", "timezone", "security_level", "created_at", "retired_at")
+RETIRED = {"retired_at": "set once an admin retired it"}
+
+
+@from_record(
+    Site,
+    only=SITE_FIELDS,
+    required=("security_level",),
+    descriptions=RETIRED,
+    after={"policy": (SecurityPolicyOut, Field(description="effective thresholds and expected rates at this level"))},
+)
+class SiteOut(RecordModel):
+    pass
 
 
 class CreateDoor(Strict):
@@ -177,26 +185,24 @@ class ErasureOut(BaseModel):
     invite_id: IdStr | None = None
 
 
-class AuditItem(BaseModel):
-    event_id: str
-    event: str = Field(
-        description="verify, refused, cooldown, enroll, enroll_refused, consent, erase, invite, terminal_revoked or "
-        "site_updated"
-    )
-    at: datetime
-    actor: str
-    door_id: str | None = None
-    terminal_id: str | None = None
-    visitor_id: str | None = None
-    decision: str | None = None
-    reason: str | None = None
-    mode: str | None = None
-    similarity: float | None = None
-    threshold: float | None = None
-    model_id: str | None = None
-    latency_ms: float | None = None
-    details: dict[str, str] = Field(default_factory=dict)
-    actor_name: str | None = Field(default=None, description="the actor's name where known (user or terminal)")
+@from_record(
+    AuditRecord,
+    skip=("site_id", "expires_at"),
+    rename={"kind": "event"},
+    types={"event": str},
+    descriptions={
+        "event": "verify, refused, cooldown, enroll, enroll_refused, consent, erase, invite, terminal_revoked "
+        "or site_updated"
+    },
+    after={
+        "actor_name": (
+            str | None,
+            Field(default=None, description="the actor's name where known (user or terminal)"),
+        )
+    },
+)
+class AuditItem(RecordModel):
+    pass
 
 
 class AuditPage(BaseModel):
@@ -215,6 +221,7 @@ class NoticeSummaryOut(BaseModel):
     controller: str
     purpose: str
     items: list[str] = Field(description="the personal data processed; the biometric item is marked sensitive")
+    not_stored: list[str]
     retention: str
     refusal: str = Field(description="the right to refuse consent and its consequence")
     rights: list[str] = Field(description="access, correction, erasure and withdrawal, and how")
@@ -254,17 +261,9 @@ class ConsentOut(BaseModel):
     accepted_at: datetime
 
 
-class QualityOut(BaseModel):
-    ok: bool
-    face_size_px: float
-    box_height_px: float
-    sharpness: float
-    brightness: float
-    yaw: float
-    pitch: float
-    roll: float
-    issues: list[str]
-    flags: list[str]
+@from_record(QualityReport, required=True, before={"ok": (bool, ...)})
+class QualityOut(RecordModel):
+    pass
 
 
 class EnrollmentOut(BaseModel):
@@ -342,13 +341,9 @@ class MeOut(BaseModel):
     role: Literal["admin", "host"]
 
 
-class SiteSummary(BaseModel):
-    site_id: IdStr
-    name: str
-    timezone: str
-    security_level: SecurityLevelName
-    created_at: datetime
-    retired_at: datetime | None = None
+@from_record(Site, only=SITE_FIELDS, required=("security_level",), descriptions=RETIRED)
+class SiteSummary(RecordModel):
+    pass
 
 
 class SitePage(BaseModel):
@@ -356,12 +351,9 @@ class SitePage(BaseModel):
     next_token: str | None = None
 
 
-class DoorSummary(BaseModel):
-    door_id: IdStr
-    site_id: IdStr
-    name: str
-    created_at: datetime
-    retired_at: datetime | None = None
+@from_record(Door, skip=("unlock_key_blob",), descriptions=RETIRED)
+class DoorSummary(RecordModel):
+    pass
 
 
 class DoorPage(BaseModel):
@@ -369,15 +361,9 @@ class DoorPage(BaseModel):
     next_token: str | None = None
 
 
-class TerminalSummary(BaseModel):
-    terminal_id: IdStr
-    site_id: IdStr
-    name: str
-    key_id: str
-    door_ids: list[IdStr]
-    created_at: datetime
-    revoked_at: datetime | None = None
-    paired_at: datetime | None = None
+@from_record(Terminal, skip=("secret_blob", "attests_liveness"))
+class TerminalSummary(RecordModel):
+    pass
 
 
 class TerminalPage(BaseModel):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from facegate.domain.mail import valid_email
 from facegate.domain.models import (
+    AuditFilter,
     AuditKind,
     AuditRecord,
     Door,
@@ -19,12 +20,13 @@ from facegate.domain.models import (
     Site,
     Terminal,
 )
-from facegate.errors import InvalidRequest, NotFound
+from facegate.errors import Conflict, InvalidRequest, NotFound
 from facegate.security import tokens
 from facegate.usecases import delivery
 from facegate.usecases.audit import record_event
 from facegate.usecases.context import Principal, Services
 from facegate.usecases.keys import door_context, site_context, terminal_context
+from facegate.usecases.shared import require_site
 
 MAX_INVITE_WINDOW = timedelta(days=31)
 MAX_DOORS_PER_REQUEST = 50
@@ -103,18 +105,18 @@ def update_site(
     return site
 
 
-def require_site(services: Services, site_id: str) -> Site:
-    """The site, or NotFound."""
-    site = services.repo.get_site(site_id)
-    if site is None:
-        raise NotFound("site not found")
+def require_active_site(services: Services, site_id: str) -> Site:
+    """The site, or NotFound; Conflict ``site_retired`` when it was retired (it takes nothing new)."""
+    site = require_site(services, site_id)
+    if site.retired_at is not None:
+        raise Conflict("this site was retired", code="site_retired")
     return site
 
 
 def create_door(services: Services, actor: Principal, site_id: str, name: str) -> NewDoor:
     """Create a door and its unlock key (returned once, stored KMS-encrypted)."""
     actor.require_admin()
-    require_site(services, site_id)
+    require_active_site(services, site_id)
     door_id = tokens.new_id("door")
     unlock_key = os.urandom(32)
     door = Door(
@@ -132,7 +134,7 @@ def _check_doors(services: Services, site_id: str, door_ids: list[str]) -> tuple
     unique = tuple(dict.fromkeys(door_ids))
     if not unique or len(unique) > MAX_DOORS_PER_REQUEST:
         raise InvalidRequest(f"door_ids must list 1 to {MAX_DOORS_PER_REQUEST} doors")
-    known = {door.door_id for door in services.repo.list_doors(site_id)}
+    known = {door.door_id for door in services.repo.list_doors(site_id) if door.retired_at is None}
     unknown = [door_id for door_id in unique if door_id not in known]
     if unknown:
         raise InvalidRequest(f"unknown door for this site: {unknown[0]}", code="unknown_door")
@@ -142,7 +144,7 @@ def _check_doors(services: Services, site_id: str, door_ids: list[str]) -> tuple
 def create_terminal(services: Services, actor: Principal, site_id: str, name: str, door_ids: list[str]) -> NewTerminal:
     """Create a door terminal bound to ``site_id`` and ``door_ids``, with a fresh HMAC key."""
     actor.require_admin()
-    require_site(services, site_id)
+    require_active_site(services, site_id)
     doors = _check_doors(services, site_id, door_ids)
     key_id = tokens.new_id("key", 20)
     secret = secrets.token_urlsafe(32)
@@ -190,7 +192,7 @@ def create_invite(
     visitor's first grant.
     """
     actor.require_host_of(site_id)
-    site = require_site(services, site_id)
+    site = require_active_site(services, site_id)
     if email is not None and not valid_email(email):
         raise InvalidRequest("email is not a valid e-mail address", code="invalid_email")
     now = services.clock()
@@ -251,6 +253,7 @@ def read_audit(
     end: datetime | None,
     limit: int,
     cursor: str | None,
+    filters: AuditFilter | None = None,
 ) -> tuple[list[AuditRecord], str | None]:
     """One page of the audit trail of ``site_id`` in [start, end) (default: the last 24 hours)."""
     actor.require_admin()
@@ -260,4 +263,4 @@ def read_audit(
     start = start or end - timedelta(days=1)
     if start >= end:
         raise InvalidRequest("from must be before to", code="invalid_window")
-    return services.audit.query(site_id, start, end, max(1, min(limit, 500)), cursor)
+    return services.audit.query(site_id, start, end, max(1, min(limit, 500)), cursor, filters)

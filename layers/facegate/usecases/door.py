@@ -35,12 +35,11 @@ from facegate.domain.models import (
 from facegate.domain.policy import DoorPolicy
 from facegate.errors import FaceRejected, Forbidden, InvalidRequest, NotFound, RateLimited, Unauthorized
 from facegate.security import signing, tokens
-from facegate.usecases import liveness
-from facegate.usecases.admin import require_site
+from facegate.usecases import delivery, liveness
 from facegate.usecases.audit import record_event
 from facegate.usecases.context import Services
 from facegate.usecases.keys import door_context, site_context, terminal_context
-from facegate.usecases.visitor import claim_key
+from facegate.usecases.shared import claim_key, require_site
 from facegate.vision.quality import LOWER_FACE_COVERED
 from facegate.vision.types import Template
 
@@ -98,6 +97,8 @@ class VerifyOutcome:
     terminal_id: str
     alarms: tuple[str, ...] = ()
     """Back-off alarms this decision raised (``cooling_down``, ``claim_blocked``): the route counts them."""
+    first_arrival: bool = False
+    """A grant that set the invite's ``arrived_at`` (the visitor's first entry)."""
 
 
 def _check_headers(services: Services, request: SignedRequest) -> tuple[str, str, str, str]:
@@ -243,7 +244,7 @@ def authenticate(services: Services, request: SignedRequest, door_id: str) -> Au
     assert request.nonce is not None
     nonce_claimed = _IO.submit(_claim_nonce, services, terminal, request.nonce)
     cooldown = _IO.submit(services.ephemeral.blocked_until, f"cooldown#{terminal.terminal_id}", now)
-    site = _IO.submit(require_site, services, terminal.site_id)
+    site = _IO.submit(_open_site, services, terminal.site_id, door_id)
     if door_id not in terminal.door_ids:
         nonce_claimed.result()
         raise Forbidden("this terminal is not bound to this door", code="door_not_allowed")
@@ -458,6 +459,9 @@ def _record(
     unlock_token = None
     counted: Future[tuple[str, ...]] | None = None
     cleared = None
+    arrived: Future[bool] | None = None
+    if decision.granted and decision.visitor_id is not None:
+        arrived = _IO.submit(services.repo.mark_arrived, decision.visitor_id, auth.now)
     if decision.granted:
         if auth.cooldown.result() is not None:
             cleared = _IO.submit(services.ephemeral.block, f"cooldown#{terminal.terminal_id}", auth.now)
@@ -505,7 +509,32 @@ def _record(
         cleared.result()
     if remembered is not None:
         remembered.result()
-    return VerifyOutcome(decision, decision_id, unlock_token, model_id, latency_ms, terminal.terminal_id, alarms)
+    first = arrived.result() if arrived is not None else False
+    delivery.announce_decision(
+        services, site.site_id, auth.door_id, terminal.terminal_id, decision, decision_id, auth.now, first
+    )
+    return VerifyOutcome(
+        decision, decision_id, unlock_token, model_id, latency_ms, terminal.terminal_id, alarms, first_arrival=first
+    )
+
+
+def _open_site(services: Services, site_id: str, door_id: str) -> Site:
+    """The terminal's site, if it and the door are in service (one read each, never cached: a retirement
+    is seen by the very next request).
+
+    Raises:
+        Forbidden: ``site_retired`` or ``door_retired``.
+        NotFound: the site or the door no longer exists.
+    """
+    site = require_site(services, site_id)
+    if site.retired_at is not None:
+        raise Forbidden("this site was retired", code="site_retired")
+    door = services.repo.get_door(site_id, door_id)
+    if door is None:
+        raise NotFound("door not found")
+    if door.retired_at is not None:
+        raise Forbidden("this door was retired", code="door_retired")
+    return site
 
 
 def _door(services: Services, site_id: str, door_id: str) -> Door:

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from facegate.domain.models import (
-    AuditKind,
+    AuditFilter,
     AuditRecord,
-    parse_rfc3339,
 )
 from facegate.errors import InvalidRequest
 from facegate.settings import Settings
@@ -21,20 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 from facegate.adapters.dynamodb._client import TTL_ATTRIBUTE, unavailable_on_transient
-from facegate.adapters.dynamodb.codecs import decode, encode, epoch_seconds, opt_float, rfc3339_text
-
-_AUDIT_OPTIONAL = (
-    "door_id",
-    "terminal_id",
-    "visitor_id",
-    "decision",
-    "reason",
-    "mode",
-    "similarity",
-    "threshold",
-    "model_id",
-    "latency_ms",
-)
+from facegate.adapters.dynamodb.codecs import decode, encode, epoch_seconds, fields_of, record_of, rfc3339_text
 
 
 class DynamoAuditLog:
@@ -49,23 +35,25 @@ class DynamoAuditLog:
         values: dict[str, Any] = {
             "pk": record.site_id,
             "sk": f"{rfc3339_text(record.at)}#{record.event_id}",
-            "event_id": record.event_id,
-            "kind": record.kind.value,
-            "at": rfc3339_text(record.at),
-            "actor": record.actor,
-            "details": dict(record.details) if record.details else None,
+            **fields_of(record, skip=("site_id", "expires_at")),
             TTL_ATTRIBUTE: epoch_seconds(record.expires_at),
         }
-        values.update({name: getattr(record, name) for name in _AUDIT_OPTIONAL})
         with unavailable_on_transient():
             self._client.put_item(
                 TableName=self._table, Item=encode(values), ConditionExpression="attribute_not_exists(pk)"
             )
 
     def query(
-        self, site_id: str, start: datetime, end: datetime, limit: int, cursor: str | None
+        self,
+        site_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        cursor: str | None,
+        filters: AuditFilter | None = None,
     ) -> tuple[list[AuditRecord], str | None]:
-        """Records with ``start <= at < end``, oldest first, at most ``limit`` (>= 1).
+        """Records with ``start <= at < end`` that ``filters`` keeps (a FilterExpression), oldest first, at most
+        ``limit`` (>= 1).
 
         The cursor is the base64url of the last returned sort key, checked on the way back in.
 
@@ -81,9 +69,10 @@ class DynamoAuditLog:
         }
         if cursor:
             kwargs["ExclusiveStartKey"] = {"pk": {"S": site_id}, "sk": {"S": _decode_cursor(cursor, low, high)}}
+        filtered = _filter_expression(filters, kwargs)
         rows: list[dict[str, Any]] = []
         while len(rows) <= limit:
-            kwargs["Limit"] = limit + 1 - len(rows)
+            kwargs["Limit"] = max(limit + 1 - len(rows), 200) if filtered else limit + 1 - len(rows)
             with unavailable_on_transient():
                 page = self._client.query(**kwargs)
             rows.extend(decode(item) for item in page.get("Items", []))
@@ -95,6 +84,21 @@ class DynamoAuditLog:
         rows = rows[:limit]
         next_cursor = _encode_cursor(str(rows[-1]["sk"])) if more and rows else None
         return [_audit(values) for values in rows], next_cursor
+
+
+def _filter_expression(filters: AuditFilter | None, kwargs: dict[str, Any]) -> bool:
+    """Add the FilterExpression of ``filters`` to the Query ``kwargs``; True when there is one."""
+    if filters is None:
+        return False
+    wanted = {"door_id": filters.door_id, "decision": filters.decision}
+    wanted["kind"] = None if filters.kind is None else filters.kind.value
+    terms = [(name, value) for name, value in wanted.items() if value is not None]
+    if not terms:
+        return False
+    kwargs["FilterExpression"] = " AND ".join(f"#f_{name} = :f_{name}" for name, _ in terms)
+    kwargs["ExpressionAttributeNames"] = {f"#f_{name}": name for name, _ in terms}
+    kwargs["ExpressionAttributeValues"].update({f":f_{name}": {"S": value} for name, value in terms})
+    return True
 
 
 def _encode_cursor(sort_key: str) -> str:
@@ -118,26 +122,8 @@ def _decode_cursor(cursor: str, low: str, high: str) -> str:
 
 
 def _audit(values: Mapping[str, Any]) -> AuditRecord:
-    details = values.get("details") or {}
-    return AuditRecord(
-        site_id=str(values["pk"]),
-        event_id=str(values["event_id"]),
-        kind=AuditKind(str(values["kind"])),
-        at=parse_rfc3339(str(values["at"])),
-        expires_at=datetime.fromtimestamp(int(values[TTL_ATTRIBUTE]), UTC),
-        actor=str(values["actor"]),
-        door_id=values.get("door_id"),
-        terminal_id=values.get("terminal_id"),
-        visitor_id=values.get("visitor_id"),
-        decision=values.get("decision"),
-        reason=values.get("reason"),
-        mode=values.get("mode"),
-        similarity=opt_float(values, "similarity"),
-        threshold=opt_float(values, "threshold"),
-        model_id=values.get("model_id"),
-        latency_ms=opt_float(values, "latency_ms"),
-        details={str(k): str(v) for k, v in details.items()},
-    )
+    expires_at = datetime.fromtimestamp(int(values[TTL_ATTRIBUTE]), UTC)
+    return record_of(AuditRecord, values, site_id=str(values["pk"]), expires_at=expires_at)
 
 
 # --- ephemeral ------------------------------------------------------------------------------------

@@ -1,28 +1,34 @@
-"""Records to DynamoDB items and back: one codec per record, used by every adapter in this package."""
+"""Records to DynamoDB items and back, used by every adapter in this package.
+
+One generic codec over a record's dataclass fields (:func:`fields_of`, :func:`record_of`): a record's field
+list is written once, in ``facegate.domain.models``. The stored format: datetimes as fixed-width UTC RFC 3339
+text, floats as numbers, tuples as lists, enums as their values, bytes as binary; None, False and empty maps
+left out. Per record only what is not a field: keys, list keys, ``kind``, TTL, the invite's flattened consent.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, Field, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import Any
 
+from facegate.adapters.dynamodb._client import DESERIALIZER, SERIALIZER, TTL_ATTRIBUTE
 from facegate.domain.models import (
     Consent,
     Door,
     Invite,
-    SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
     parse_rfc3339,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from facegate.adapters.dynamodb._client import DESERIALIZER, SERIALIZER, TTL_ATTRIBUTE
 
 # --- encoding -----------------------------------------------------------------------------------
 
@@ -61,14 +67,71 @@ def decode(item: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def opt_time(values: Mapping[str, Any], name: str) -> datetime | None:
-    raw = values.get(name)
-    return None if raw is None else parse_rfc3339(str(raw))
+def stored(value: Any) -> Any:
+    """One field value as an item value: datetime -> fixed-width RFC 3339 text, enum -> its value, tuple ->
+    list; None, False and an empty mapping -> None (left out; they read back as the field's default)."""
+    if value is None or value is False or (isinstance(value, Mapping) and not value):
+        return None
+    if isinstance(value, datetime):
+        return rfc3339_text(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [stored(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): stored(item) for key, item in value.items()}
+    return value
 
 
-def opt_float(values: Mapping[str, Any], name: str) -> float | None:
-    raw = values.get(name)
-    return None if raw is None else float(raw)
+def fields_of(record: Any, *, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """A dataclass record's fields (but ``skip``) as item values (see :func:`stored`), in declaration order."""
+    left_out = set(skip)
+    return {f.name: stored(getattr(record, f.name)) for f in fields(record) if f.name not in left_out}
+
+
+@functools.cache
+def _field_types(cls: type[Any]) -> tuple[tuple[Field[Any], Any], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f, hints[f.name]) for f in fields(cls))
+
+
+def _read(hint: Any, raw: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        (inner,) = (arg for arg in args if arg is not type(None))
+        return _read(inner, raw)
+    if origin is tuple:
+        return tuple(_read(args[0], item) for item in raw or ())
+    if origin is dict:
+        return {str(key): _read(args[1], item) for key, item in (raw or {}).items()}
+    if hint is datetime:
+        return parse_rfc3339(str(raw))
+    if hint is bytes:
+        return bytes(raw)
+    if hint in (int, float, bool, str) or (isinstance(hint, type) and issubclass(hint, Enum)):
+        return hint(raw if hint in (int, float, bool) else str(raw))
+    raise TypeError(f"no item codec for {hint!r}")
+
+
+def record_of[R](cls: type[R], values: Mapping[str, Any], **given: Any) -> R:
+    """The ``cls`` dataclass record of an item's ``values`` (from :func:`decode`), converted by each field's
+    type; ``given`` supplies fields stored under other names (keys, TTL). A field the item lacks takes its
+    default.
+
+    Raises:
+        KeyError: a field without a default is missing from the item.
+    """
+    kwargs = dict(given)
+    for f, hint in _field_types(typing.cast(Any, cls)):
+        if f.name in kwargs:
+            continue
+        raw = values.get(f.name)
+        if raw is None:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise KeyError(f.name)
+            continue
+        kwargs[f.name] = _read(hint, raw)
+    return cls(**kwargs)
 
 
 def strings(values: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -87,88 +150,76 @@ def invite_key(invite_id: str) -> dict[str, Any]:
     return key_of(f"INVITE#{invite_id}", "INVITE")
 
 
+LIST_INDEX = "lists"
+"""The directory table's sparse GSI (``list_pk``/``list_sk``): sites, a site's terminals, a site's invites."""
+SITES_LIST = "SITES"
+
+
+def terminals_list(site_id: str) -> str:
+    """``list_pk`` of a site's terminal items."""
+    return f"SITE#{site_id}#TERMINALS"
+
+
+def invites_list(site_id: str) -> str:
+    """``list_pk`` of a site's invite items."""
+    return f"SITE#{site_id}#INVITES"
+
+
+def list_sort_key(created_at: datetime, object_id: str) -> str:
+    """``list_sk``: creation time then id (sorts in creation order)."""
+    return f"{rfc3339_text(created_at)}#{object_id}"
+
+
 def site_item(site: Site) -> dict[str, Any]:
-    return encode(
-        {
-            "pk": f"SITE#{site.site_id}",
-            "sk": "SITE",
-            "kind": "site",
-            "site_id": site.site_id,
-            "name": site.name,
-            "timezone": site.timezone,
-            "created_at": rfc3339_text(site.created_at),
-            "data_key_blob": site.data_key_blob,
-            "security_level": site.security_level.value,
-            "template_version": site.template_version,
-        }
-    )
+    listed = {"list_pk": SITES_LIST, "list_sk": list_sort_key(site.created_at, site.site_id)}
+    return encode({"pk": f"SITE#{site.site_id}", "sk": "SITE", **listed, "kind": "site", **fields_of(site)})
 
 
 def site_of(values: Mapping[str, Any]) -> Site:
-    return Site(
-        site_id=str(values["site_id"]),
-        name=str(values["name"]),
-        timezone=str(values["timezone"]),
-        created_at=parse_rfc3339(str(values["created_at"])),
-        data_key_blob=bytes(values["data_key_blob"]),
-        security_level=SecurityLevel(str(values.get("security_level", SecurityLevel.STANDARD.value))),
-        template_version=int(values.get("template_version", 0)),
-    )
+    return record_of(Site, values)
 
 
 def door_item(door: Door) -> dict[str, Any]:
-    return encode(
-        {
-            "pk": f"SITE#{door.site_id}",
-            "sk": f"DOOR#{door.door_id}",
-            "kind": "door",
-            "door_id": door.door_id,
-            "site_id": door.site_id,
-            "name": door.name,
-            "created_at": rfc3339_text(door.created_at),
-            "unlock_key_blob": door.unlock_key_blob,
-        }
-    )
+    return encode({"pk": f"SITE#{door.site_id}", "sk": f"DOOR#{door.door_id}", "kind": "door", **fields_of(door)})
 
 
 def door_of(values: Mapping[str, Any]) -> Door:
-    return Door(
-        door_id=str(values["door_id"]),
-        site_id=str(values["site_id"]),
-        name=str(values["name"]),
-        created_at=parse_rfc3339(str(values["created_at"])),
-        unlock_key_blob=bytes(values["unlock_key_blob"]),
-    )
+    return record_of(Door, values)
 
 
 def terminal_item(terminal: Terminal, pk: str, sk: str) -> dict[str, Any]:
-    return encode(
-        {
-            "pk": pk,
-            "sk": sk,
-            "kind": "terminal",
-            "terminal_id": terminal.terminal_id,
-            "site_id": terminal.site_id,
-            "name": terminal.name,
-            "door_ids": list(terminal.door_ids),
-            "key_id": terminal.key_id,
-            "secret_blob": terminal.secret_blob,
-            "created_at": rfc3339_text(terminal.created_at),
-            "revoked_at": None if terminal.revoked_at is None else rfc3339_text(terminal.revoked_at),
-        }
-    )
+    """The terminal item (``sk`` ``TERMINAL``, listed per site) or its key-lookup copy (``sk`` ``KEY``)."""
+    listed = sk == "TERMINAL"
+    keys = {
+        "pk": pk,
+        "sk": sk,
+        "list_pk": terminals_list(terminal.site_id) if listed else None,
+        "list_sk": list_sort_key(terminal.created_at, terminal.terminal_id) if listed else None,
+    }
+    return encode({**keys, "kind": "terminal", **fields_of(terminal)})
 
 
 def terminal_of(values: Mapping[str, Any]) -> Terminal:
-    return Terminal(
-        terminal_id=str(values["terminal_id"]),
-        site_id=str(values["site_id"]),
-        name=str(values["name"]),
-        door_ids=strings(values, "door_ids"),
-        key_id=str(values["key_id"]),
-        secret_blob=bytes(values["secret_blob"]),
-        created_at=parse_rfc3339(str(values["created_at"])),
-        revoked_at=opt_time(values, "revoked_at"),
+    return record_of(Terminal, values)
+
+
+def invite_item(invite: Invite, expires_at: int) -> dict[str, Any]:
+    """The directory item of an invite (listed per site; the consent flattened to ``consent_version`` and
+    ``consent_at``; ``rev`` 0; ``expires_at``: TTL, epoch seconds)."""
+    consent = invite.consent
+    return encode(
+        {
+            "pk": f"INVITE#{invite.invite_id}",
+            "sk": "INVITE",
+            "list_pk": invites_list(invite.site_id),
+            "list_sk": list_sort_key(invite.created_at, invite.invite_id),
+            "kind": "invite",
+            **fields_of(invite, skip=("consent",)),
+            "consent_version": None if consent is None else consent.version,
+            "consent_at": None if consent is None else rfc3339_text(consent.accepted_at),
+            "rev": 0,
+            TTL_ATTRIBUTE: expires_at,
+        }
     )
 
 
@@ -176,38 +227,11 @@ def invite_of(values: Mapping[str, Any]) -> Invite:
     consent = None
     if values.get("consent_version") is not None:
         consent = Consent(version=str(values["consent_version"]), accepted_at=parse_rfc3339(str(values["consent_at"])))
-    claim = values.get("claim_code_ct")
-    return Invite(
-        invite_id=str(values["invite_id"]),
-        site_id=str(values["site_id"]),
-        door_ids=strings(values, "door_ids"),
-        valid_from=parse_rfc3339(str(values["valid_from"])),
-        valid_until=parse_rfc3339(str(values["valid_until"])),
-        token_hash=str(values["token_hash"]),
-        created_at=parse_rfc3339(str(values["created_at"])),
-        created_by=str(values["created_by"]),
-        display_name=None if values.get("display_name") is None else str(values["display_name"]),
-        consent=consent,
-        enrolled_at=opt_time(values, "enrolled_at"),
-        claim_code_ct=None if claim is None else bytes(claim),
-        erased_at=opt_time(values, "erased_at"),
-        revoked_at=opt_time(values, "revoked_at"),
-    )
+    return record_of(Invite, values, consent=consent)
 
 
 def template_of(values: Mapping[str, Any]) -> StoredTemplate:
-    return StoredTemplate(
-        site_id=str(values["pk"]),
-        visitor_id=str(values["sk"]),
-        ciphertext=bytes(values["ciphertext"]),
-        model_id=str(values["model_id"]),
-        n_images=int(values["n_images"]),
-        door_ids=strings(values, "door_ids"),
-        valid_from=parse_rfc3339(str(values["valid_from"])),
-        valid_until=parse_rfc3339(str(values["valid_until"])),
-        claim_hash=str(values["claim_hash"]),
-        enrolled_at=parse_rfc3339(str(values["enrolled_at"])),
-    )
+    return record_of(StoredTemplate, values, site_id=str(values["pk"]), visitor_id=str(values["sk"]))
 
 
 # --- directory and templates ----------------------------------------------------------------------
@@ -218,18 +242,5 @@ CANDIDATE_PROJECTION = "sk, ciphertext, model_id, door_ids, valid_from, valid_un
 
 def template_item_of(template: StoredTemplate, expires_at: int) -> dict[str, Any]:
     """The templates-table item of a stored template (``expires_at``: TTL, epoch seconds)."""
-    return encode(
-        {
-            "pk": template.site_id,
-            "sk": template.visitor_id,
-            "ciphertext": template.ciphertext,
-            "model_id": template.model_id,
-            "n_images": template.n_images,
-            "door_ids": list(template.door_ids),
-            "valid_from": rfc3339_text(template.valid_from),
-            "valid_until": rfc3339_text(template.valid_until),
-            "claim_hash": template.claim_hash,
-            "enrolled_at": rfc3339_text(template.enrolled_at),
-            TTL_ATTRIBUTE: expires_at,
-        }
-    )
+    keys = {"pk": template.site_id, "sk": template.visitor_id}
+    return encode({**keys, **fields_of(template, skip=("site_id", "visitor_id")), TTL_ATTRIBUTE: expires_at})

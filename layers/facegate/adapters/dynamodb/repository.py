@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +23,8 @@ from facegate.domain.models import (
     Site,
     StoredTemplate,
     Terminal,
-    parse_rfc3339,
 )
-from facegate.errors import Conflict, Gone, NotFound, ServiceUnavailable
+from facegate.errors import Conflict, Gone, InvalidRequest, NotFound, ServiceUnavailable
 from facegate.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,23 +42,28 @@ from facegate.adapters.dynamodb._client import (
 )
 from facegate.adapters.dynamodb.codecs import (
     CANDIDATE_PROJECTION,
+    LIST_INDEX,
+    SITES_LIST,
     decode,
     door_item,
     door_of,
     encode,
     epoch_seconds,
+    invite_item,
     invite_key,
     invite_of,
+    invites_list,
     key_of,
+    record_of,
     rfc3339_text,
     site_item,
     site_key,
     site_of,
-    strings,
     template_item_of,
     template_of,
     terminal_item,
     terminal_of,
+    terminals_list,
 )
 
 
@@ -250,30 +259,7 @@ class DynamoRepository:
     def put_invite(self, invite: Invite) -> None:
         """Store a new invite and its token-hash lookup item (Conflict if either exists)."""
         expires = self._expiry(invite.valid_until)
-        item = encode(
-            {
-                "pk": f"INVITE#{invite.invite_id}",
-                "sk": "INVITE",
-                "kind": "invite",
-                "invite_id": invite.invite_id,
-                "site_id": invite.site_id,
-                "door_ids": list(invite.door_ids),
-                "valid_from": rfc3339_text(invite.valid_from),
-                "valid_until": rfc3339_text(invite.valid_until),
-                "token_hash": invite.token_hash,
-                "created_at": rfc3339_text(invite.created_at),
-                "created_by": invite.created_by,
-                "display_name": invite.display_name,
-                "consent_version": None if invite.consent is None else invite.consent.version,
-                "consent_at": None if invite.consent is None else rfc3339_text(invite.consent.accepted_at),
-                "enrolled_at": None if invite.enrolled_at is None else rfc3339_text(invite.enrolled_at),
-                "claim_code_ct": invite.claim_code_ct,
-                "erased_at": None if invite.erased_at is None else rfc3339_text(invite.erased_at),
-                "revoked_at": None if invite.revoked_at is None else rfc3339_text(invite.revoked_at),
-                "rev": 0,
-                TTL_ATTRIBUTE: expires,
-            }
-        )
+        item = invite_item(invite, expires)
         token = encode(
             {
                 "pk": f"TOKEN#{invite.token_hash}",
@@ -471,13 +457,178 @@ class DynamoRepository:
         to transfer and parse when a warm instance builds a site's candidate matrix)."""
         rows = self._query(self._templates, "pk = :pk", {":pk": {"S": site_id}}, projection=CANDIDATE_PROJECTION)
         for values in rows:
-            yield CandidateRow(
-                visitor_id=str(values["sk"]),
-                ciphertext=bytes(values["ciphertext"]),
-                model_id=str(values["model_id"]),
-                door_ids=strings(values, "door_ids"),
-                valid_from=parse_rfc3339(str(values["valid_from"])),
-                valid_until=parse_rfc3339(str(values["valid_until"])),
-                claim_hash=str(values["claim_hash"]),
-                n_images=int(values.get("n_images", 1)),
-            )
+            yield record_of(CandidateRow, values, visitor_id=str(values["sk"]))
+
+    # --- console lists, retirement, key rotation, arrival -----------------------------------------
+
+    def _list(self, list_pk: str, forward: bool = True, page_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Items of one list of the sparse ``lists`` index, all pages (eventually consistent, like every GSI)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._directory,
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": "list_pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": list_pk}},
+            "ScanIndexForward": forward,
+        }
+        if page_size is not None:
+            kwargs["Limit"] = page_size
+        while True:
+            with unavailable_on_transient():
+                page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                yield decode(item)
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def list_sites(self) -> list[Site]:
+        """One Query of the ``lists`` index (``list_pk = SITES``), oldest first."""
+        return [site_of(values) for values in self._list(SITES_LIST)]
+
+    def _retire(self, key: dict[str, Any], at: datetime) -> dict[str, Any] | None:
+        try:
+            with unavailable_on_transient():
+                item = self._client.update_item(
+                    TableName=self._directory,
+                    Key=key,
+                    UpdateExpression="SET retired_at = if_not_exists(retired_at, :at)",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":at": {"S": rfc3339_text(at)}},
+                    ReturnValues="ALL_NEW",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return decode(item["Attributes"])
+
+    def retire_site(self, site_id: str, at: datetime) -> Site | None:
+        """One conditional UpdateItem; an earlier ``retired_at`` is kept."""
+        values = self._retire(site_key(site_id), at)
+        return None if values is None else site_of(values)
+
+    def retire_door(self, site_id: str, door_id: str, at: datetime) -> Door | None:
+        """One conditional UpdateItem; an earlier ``retired_at`` is kept."""
+        values = self._retire(key_of(f"SITE#{site_id}", f"DOOR#{door_id}"), at)
+        return None if values is None else door_of(values)
+
+    def list_terminals(self, site_id: str) -> list[Terminal]:
+        """One Query of the ``lists`` index (the terminal items, not their key copies), oldest first."""
+        return [terminal_of(values) for values in self._list(terminals_list(site_id))]
+
+    def rotate_terminal(
+        self, terminal_id: str, old_key_id: str, new_key_id: str, secret_blob: bytes, at: datetime, paired: bool
+    ) -> Terminal | None:
+        """One transaction: replace the terminal item (conditional on the old key id and no revocation),
+        delete the old key's lookup item, put the new one."""
+        terminal = self.get_terminal(terminal_id)
+        if terminal is None or terminal.revoked_at is not None or terminal.key_id != old_key_id:
+            return None
+        rotated = replace(
+            terminal, key_id=new_key_id, secret_blob=secret_blob, paired_at=at if paired else terminal.paired_at
+        )
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._directory,
+                    "Item": terminal_item(rotated, f"TERMINAL#{terminal_id}", "TERMINAL"),
+                    "ConditionExpression": "key_id = :old AND attribute_not_exists(revoked_at)",
+                    "ExpressionAttributeValues": {":old": {"S": old_key_id}},
+                }
+            },
+            {"Delete": {"TableName": self._directory, "Key": key_of(f"KEY#{old_key_id}", "KEY")}},
+            {
+                "Put": {
+                    "TableName": self._directory,
+                    "Item": terminal_item(rotated, f"KEY#{new_key_id}", "KEY"),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        try:
+            self._transact(items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
+                return None
+            raise ServiceUnavailable(retry_after=RETRY_AFTER_SECONDS) from exc
+        return rotated
+
+    def list_invites(
+        self, site_id: str, limit: int, cursor: str | None, keep: Callable[[Invite], bool] | None = None
+    ) -> tuple[list[Invite], str | None]:
+        """Newest first from the ``lists`` index, filtered by ``keep`` while reading, until one more than
+        ``limit`` is found; the cursor is the base64url of the last returned item's ``list_sk``."""
+        list_pk = invites_list(site_id)
+        kwargs: dict[str, Any] = {
+            "TableName": self._directory,
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": "list_pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": list_pk}},
+            "ScanIndexForward": False,
+            "Limit": min(100, limit + 1),
+        }
+        if cursor:
+            sort_key = _decode_list_cursor(cursor)
+            invite_id = sort_key.rsplit("#", 1)[1]
+            kwargs["ExclusiveStartKey"] = {
+                **invite_key(invite_id),
+                "list_pk": {"S": list_pk},
+                "list_sk": {"S": sort_key},
+            }
+        page: list[tuple[Invite, str]] = []
+        while True:
+            with unavailable_on_transient():
+                response = self._client.query(**kwargs)
+            for item in response.get("Items", []):
+                values = decode(item)
+                invite = invite_of(values)
+                if keep is not None and not keep(invite):
+                    continue
+                if len(page) == limit:
+                    return [found for found, _ in page], _encode_list_cursor(page[-1][1])
+                page.append((invite, str(values["list_sk"])))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return [found for found, _ in page], None
+            kwargs["ExclusiveStartKey"] = last
+
+    def mark_arrived(self, invite_id: str, at: datetime) -> bool:
+        """One conditional UpdateItem (``attribute_not_exists(arrived_at)``): only the first arrival sets it."""
+        try:
+            with unavailable_on_transient():
+                self._client.update_item(
+                    TableName=self._directory,
+                    Key=invite_key(invite_id),
+                    UpdateExpression="SET arrived_at = :at",
+                    ConditionExpression="attribute_exists(pk) AND attribute_not_exists(arrived_at)",
+                    ExpressionAttributeValues={":at": {"S": rfc3339_text(at)}},
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+_LIST_SORT_KEY = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#[A-Za-z0-9_-]{1,64}")
+
+
+def _encode_list_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sort_key}).encode()).rstrip(b"=").decode()
+
+
+def _decode_list_cursor(cursor: str) -> str:
+    invalid = InvalidRequest("next_token is not valid for this list", code="invalid_request")
+    if len(cursor) > 512:
+        raise invalid
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise invalid from exc
+    sort_key = data.get("sk") if isinstance(data, dict) else None
+    if not isinstance(sort_key, str) or not _LIST_SORT_KEY.fullmatch(sort_key):
+        raise invalid
+    return sort_key

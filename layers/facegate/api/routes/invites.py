@@ -6,7 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.deps import jwt_principal, provide_services
@@ -14,10 +14,15 @@ from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
     CreateInvite,
     ErasureOut,
+    InviteDetail,
     InviteMailOut,
     InviteOut,
+    InvitePage,
+    InviteStatusName,
+    InviteSummary,
 )
-from facegate.usecases import admin, delivery
+from facegate.domain.invite_status import InviteStatus
+from facegate.usecases import admin, console, delivery
 from facegate.usecases.context import Principal, Services
 
 router = Router()
@@ -83,3 +88,56 @@ def resend_invite_email(invite_id: Id, services: ServicesDep, actor: ActorDep) -
     """Send the invite mail again to the invite's e-mail (hosts of the site, admins)."""
     sent = delivery.resend_invite_mail(services, actor, invite_id)
     return InviteMailOut(invite_id=sent.invite_id, email=sent.email, sent_at=sent.sent_at)
+
+
+def _summary(view: console.InviteView) -> dict[str, object]:
+    invite = view.invite
+    return {
+        "invite_id": invite.invite_id,
+        "site_id": invite.site_id,
+        "display_name": invite.display_name,
+        "email": invite.email,
+        "door_ids": list(invite.door_ids),
+        "valid_from": invite.valid_from,
+        "valid_until": invite.valid_until,
+        "created_at": invite.created_at,
+        "created_by": invite.created_by,
+        "created_by_name": view.created_by_name,
+        "status": view.status.value,
+        "arrived_at": invite.arrived_at,
+    }
+
+
+@router.get(
+    "/sites/<site_id>/invites",
+    security=ADMIN_SECURITY,
+    responses=responses(200, InvitePage, 400, 401, 403, 404),
+    tags=["host"],
+)
+def list_invites(
+    site_id: Id,
+    services: ServicesDep,
+    actor: ActorDep,
+    status: Annotated[InviteStatusName | None, Query(description="only invites of this status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 50,
+    next_token: Annotated[str | None, Query(max_length=512, description="from the previous page")] = None,
+) -> InvitePage:
+    """A site's invites, newest first, with their status (hosts of the site, admins)."""
+    wanted = None if status is None else InviteStatus(status)
+    page = console.list_invites(services, actor, site_id, wanted, limit, next_token)
+    return InvitePage(
+        items=[InviteSummary.model_validate(_summary(view)) for view in page.items], next_token=page.next_token
+    )
+
+
+@router.get(
+    "/invites/<invite_id>",
+    security=ADMIN_SECURITY,
+    responses=responses(200, InviteDetail, 401, 403, 404),
+    tags=["host"],
+)
+def get_invite(invite_id: Id, services: ServicesDep, actor: ActorDep) -> InviteDetail:
+    """One invite with its status and registration link, to show or copy the link and its QR code again
+    (hosts of its site, admins; another site's invite is 404 like an unknown one)."""
+    view = console.get_invite(services, actor, invite_id)
+    return InviteDetail.model_validate({**_summary(view), "registration_url": view.registration_url})

@@ -1,14 +1,18 @@
-"""Admin routes: sites, doors, terminals, audit (Bearer JWT of the `admins` group)."""
+"""Admin routes: sites, doors, terminals, pairing codes, audit (Bearer JWT of the `admins` group; hosts may
+list and read their own sites and their doors)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from facegate.api.deps import jwt_principal, provide_services
+from facegate.api.errors import SECURITY_HEADERS
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
     AuditItem,
@@ -17,21 +21,33 @@ from facegate.api.schemas import (
     CreateSite,
     CreateTerminal,
     DoorOut,
+    DoorPage,
+    DoorSummary,
+    PairingOut,
     RevokedTerminalOut,
     Rfc3339,
     SecurityPolicyOut,
     SiteOut,
+    SitePage,
+    SiteSummary,
     TerminalOut,
+    TerminalPage,
+    TerminalSummary,
     UpdateSite,
 )
-from facegate.domain.models import SecurityLevel, Site
-from facegate.usecases import admin
+from facegate.domain.models import AuditFilter, AuditKind, Door, SecurityLevel, Site, Terminal
+from facegate.usecases import admin, console, pairing
 from facegate.usecases.context import Principal, Services
 
 router = Router()
 ServicesDep = Annotated[Services, Depends(provide_services)]
 ActorDep = Annotated[Principal, Depends(jwt_principal)]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
+NextToken = Annotated[str | None, Query(max_length=512, description="from the previous page")]
+DecisionFilter = Annotated[Literal["grant", "deny", "refused"] | None, Query(description="only this decision")]
+EventFilter = Annotated[AuditKind | None, Query(description="only this event")]
+DoorFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.post(
@@ -62,14 +78,129 @@ def update_site(site_id: Id, body: UpdateSite, services: ServicesDep, actor: Act
 
 def _site_out(services: Services, site: Site) -> SiteOut:
     summary = services.door_policy().summary(site.security_level)
-    return SiteOut(
-        site_id=site.site_id,
-        name=site.name,
-        timezone=site.timezone,
-        security_level=site.security_level.value,
-        policy=SecurityPolicyOut.model_validate(summary),
-        created_at=site.created_at,
+    return SiteOut.of(site, policy=SecurityPolicyOut.model_validate(summary))
+
+
+def _site_summary(site: Site) -> SiteSummary:
+    return SiteSummary.of(site)
+
+
+def _door_summary(door: Door) -> DoorSummary:
+    return DoorSummary.of(door)
+
+
+def _terminal_summary(terminal: Terminal) -> TerminalSummary:
+    return TerminalSummary.of(terminal)
+
+
+@router.get(
+    "/sites",
+    security=ADMIN_SECURITY,
+    responses=responses(200, SitePage, 400, 401, 403),
+    tags=["admin", "host"],
+)
+def list_sites(services: ServicesDep, actor: ActorDep, limit: Limit = 50, next_token: NextToken = None) -> SitePage:
+    """Sites, oldest first: every site for admins, their own sites for hosts."""
+    page = console.list_sites(services, actor, limit, next_token)
+    return SitePage(items=[_site_summary(site) for site in page.items], next_token=page.next_token)
+
+
+@router.get(
+    "/sites/<site_id>",
+    security=ADMIN_SECURITY,
+    responses=responses(200, SiteOut, 401, 403, 404),
+    tags=["admin", "host"],
+)
+def get_site(site_id: Id, services: ServicesDep, actor: ActorDep) -> SiteOut:
+    """One site with its level's thresholds and rates (admins, hosts of the site)."""
+    return _site_out(services, console.get_site(services, actor, site_id))
+
+
+@router.delete(
+    "/sites/<site_id>",
+    security=ADMIN_SECURITY,
+    responses=responses(200, SiteOut, 401, 403, 404),
+    tags=["admin"],
+)
+def retire_site(site_id: Id, services: ServicesDep, actor: ActorDep) -> SiteOut:
+    """Retire a site (admins): no new doors, terminals or invites (409 ``site_retired``); its doors deny."""
+    return _site_out(services, console.retire_site(services, actor, site_id))
+
+
+@router.get(
+    "/sites/<site_id>/doors",
+    security=ADMIN_SECURITY,
+    responses=responses(200, DoorPage, 400, 401, 403, 404),
+    tags=["admin", "host"],
+)
+def list_doors(
+    site_id: Id, services: ServicesDep, actor: ActorDep, limit: Limit = 50, next_token: NextToken = None
+) -> DoorPage:
+    """A site's doors, oldest first (admins, hosts of the site)."""
+    page = console.list_doors(services, actor, site_id, limit, next_token)
+    return DoorPage(items=[_door_summary(door) for door in page.items], next_token=page.next_token)
+
+
+@router.delete(
+    "/sites/<site_id>/doors/<door_id>",
+    security=ADMIN_SECURITY,
+    responses=responses(200, DoorSummary, 401, 403, 404),
+    tags=["admin"],
+)
+def retire_door(site_id: Id, door_id: Id, services: ServicesDep, actor: ActorDep) -> DoorSummary:
+    """Retire a door (admins): terminals can no longer open it, new invites cannot name it."""
+    return _door_summary(console.retire_door(services, actor, site_id, door_id))
+
+
+@router.get(
+    "/sites/<site_id>/terminals",
+    security=ADMIN_SECURITY,
+    responses=responses(200, TerminalPage, 400, 401, 403, 404),
+    tags=["admin"],
+)
+def list_terminals(
+    site_id: Id, services: ServicesDep, actor: ActorDep, limit: Limit = 50, next_token: NextToken = None
+) -> TerminalPage:
+    """A site's terminals, revoked ones too, oldest first; never a secret (admins)."""
+    page = console.list_terminals(services, actor, site_id, limit, next_token)
+    return TerminalPage(items=[_terminal_summary(t) for t in page.items], next_token=page.next_token)
+
+
+@router.post(
+    "/sites/<site_id>/terminals/<terminal_id>/rotate",
+    security=ADMIN_SECURITY,
+    responses=responses(200, TerminalOut, 401, 403, 404, 409),
+    tags=["admin"],
+)
+def rotate_terminal(site_id: Id, terminal_id: Id, services: ServicesDep, actor: ActorDep) -> TerminalOut:
+    """A new key id and secret for a terminal, shown once; the old key stops working at once (admins)."""
+    new = console.rotate_terminal(services, actor, site_id, terminal_id)
+    return TerminalOut(
+        terminal_id=new.terminal.terminal_id,
+        key_id=new.terminal.key_id,
+        secret=new.secret,
+        site_id=site_id,
+        door_ids=list(new.terminal.door_ids),
     )
+
+
+@router.post(
+    "/sites/<site_id>/terminals/<terminal_id>/pairing",
+    status_code=201,
+    security=ADMIN_SECURITY,
+    responses=responses(201, PairingOut, 401, 403, 404, 409),
+    tags=["admin"],
+)
+def create_pairing(site_id: Id, terminal_id: Id, services: ServicesDep, actor: ActorDep) -> PairingOut:
+    """A one-time code (<= 10 minutes) a kiosk trades for this terminal's credentials at ``POST /pair``
+    (admins); show ``pairing_url`` as a QR code."""
+    new = pairing.issue_pairing(services, actor, site_id, terminal_id, _origin())
+    return PairingOut(pairing_code=new.pairing_code, pairing_url=new.pairing_url, expires_at=new.expires_at)
+
+
+def _origin() -> str:
+    event: Any = router.current_event
+    return f"https://{event.request_context.domain_name}"
 
 
 @router.post(
@@ -132,27 +263,49 @@ def read_audit(
     end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     next_token: Annotated[str | None, Query(max_length=512)] = None,
+    door_id: DoorFilter = None,
+    decision: DecisionFilter = None,
+    event: EventFilter = None,
 ) -> AuditPage:
-    """Decisions and events of a site, oldest first, paginated (admins)."""
-    records, cursor = admin.read_audit(services, actor, site_id, start, end, limit, next_token)
-    items = [
-        AuditItem(
-            event_id=r.event_id,
-            event=r.kind.value,
-            at=r.at,
-            actor=r.actor,
-            door_id=r.door_id,
-            terminal_id=r.terminal_id,
-            visitor_id=r.visitor_id,
-            decision=r.decision,
-            reason=r.reason,
-            mode=r.mode,
-            similarity=r.similarity,
-            threshold=r.threshold,
-            model_id=r.model_id,
-            latency_ms=r.latency_ms,
-            details=r.details,
-        )
-        for r in records
-    ]
-    return AuditPage(items=items, next_token=cursor)
+    """Decisions and events of a site, oldest first, paginated, optionally filtered by door, decision and
+    event, with the actor's name where known (admins). Default window: the last 24 hours."""
+    filters = _filters(door_id, decision, event)
+    page = console.read_audit(services, actor, site_id, start, end, filters, limit, next_token)
+    items = [AuditItem.of(named.record, actor_name=named.actor_name) for named in page.items]
+    return AuditPage(items=items, next_token=page.next_token)
+
+
+def _filters(door_id: str | None, decision: str | None, event: AuditKind | None) -> AuditFilter:
+    return AuditFilter(door_id=door_id, decision=decision, kind=event)
+
+
+_CSV_RESPONSES: dict[int, Any] = {
+    **responses(200, AuditPage, 400, 401, 403, 404),
+    200: {
+        "description": "the filtered audit trail as CSV (RFC 4180; cells starting with = + - @ get a leading ')",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+}
+
+
+@router.get("/sites/<site_id>/audit/csv", security=ADMIN_SECURITY, responses=_CSV_RESPONSES, tags=["admin"])
+def export_audit_csv(
+    site_id: Id,
+    services: ServicesDep,
+    actor: ActorDep,
+    start: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339, inclusive")] = None,
+    end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
+    door_id: DoorFilter = None,
+    decision: DecisionFilter = None,
+    event: EventFilter = None,
+) -> Response[str]:
+    """The audit trail with the same filters as ``GET /sites/{site_id}/audit`` as a CSV attachment, at most
+    10,000 rows (``X-Facegate-Truncated: true`` when more matched) (admins)."""
+    export = console.audit_csv(services, actor, site_id, start, end, _filters(door_id, decision, event))
+    stamp = datetime.now().strftime("%Y%m%d")
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Disposition": f'attachment; filename="facegate-audit-{site_id}-{stamp}.csv"',
+        "X-Facegate-Truncated": "true" if export.truncated else "false",
+    }
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=export.text, headers=headers)

@@ -1,0 +1,101 @@
+"""Users of the console: who am I (``GET /me``, admins and hosts) and host management (admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Request
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from facegate.api.deps import jwt_principal, provide_services
+from facegate.api.openapi import ADMIN_SECURITY, responses
+from facegate.api.schemas import CreateHost, HostOut, HostPage, MeOut, NewHostOut
+from facegate.domain.models import HostUser
+from facegate.usecases import hosts
+from facegate.usecases.context import Principal, Services
+
+router = Router()
+ServicesDep = Annotated[Services, Depends(provide_services)]
+ActorDep = Annotated[Principal, Depends(jwt_principal)]
+Username = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
+
+
+def _claims(request: Request) -> dict[str, Any]:
+    event: Any = request.resolved_event
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") or {}
+    return claims if isinstance(claims, dict) else {}
+
+
+@router.get("/me", security=ADMIN_SECURITY, responses=responses(200, MeOut, 401, 403), tags=["admin", "host"])
+def me(actor: ActorDep, request: Request) -> MeOut:
+    """Who the bearer token belongs to and what it may do (admins and hosts)."""
+    actor.require_host_or_admin()
+    claims = _claims(request)
+    email = claims.get("email")
+    name = claims.get("name")
+    return MeOut(
+        sub=actor.subject,
+        email=None if email is None else str(email),
+        name=None if name is None else str(name),
+        groups=sorted(actor.groups),
+        site_ids=None if actor.is_admin else sorted(actor.site_ids),
+        role="admin" if actor.is_admin else "host",
+    )
+
+
+def _host_out(user: HostUser) -> HostOut:
+    return HostOut(
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        site_ids=list(user.site_ids),
+        enabled=user.enabled,
+        created_at=user.created_at,
+    )
+
+
+@router.post(
+    "/hosts",
+    status_code=201,
+    security=ADMIN_SECURITY,
+    responses=responses(201, NewHostOut, 400, 401, 403, 409, 413, 415, 503),
+    tags=["admin"],
+)
+def create_host(body: CreateHost, services: ServicesDep, actor: ActorDep) -> NewHostOut:
+    """Create a host user scoped to sites (admins); the temporary password is shown once and must be changed
+    at first sign-in."""
+    user, password = hosts.create_host(services, actor, body.email, body.name, body.site_ids)
+    return NewHostOut(
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        site_ids=list(user.site_ids),
+        enabled=user.enabled,
+        temporary_password=password,
+    )
+
+
+@router.get("/hosts", security=ADMIN_SECURITY, responses=responses(200, HostPage, 400, 401, 403, 503), tags=["admin"])
+def list_hosts(
+    services: ServicesDep,
+    actor: ActorDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 50,
+    next_token: Annotated[str | None, Query(max_length=512, description="from the previous page")] = None,
+) -> HostPage:
+    """Host users, by e-mail (admins)."""
+    page = hosts.list_hosts(services, actor, limit, next_token)
+    return HostPage(items=[_host_out(user) for user in page.items], next_token=page.next_token)
+
+
+@router.delete(
+    "/hosts/<username>",
+    security=ADMIN_SECURITY,
+    responses=responses(200, HostOut, 401, 403, 404, 503),
+    tags=["admin"],
+)
+def disable_host(username: Username, services: ServicesDep, actor: ActorDep) -> HostOut:
+    """Disable a host user (admins): sign-in is refused from now on."""
+    return _host_out(hosts.disable_host(services, actor, username))

@@ -1,0 +1,45 @@
+"""The status of an invite as hosts and admins see it in the console (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from facegate.domain.models import Invite
+
+
+class InviteStatus(StrEnum):
+    """What the console shows for an invite (``GET /sites/{site_id}/invites``)."""
+
+    INVITED = "invited"
+    CONSENTED = "consented"
+    ENROLLED = "enrolled"
+    ARRIVED = "arrived"
+    EXPIRED = "expired"
+    ERASED = "erased"
+
+
+def invite_status(invite: Invite, now: datetime) -> InviteStatus:
+    """The console status of ``invite`` at ``now``, first rule that applies:
+
+    1. ``erased``: a host or admin cancelled it (``revoked_at``): the link is dead, whatever happened before;
+    2. ``arrived``: the visitor was granted at a door at least once (a fact that outlives the window);
+    3. ``expired``: the window ended (``now >= valid_until``);
+    4. ``enrolled``: selfies taken (a template exists);
+    5. ``consented``: consent given, no template yet;
+    6. ``erased``: the visitor erased their own data (and has not consented again);
+    7. ``invited``: nothing yet.
+    """
+    if invite.revoked_at is not None:
+        return InviteStatus.ERASED
+    if invite.arrived_at is not None:
+        return InviteStatus.ARRIVED
+    if now >= invite.valid_until:
+        return InviteStatus.EXPIRED
+    if invite.enrolled_at is not None:
+        return InviteStatus.ENROLLED
+    if invite.consent is not None:
+        return InviteStatus.CONSENTED
+    if invite.erased_at is not None:
+        return InviteStatus.ERASED
+    return InviteStatus.INVITED
