@@ -77,6 +77,8 @@ def _augment(document: dict[str, Any]) -> dict[str, Any]:
     paths = document["paths"]
     for operations in paths.values():
         for operation in operations.values():
+            if "tags" in operation:  # Powertools keeps a route's tags in a set: hash order, not stable
+                operation["tags"] = sorted(operation["tags"])
             generated = operation["responses"].get("422", {})
             if "HTTPValidationError" in json.dumps(generated):
                 del operation["responses"]["422"]
