@@ -30,6 +30,7 @@ from facegate.usecases.audit import record_event
 from facegate.usecases.context import Principal, Services
 from facegate.usecases.delivery import open_link
 from facegate.usecases.keys import terminal_context
+from facegate.usecases.shared import require_site
 
 MAX_PAGE = 100
 """Largest ``limit`` of a console list."""
@@ -94,7 +95,7 @@ def list_sites(services: Services, actor: Principal, limit: int, cursor: str | N
 def get_site(services: Services, actor: Principal, site_id: str) -> Site:
     """One site (admins, hosts of the site)."""
     actor.require_host_of(site_id)
-    return admin.require_site(services, site_id)
+    return require_site(services, site_id)
 
 
 def retire_site(services: Services, actor: Principal, site_id: str) -> Site:
@@ -110,7 +111,7 @@ def retire_site(services: Services, actor: Principal, site_id: str) -> Site:
 def list_doors(services: Services, actor: Principal, site_id: str, limit: int, cursor: str | None) -> Page[Door]:
     """A site's doors, oldest first (admins, hosts of the site: they pick doors for invites)."""
     actor.require_host_of(site_id)
-    admin.require_site(services, site_id)
+    require_site(services, site_id)
     doors = services.repo.list_doors(site_id)
     return paginate(doors, lambda d: _created_key(d.created_at, d.door_id), _limit(limit), cursor)
 
@@ -118,7 +119,7 @@ def list_doors(services: Services, actor: Principal, site_id: str, limit: int, c
 def retire_door(services: Services, actor: Principal, site_id: str, door_id: str) -> Door:
     """Retire a door (admins): terminals can no longer open it, new invites cannot name it. Audited."""
     actor.require_admin()
-    admin.require_site(services, site_id)
+    require_site(services, site_id)
     door = services.repo.retire_door(site_id, door_id, services.clock())
     if door is None:
         raise NotFound("door not found")
@@ -134,7 +135,7 @@ def list_terminals(
 ) -> Page[Terminal]:
     """A site's terminals, revoked ones too, oldest first (admins)."""
     actor.require_admin()
-    admin.require_site(services, site_id)
+    require_site(services, site_id)
     terminals = services.repo.list_terminals(site_id)
     return paginate(terminals, lambda t: _created_key(t.created_at, t.terminal_id), _limit(limit), cursor)
 
@@ -170,7 +171,7 @@ def new_key(services: Services, terminal: Terminal, paired: bool) -> admin.NewTe
 def rotate_terminal(services: Services, actor: Principal, site_id: str, terminal_id: str) -> admin.NewTerminal:
     """A new key id and secret for a terminal (admins; the secret is returned once). Audited."""
     actor.require_admin()
-    admin.require_site(services, site_id)
+    require_site(services, site_id)
     rotated = new_key(services, site_terminal(services, site_id, terminal_id), paired=False)
     record_event(services, site_id, AuditKind.TERMINAL_ROTATED, actor.subject, terminal_id=terminal_id)
     return rotated
@@ -206,7 +207,7 @@ def list_invites(
 ) -> Page[InviteView]:
     """A site's invites, newest first, optionally of one status (admins, hosts of the site)."""
     actor.require_host_of(site_id)
-    admin.require_site(services, site_id)
+    require_site(services, site_id)
     now = services.clock()
 
     def keep(invite: Invite) -> bool:
@@ -225,7 +226,7 @@ def get_invite(services: Services, actor: Principal, invite_id: str) -> InviteVi
     invite = services.repo.get_invite(invite_id)
     if invite is None or not actor.may_host(invite.site_id):
         raise NotFound("invite not found")
-    site = admin.require_site(services, invite.site_id)
+    site = require_site(services, invite.site_id)
     status = invite_status(invite, services.clock())
     url = open_link(services, site, invite) if status is not InviteStatus.ERASED else None
     names = _names(services, [invite.created_by])
