@@ -107,7 +107,7 @@ def assert_no_oracle(attempt: dict[str, Any]) -> None:
     for word in ORACLE_WORDS:
         assert word not in text.lower(), f"the kiosk shows {word!r}: {text!r}"
     assert not re.search(r"\d\.\d", text), f"the kiosk shows a number: {text!r}"
-    assert attempt["data_keys"] == ["claim", "code", "decision", "next"]
+    assert attempt["data_keys"] == ["claim", "code", "decision", "hint", "next"]
 
 
 def door_records(admin: AdminClient, site_id: str, since: datetime) -> list[Any]:
