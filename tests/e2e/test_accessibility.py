@@ -188,6 +188,7 @@ def test_visitor_page_notice_and_camera(
         expect(page.locator("body")).to_have_attribute("data-view", "notice")
         check("visitor-notice")
         page.check("#consent-checkbox")
+        page.check("#consent-biometric")
         page.click("#consent-submit")
         expect(page.locator("body")).to_have_attribute("data-view", "capture")
         check("visitor-capture")

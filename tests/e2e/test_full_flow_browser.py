@@ -129,6 +129,7 @@ def enroll_on_visitor_page(
     recorder.screenshot("1-notice", docs=True)
 
     page.check("#consent-checkbox")
+    page.check("#consent-biometric")
     page.click("#consent-submit")
     page.wait_for_selector("body[data-view='capture']")
     page.click("#camera-start")

@@ -33,6 +33,7 @@ class NoticeSummary:
         controller: who decides on the processing (the building operator) and who processes for it.
         purpose: why the data is processed.
         items: what personal data is processed.
+        not_stored: what is never stored (the selfies, door camera images).
         retention: how long each item is kept.
         refusal: the right to refuse consent and what refusing means for the visitor.
         rights: the rights of access, correction, erasure and withdrawal, and how to use them.
@@ -43,6 +44,7 @@ class NoticeSummary:
     controller: str
     purpose: str
     items: tuple[str, ...]
+    not_stored: tuple[str, ...]
     retention: str
     refusal: str
     rights: tuple[str, ...]
@@ -139,6 +141,7 @@ def _summaries(site_name: str, grace_hours: float, audit_days: int) -> dict[str,
             "The invite: doors, visit window, the display name and e-mail address your host entered",
             "Door decisions: time, door, grant or deny, without any image",
         ),
+        not_stored=("Your selfies or any door camera image", "Your location outside this site"),
         retention=(
             f"The face template stops working when your visit ends and is deleted automatically within "
             f"{grace_en} after it, or at once when you delete it. The invite and your e-mail address are deleted "
@@ -173,6 +176,7 @@ def _summaries(site_name: str, grace_hours: float, audit_days: int) -> dict[str,
             "초대 정보: 출입문, 방문 기간, 담당자가 입력한 표시 이름과 이메일 주소",
             "출입 판정 기록: 시각, 출입문, 허용 또는 거부(이미지 없음)",
         ),
+        not_stored=("셀피 사진과 출입문 카메라 영상", "이 건물 밖에서의 위치 정보"),
         retention=(
             f"얼굴 템플릿은 방문이 끝나면 사용이 중지되고 그 후 {grace_hours:g}시간 이내에 자동으로 삭제되며, "
             "직접 삭제하시면 즉시 삭제됩니다. 초대 정보와 이메일 주소도 함께 삭제됩니다. 출입 판정 기록은 "

@@ -124,8 +124,11 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
     assert api.calls_to("POST", "/consent") == []
     harness.screenshot("register-notice-en")
 
-    # When the visitor ticks the box and agrees
+    # When the visitor ticks the notice box: Then the biometric data still needs its own, separate consent
     page.check("#consent-checkbox")
+    expect(page.locator("#consent-submit")).to_be_disabled()
+    # When they tick that box too and agree
+    page.check("#consent-biometric")
     expect(page.locator("#consent-submit")).to_be_enabled()
     page.click("#consent-submit")
     wait_view(harness, "capture")
@@ -538,6 +541,7 @@ def test_no_horizontal_overflow_at_360_px(open_page: Callable[..., Harness], tmp
     widths = {"notice": page.evaluate(overflow)}
     harness.screenshot(f"register-360-notice-{lang}")
     page.check("#consent-checkbox")
+    page.check("#consent-biometric")
     page.click("#consent-submit")
     wait_view(harness, "capture")
     fill_with_files(harness, photo_files(tmp_path, [(640, 480)] * 3, "JPEG"))
@@ -706,6 +710,7 @@ def test_item2_a_consent_refused_with_invite_erased_shows_the_erased_view(open_p
 
     # When they consent
     page.check("#consent-checkbox")
+    page.check("#consent-biometric")
     page.click("#consent-submit")
 
     # Then the API's 410 invite_erased leads to the erased view with its receipt, not to "expired"

@@ -10,7 +10,9 @@
  *   #view-<name>           one section per view
  *   notice:   #notice-site #notice-window #notice-data #notice-not-stored #notice-purpose #notice-retention
  *             #notice-controller #notice-rights (.fact[data-shown]) #notice-full-text-only #notice-text #notice-version
- *             #consent-checkbox #consent-submit #consent-error
+ *             #notice-refusal #notice-third-parties #notice-biometric (the API's summary.{en,ko})
+ *             #consent-checkbox #consent-biometric (both required: PIPA's separate consent to biometric data)
+ *             #consent-submit #consent-error
  *   capture:  #camera-start #camera-message #camera-area[data-step] #camera-video #face-guide
  *             #step-label #step-prompt #shutter-btn #countdown-toggle #countdown
  *             #use-files-btn #file-fallback #file-pick-btn #file-input
@@ -191,6 +193,7 @@ async function loadNotice(messageKey = null) {
   renderNotice();
   const checkbox = $('#consent-checkbox');
   checkbox.checked = false;
+  $('#consent-biometric').checked = false;
   $('#consent-submit').disabled = true;
   if (messageKey) say($('#consent-error'), [[messageKey, {}]], messageKey);
   else unsay($('#consent-error'));
@@ -229,6 +232,22 @@ function fillValue(element, value, { neutral = false } = {}) {
   }
 }
 
+/** Consent needs both boxes: the notice, and separately the biometric data. */
+function consentGiven() {
+  return $('#consent-checkbox').checked && $('#consent-biometric').checked;
+}
+
+/** One notice item in every language the API's `summary` carries ({en, ko}), else the plain field. */
+function summaryItem(notice, key, fallback) {
+  const summary = notice.summary;
+  if (!summary || typeof summary !== 'object') return fallback;
+  const value = {};
+  for (const [lang, items] of Object.entries(summary)) {
+    if (items && items[key] !== undefined) value[lang] = items[key];
+  }
+  return Object.keys(value).length ? value : fallback;
+}
+
 function renderNotice() {
   const notice = state.notice;
   if (!notice) return;
@@ -240,13 +259,19 @@ function renderNotice() {
     from && until ? tr('notice.window_value', { from: formatDateTime(state.lang, from), until: formatDateTime(state.lang, until) }) : '',
     { neutral: true },
   );
-  fillValue($('#notice-data'), notice.data_stored);
-  fillValue($('#notice-not-stored'), notice.not_stored);
-  fillValue($('#notice-purpose'), notice.purpose);
-  fillValue($('#notice-retention'), notice.retention);
-  fillValue($('#notice-controller'), notice.controller);
-  fillValue($('#notice-rights'), notice.rights);
-  const summaryRows = ['#notice-data', '#notice-not-stored', '#notice-purpose', '#notice-retention', '#notice-controller', '#notice-rights'];
+  fillValue($('#notice-data'), summaryItem(notice, 'items', notice.data_stored));
+  fillValue($('#notice-not-stored'), summaryItem(notice, 'not_stored', notice.not_stored));
+  fillValue($('#notice-purpose'), summaryItem(notice, 'purpose', notice.purpose));
+  fillValue($('#notice-retention'), summaryItem(notice, 'retention', notice.retention));
+  fillValue($('#notice-controller'), summaryItem(notice, 'controller', notice.controller));
+  fillValue($('#notice-rights'), summaryItem(notice, 'rights', notice.rights));
+  fillValue($('#notice-refusal'), summaryItem(notice, 'refusal', ''));
+  fillValue($('#notice-third-parties'), summaryItem(notice, 'third_parties', ''));
+  fillValue($('#notice-biometric'), summaryItem(notice, 'biometric_consent', ''));
+  const summaryRows = [
+    '#notice-data', '#notice-not-stored', '#notice-purpose', '#notice-retention', '#notice-controller', '#notice-rights',
+    '#notice-refusal', '#notice-third-parties', '#notice-biometric',
+  ];
   $('#notice-full-text-only').hidden = summaryRows.some((id) => !$(id).closest('.fact').hidden);
 
   const container = $('#notice-text');
@@ -263,7 +288,7 @@ function renderNotice() {
 
 async function submitConsent(event) {
   event.preventDefault();
-  if (state.busy || !$('#consent-checkbox').checked || !state.notice) return;
+  if (state.busy || !consentGiven() || !state.notice) return;
   state.busy = true;
   const button = $('#consent-submit');
   button.disabled = true;
@@ -281,7 +306,7 @@ async function submitConsent(event) {
   }
   if (result.code === 'consent_version_mismatch') return loadNotice('consent.version_changed');
   if (result.status === 410 || result.status === 401 || result.status === 404) return handleFatal(result);
-  button.disabled = !$('#consent-checkbox').checked;
+  button.disabled = !consentGiven();
   return say($('#consent-error'), [errorMessage(result)], result.code);
 }
 
@@ -720,9 +745,11 @@ function toggleLanguage() {
 
 function wire() {
   $('#lang-switch').addEventListener('click', toggleLanguage);
-  $('#consent-checkbox').addEventListener('change', (event) => {
-    $('#consent-submit').disabled = !event.target.checked || state.busy;
-  });
+  for (const box of ['#consent-checkbox', '#consent-biometric']) {
+    $(box).addEventListener('change', () => {
+      $('#consent-submit').disabled = !consentGiven() || state.busy;
+    });
+  }
   $('#consent-form').addEventListener('submit', submitConsent);
   $('#camera-start').addEventListener('click', startCamera);
   $('#shutter-btn').addEventListener('click', shoot);
