@@ -39,6 +39,7 @@ from security_support import (
     template_routes,
 )
 
+from facegate.adapters.cognito import CognitoDirectory
 from facegate.api.app import openapi_document
 from facegate.domain.notice import CONSENT_VERSION
 from facegate_tools.local.aws import TemplateRoute
@@ -66,8 +67,18 @@ HOST_ROUTES = {
     ("POST", "/sites/{site_id}/invites"),
     ("DELETE", "/invites/{invite_id}"),
     ("POST", "/invites/{invite_id}/email"),
+    ("GET", "/me"),
+    ("GET", "/sites"),
+    ("GET", "/sites/{site_id}"),
+    ("GET", "/sites/{site_id}/doors"),
+    ("GET", "/sites/{site_id}/invites"),
+    ("GET", "/invites/{invite_id}"),
 }
 """JWT routes open to hosts of the site (and admins); every other JWT route is admin-only."""
+SITELESS_HOST_ROUTES = {("GET", "/me"), ("GET", "/sites")}
+"""Host routes that name no site: another site's host gets an answer about their own sites only."""
+PAIRING_ROUTES = {("POST", "/pair")}
+"""Routes whose only credential is a one-time kiosk pairing code in the body."""
 
 EXPIRED_VISITOR = {
     ("GET", "/register/{token}/notice"): (200, None),
@@ -81,10 +92,12 @@ the "expired" status and erase (a right that does not end with the invite)."""
 
 
 def kind(route: TemplateRoute) -> str:
-    """``public``, ``admin``, ``host``, ``visitor``, ``terminal`` or ``unclassified``."""
+    """``public``, ``admin``, ``host``, ``visitor``, ``terminal``, ``pairing`` or ``unclassified``."""
     key = (route.method, route.path)
     if key in PUBLIC:
         return "public"
+    if key in PAIRING_ROUTES:
+        return "pairing"
     if route.auth == "jwt":
         return "host" if key in HOST_ROUTES else "admin"
     if key in TERMINAL_ROUTES:
@@ -120,6 +133,7 @@ class World:
     invite_b: dict[str, Any] = field(default_factory=dict)
     expired_token: str = ""
     revoked_token: str = ""
+    host_username: str = ""
     _ips: Iterator[int] = field(default_factory=lambda: iter(range(1, 60_000)))
 
     def fresh_ip(self) -> str:
@@ -137,6 +151,7 @@ class World:
             "invite_id": self.active["invite_id"],
             "token": token or self.active["token"],
             "name": "app.css",
+            "username": self.host_username,
         }
         return re.sub(r"\{([A-Za-z0-9_]+)\+?\}", lambda m: values.get(m.group(1), "x"), route.path)
 
@@ -155,6 +170,8 @@ class World:
                 "valid_until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
             ("POST", "/register/{token}/consent"): {"consent_version": CONSENT_VERSION, "accepted": True},
+            ("POST", "/hosts"): {"email": "matrix-host@example.com", "name": "Matrix", "site_ids": [self.site_a]},
+            ("POST", "/pair"): {"pairing_code": "AAAA-BBBB-CCCC"},
         }
         if key in json_bodies:
             import json
@@ -205,7 +222,9 @@ def world(lfw_dev_dir: Path) -> Iterator[World]:
         settings = create_stores(clients, TEST_SETTINGS)
         settings = settings.with_overrides(kms_key_id=kms_key(clients))
         clock = FakeClock()
-        harness = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
+        services = aws_services(clients, settings, lambda: engine, clock)
+        services.directory = CognitoDirectory(clients_cognito(), user_pool())
+        harness = Harness(default=services, clock=clock)
         w = World(h=harness, clock=clock, selfies=images[:3], frame=images[3])
         w.site_a, w.site_b = harness.create_site("Site A"), harness.create_site("Site B")
         w.door_a = harness.create_door(w.site_a)["door_id"]
@@ -228,13 +247,50 @@ def world(lfw_dev_dir: Path) -> Iterator[World]:
         assert harness.consent(revoked["token"]).status == 201
         assert harness.admin("DELETE", f"/invites/{revoked['invite_id']}").status == 200
         w.revoked_token = revoked["token"]
+        w.host_username = fresh_host(w, "first-host@example.com")
         yield w
         harness.close()
 
 
+def clients_cognito() -> Any:
+    import boto3
+
+    return boto3.client("cognito-idp", region_name="us-east-1")
+
+
+def user_pool() -> str:
+    """A moto user pool with the template's two groups."""
+    cognito = clients_cognito()
+    pool_id = str(cognito.create_user_pool(PoolName="matrix", UsernameAttributes=["email"])["UserPool"]["Id"])
+    for group in ("admins", "hosts"):
+        cognito.create_group(UserPoolId=pool_id, GroupName=group)
+    return pool_id
+
+
+def fresh_host(world: World, email: str | None = None) -> str:
+    """A new host user of site A (created by an admin through the API); returns its username."""
+    body = {"email": email or f"h{secrets.token_hex(4)}@example.com", "name": "Host", "site_ids": [world.site_a]}
+    created = world.h.admin("POST", "/hosts", body)
+    assert created.status == 201, created.body
+    return str(created.json()["username"])
+
+
+def fresh_pairing_code(world: World) -> str:
+    """A pairing code of a new terminal of site A."""
+    terminal = world.h.create_terminal(world.site_a, [world.door_a])
+    path = f"/sites/{world.site_a}/terminals/{terminal.terminal_id}/pairing"
+    issued = world.h.admin("POST", path)
+    assert issued.status == 201, issued.body
+    return str(issued.json()["pairing_code"])
+
+
 # --------------------------------------------------------------------------------------- the matrix
 
-ONE_ANSWER_FOR_OTHER_SITES = {("DELETE", "/invites/{invite_id}"), ("POST", "/invites/{invite_id}/email")}
+ONE_ANSWER_FOR_OTHER_SITES = {
+    ("DELETE", "/invites/{invite_id}"),
+    ("POST", "/invites/{invite_id}/email"),
+    ("GET", "/invites/{invite_id}"),
+}
 """Routes addressed by an object id whose site is not in the path: another site's object is 404, like an
 unknown id, so ids of other sites cannot be probed."""
 
@@ -246,6 +302,7 @@ APPLIES = {
     "host": set(SCENARIOS) - {"host_on_admin_only"},
     "visitor": {"anonymous", "wrong_kind", "expired", "revoked"},
     "terminal": {"anonymous", "wrong_kind", "expired", "revoked", "other_site"},
+    "pairing": {"anonymous", "wrong_kind"},
 }
 """Which scenarios mean something for each kind of route. Not applicable: credentials of public routes;
 another site's token for visitor routes (the token names one invite, the path names no site); a host on
@@ -286,6 +343,8 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
             check(world.request(route, token=random_token()), 401, "invalid_token", "unknown invite token")
         elif route_kind == "terminal":
             check(world.request(route), 401, "missing_signature", "no signature headers")
+        elif route_kind == "pairing":
+            check(world.request(route), 404, "pairing_code_invalid", "unknown pairing code")
         else:
             response = world.request(route)
             assert response.status == 401, (
@@ -297,6 +356,10 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
         if route_kind in ("admin", "host"):
             check(world.request(route, terminal=world.term_a), 401, "unauthorized", "terminal signature on JWT route")
             check(world.request(route, bearer=invite_token), 401, "unauthorized", "invite token as bearer")
+        elif route_kind == "pairing":
+            # no other credential stands in for the code
+            check(world.request(route, bearer=h.admin_token()), 404, "pairing_code_invalid", "admin JWT, no code")
+            check(world.request(route, terminal=world.term_a), 404, "pairing_code_invalid", "terminal sig, no code")
         elif route_kind == "visitor":
             stranger = random_token()
             check(world.request(route, bearer=h.admin_token(), token=stranger), 401, "invalid_token", "admin JWT")
@@ -327,6 +390,10 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
         host_of_b = h.host_token([world.site_b])
         if route_kind == "admin":
             check(world.request(route, bearer=host_of_b), 403, "forbidden", "host of B on admin route")
+        elif route_kind == "host" and (route.method, route.path) in SITELESS_HOST_ROUTES:
+            # a host of B asking about "my sites" learns nothing about site A
+            response = world.request(route, bearer=host_of_b)
+            assert response.status == 200 and world.site_a not in response.body.decode(), route_id(route)
         elif route_kind == "host" and (route.method, route.path) in ONE_ANSWER_FOR_OTHER_SITES:
             # issue 12, item 8: another site's invite and an unknown one get the same answer
             check(world.request(route, bearer=host_of_b), 404, "not_found", "host of B on an invite of A")
@@ -345,7 +412,7 @@ def test_every_route_is_classified_and_the_matrix_covers_it() -> None:
     # Then the allow-list names only routes that exist, every route has a kind, and the terminal and
     # host sets are routes of the template (a renamed route cannot silently leave the matrix)
     keys = {(route.method, route.path) for route in ROUTES}
-    assert keys >= PUBLIC | TERMINAL_ROUTES | HOST_ROUTES
+    assert keys >= PUBLIC | TERMINAL_ROUTES | HOST_ROUTES | SITELESS_HOST_ROUTES | PAIRING_ROUTES
     assert "unclassified" not in kinds.values(), kinds
     covered = {route_id(route) for route in ROUTES if APPLIES[kind(route)] & {"anonymous"}}
     assert covered == {route_id(route) for route in ROUTES}
@@ -382,6 +449,24 @@ def test_the_right_credential_is_accepted(world: World, route: TemplateRoute) ->
         }
         token = _fresh_token(world, consumes[key]) if key in consumes else None
         response = world.request(route, token=token)
+    elif key == ("DELETE", "/sites/{site_id}"):
+        site = h.create_site("To retire")
+        response = h.call("DELETE", f"/sites/{site}", bearer=h.admin_token())
+    elif key == ("DELETE", "/sites/{site_id}/doors/{door_id}"):
+        door = h.create_door(world.site_a, "To retire")["door_id"]
+        response = h.call("DELETE", f"/sites/{world.site_a}/doors/{door}", bearer=h.admin_token())
+    elif key == ("POST", "/sites/{site_id}/terminals/{terminal_id}/rotate"):
+        terminal = h.create_terminal(world.site_a, [world.door_a])
+        path = f"/sites/{world.site_a}/terminals/{terminal.terminal_id}/rotate"
+        response = h.call("POST", path, bearer=h.admin_token())
+    elif key == ("POST", "/pair"):
+        code = fresh_pairing_code(world)
+        response = h.call("POST", "/pair", json_body={"pairing_code": code}, source_ip=world.fresh_ip())
+    elif key == ("POST", "/hosts"):
+        body = {"email": f"h{secrets.token_hex(4)}@example.com", "name": "Host", "site_ids": [world.site_a]}
+        response = h.call("POST", "/hosts", json_body=body, bearer=h.admin_token())
+    elif key == ("DELETE", "/hosts/{username}"):
+        response = h.call("DELETE", f"/hosts/{fresh_host(world)}", bearer=h.admin_token())
     elif key == ("DELETE", "/terminals/{terminal_id}"):
         terminal = h.create_terminal(world.site_a, [world.door_a])
         response = h.call("DELETE", f"/terminals/{terminal.terminal_id}", bearer=h.admin_token())
