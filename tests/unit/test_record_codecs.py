@@ -24,17 +24,28 @@ from facegate.adapters.dynamodb.codecs import (
     terminal_item,
     terminal_of,
 )
-from facegate.api.schemas import AuditItem, DoorSummary, QualityOut, SiteSummary, TerminalSummary
+from facegate.api.schemas import (
+    AuditItem,
+    ConsentOut,
+    DoorSummary,
+    ErasureOut,
+    QualityOut,
+    SiteSummary,
+    StatusOut,
+    TerminalSummary,
+)
 from facegate.domain.models import (
     AuditKind,
     AuditRecord,
     Consent,
     Door,
+    ErasureReceipt,
     SecurityLevel,
     Site,
     StoredTemplate,
     Terminal,
 )
+from facegate.usecases.visitor import VisitorStatus
 from facegate.vision.types import QualityReport
 
 AT = datetime(2026, 11, 28, 9, 0, 0, 120000, tzinfo=UTC)
@@ -143,6 +154,9 @@ def test_a_missing_required_field_is_an_error() -> None:
         (SiteSummary, Site, set()),
         (DoorSummary, Door, set()),
         (TerminalSummary, Terminal, set()),
+        (StatusOut, VisitorStatus, set()),
+        (ErasureOut, ErasureReceipt, set()),
+        (ConsentOut, Consent, set()),
     ],
 )
 def test_api_bodies_take_their_fields_from_the_record(schema: Any, record: type[Any], body_only: set[str]) -> None:

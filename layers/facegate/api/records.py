@@ -29,9 +29,9 @@ class RecordModel(BaseModel):
 
     @classmethod
     def of(cls, record: Any, **extra: Any) -> Self:
-        """The body of ``record`` (enums as values, tuples as lists), plus the ``extra`` fields."""
+        """The body of ``record`` (enums as values, tuples as lists); ``extra`` adds or replaces fields."""
         values = {key: _json_value(getattr(record, attribute)) for attribute, key in cls.record_fields}
-        return cls(**values, **extra)
+        return cls(**{**values, **extra})
 
 
 def _json_value(value: Any) -> Any:
@@ -80,6 +80,7 @@ def schema_of[M: RecordModel](
     descriptions: Mapping[str, str] | None = None,
     types: Mapping[str, Any] | None = None,
     required: bool | Iterable[str] = False,
+    defaults: Mapping[str, Any] | None = None,
     before: Mapping[str, FieldSpec] | None = None,
     after: Mapping[str, FieldSpec] | None = None,
 ) -> type[M]:
@@ -91,6 +92,7 @@ def schema_of[M: RecordModel](
         descriptions: body key -> the OpenAPI description.
         types: body key -> its type in the body, where it is not the record's (e.g. an open ``str`` for an enum).
         required: every field is required, or these (body keys): the record's defaults are not the API's.
+        defaults: body key -> its default in the API where the record has none (e.g. None).
         before, after: extra body fields (name -> (type, default or ``Field(...)``)) placed first or last.
     """
     left_out, renamed, described = set(skip), dict(rename or {}), dict(descriptions or {})
@@ -106,6 +108,8 @@ def schema_of[M: RecordModel](
         info: dict[str, Any] = {"description": described[key]} if key in described else {}
         if required is True or key in forced:
             pass
+        elif key in (defaults or {}):
+            info["default"] = (defaults or {})[key]
         elif item.default_factory is not dataclasses.MISSING:
             info["default_factory"] = item.default_factory
         elif item.default is not dataclasses.MISSING:

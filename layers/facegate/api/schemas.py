@@ -10,7 +10,8 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 
 from facegate.api.records import RecordModel, from_record
 from facegate.domain.mail import EMAIL_PATTERN, MAX_EMAIL_LENGTH
-from facegate.domain.models import AuditRecord, Door, Site, Terminal
+from facegate.domain.models import AuditRecord, Consent, Door, ErasureReceipt, Site, Terminal
+from facegate.usecases.visitor import VisitorStatus
 from facegate.vision.types import QualityReport
 
 IdStr = str
@@ -179,10 +180,9 @@ class InviteMailOut(BaseModel):
     sent_at: datetime
 
 
-class ErasureOut(BaseModel):
-    erased_at: datetime
-    items: list[str] = Field(description="kinds of data removed, e.g. template, claim_code, consent")
-    invite_id: IdStr | None = None
+@from_record(ErasureReceipt, descriptions={"items": "kinds of data removed, e.g. template, claim_code, consent"})
+class ErasureOut(RecordModel):
+    pass
 
 
 @from_record(
@@ -256,9 +256,9 @@ class ConsentIn(Strict):
     )
 
 
-class ConsentOut(BaseModel):
-    consent_version: str
-    accepted_at: datetime
+@from_record(Consent, rename={"version": "consent_version"})
+class ConsentOut(RecordModel):
+    pass
 
 
 @from_record(QualityReport, required=True, before={"ok": (bool, ...)})
@@ -274,20 +274,17 @@ class EnrollmentOut(BaseModel):
     n_images: int
 
 
-class StatusOut(BaseModel):
-    status: Literal["invited", "consented", "enrolled", "erased", "expired", "reenroll_required"] = Field(
-        description="reenroll_required: the doors now use another face model; take new selfies"
-    )
-    valid_from: datetime
-    valid_until: datetime
-    consent_version: str | None = None
-    enrolled_at: datetime | None = None
-    claim_code: str | None = None
-    display_name: str | None = None
-    erased_at: datetime | None = Field(default=None, description="when the visitor erased their data (status erased)")
-    erased_items: list[str] | None = Field(
-        default=None, description="what that erasure removed, as in its receipt (status erased)"
-    )
+@from_record(
+    VisitorStatus,
+    descriptions={
+        "status": "reenroll_required: the doors now use another face model; take new selfies",
+        "erased_at": "when the visitor erased their data (status erased)",
+        "erased_items": "what that erasure removed, as in its receipt (status erased)",
+    },
+    defaults=dict.fromkeys(("consent_version", "enrolled_at", "claim_code", "display_name")),
+)
+class StatusOut(RecordModel):
+    pass
 
 
 class ChallengeIn(Strict):

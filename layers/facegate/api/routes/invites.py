@@ -75,7 +75,7 @@ def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor:
 def erase_invite(invite_id: Id, services: ServicesDep, actor: ActorDep) -> ErasureOut:
     """Erase everything biometric of an invite and cancel it (hosts of the site, admins)."""
     receipt = admin.erase_invite(services, actor, invite_id)
-    return ErasureOut(erased_at=receipt.erased_at, items=list(receipt.items), invite_id=receipt.invite_id)
+    return ErasureOut.of(receipt)
 
 
 @router.post(

@@ -81,7 +81,7 @@ def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> Notic
 def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: SourceDep) -> ConsentOut:
     """Record explicit consent to the notice version the visitor read."""
     record = visitor.consent(services, token, source, body.consent_version, body.accepted)
-    return ConsentOut(consent_version=record.version, accepted_at=record.accepted_at)
+    return ConsentOut.of(record)
 
 
 @router.post(
@@ -132,22 +132,11 @@ def enroll_selfie(token: Token, services: ServicesDep, source: SourceDep) -> Enr
 @router.get("/register/<token>/status", responses=responses(200, StatusOut, 401, 410, 429), tags=["visitor"])
 def read_status(token: Token, services: ServicesDep, source: SourceDep) -> StatusOut:
     """Where the visitor is in the flow; the claim code once enrolled; the erasure receipt once erased."""
-    status = visitor.status(services, token, source)
-    return StatusOut(
-        status=status.status.value,
-        valid_from=status.valid_from,
-        valid_until=status.valid_until,
-        consent_version=status.consent_version,
-        enrolled_at=status.enrolled_at,
-        claim_code=status.claim_code,
-        display_name=status.display_name,
-        erased_at=status.erased_at,
-        erased_items=None if status.erased_items is None else list(status.erased_items),
-    )
+    return StatusOut.of(visitor.status(services, token, source))
 
 
 @router.delete("/register/<token>", responses=responses(200, ErasureOut, 401, 410, 429), tags=["visitor"])
 def erase_me(token: Token, services: ServicesDep, source: SourceDep) -> ErasureOut:
     """Erase the visitor's template, claim code and consent, and end the link; returns a receipt."""
     receipt = visitor.erase(services, token, source)
-    return ErasureOut(erased_at=receipt.erased_at, items=list(receipt.items), invite_id=None)
+    return ErasureOut.of(receipt, invite_id=None)  # the visitor's own link: no invite id to learn
