@@ -70,7 +70,13 @@ class MemoryRepository:
     def get_site(self, site_id: str) -> Site | None:
         return self.sites.get(site_id)
 
-    def update_site(self, site_id: str, name: str | None, security_level: SecurityLevel | None) -> Site | None:
+    def update_site(
+        self,
+        site_id: str,
+        name: str | None,
+        security_level: SecurityLevel | None,
+        accept_terminal_liveness: bool | None = None,
+    ) -> Site | None:
         with self._lock:
             site = self.sites.get(site_id)
             if site is None:
@@ -79,6 +85,9 @@ class MemoryRepository:
                 site,
                 name=site.name if name is None else name,
                 security_level=site.security_level if security_level is None else security_level,
+                accept_terminal_liveness=(
+                    site.accept_terminal_liveness if accept_terminal_liveness is None else accept_terminal_liveness
+                ),
             )
             self.sites[site_id] = site
             return site
@@ -206,13 +215,13 @@ class MemoryRepository:
     def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
         for t in self.list_templates(site_id):
             yield CandidateRow(
-                t.visitor_id,
-                t.ciphertext,
-                t.model_id,
-                t.door_ids,
-                t.valid_from,
-                t.valid_until,
-                t.claim_hash,
+                visitor_id=t.visitor_id,
+                ciphertext=t.ciphertext,
+                model_id=t.model_id,
+                door_ids=t.door_ids,
+                valid_from=t.valid_from,
+                valid_until=t.valid_until,
+                claim_hash=t.claim_hash,
                 n_images=t.n_images,
             )
 

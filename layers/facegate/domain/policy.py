@@ -74,7 +74,7 @@ LEVELS: Mapping[SecurityLevel, LevelTargets] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CellStats:
     """Score statistics of one data set for templates of K images against probes of F frames."""
 
@@ -162,7 +162,15 @@ class Calibration:
             for q in range(101)
         )
         cell = {
-            (k, f): CellStats(k, f, n_genuine_probes, n_impostor, tuple(tail), top, percentiles)
+            (k, f): CellStats(
+                k=k,
+                f=f,
+                n_genuine_probes=n_genuine_probes,
+                n_impostor=n_impostor,
+                impostor_tail=tuple(tail),
+                impostor_top=top,
+                genuine_percentiles=percentiles,
+            )
             for k in range(1, MAX_K + 1)
             for f in range(1, MAX_F + 1)
         }

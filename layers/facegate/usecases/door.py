@@ -87,7 +87,7 @@ class SignedRequest:
     """``X-Facegate-Liveness``: the terminal's own liveness verdict (``passed`` or ``failed``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyOutcome:
     decision: Decision
     decision_id: str
@@ -207,7 +207,7 @@ def _alarm(services: Services, auth: Authenticated, site_id: str, scope: str, de
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Authenticated:
     """A correctly signed terminal request, with its storage round trips under way.
 
@@ -255,17 +255,17 @@ def authenticate(services: Services, request: SignedRequest, door_id: str) -> Au
         scope = liveness.fingerprint_scope(terminal.site_id, door_id)
         seen = _IO.submit(services.ephemeral.recent_fingerprints, scope, window, now)
     return Authenticated(
-        terminal,
-        door_id,
-        request.claim,
-        now,
-        started,
-        nonce_claimed,
-        cooldown,
-        site,
-        challenge,
-        seen,
-        request.liveness,
+        terminal=terminal,
+        door_id=door_id,
+        claim=request.claim,
+        now=now,
+        started=started,
+        nonce_claimed=nonce_claimed,
+        cooldown=cooldown,
+        site=site,
+        challenge=challenge,
+        seen_fingerprints=seen,
+        liveness_verdict=request.liveness,
     )
 
 
@@ -514,7 +514,14 @@ def _record(
         services, site.site_id, auth.door_id, terminal.terminal_id, decision, decision_id, auth.now, first
     )
     return VerifyOutcome(
-        decision, decision_id, unlock_token, model_id, latency_ms, terminal.terminal_id, alarms, first_arrival=first
+        decision=decision,
+        decision_id=decision_id,
+        unlock_token=unlock_token,
+        model_id=model_id,
+        latency_ms=latency_ms,
+        terminal_id=terminal.terminal_id,
+        alarms=alarms,
+        first_arrival=first,
     )
 
 
