@@ -1,4 +1,6 @@
-"""Dependencies injected into routes with Powertools ``Depends``: services, caller identity, source.
+"""Dependencies injected into routes with Powertools ``Depends``: services, caller identity, source; and the
+annotated parameter types every route module shares (:data:`ServicesDep`, :data:`ActorDep`, :data:`SourceDep`,
+:data:`Id`).
 
 Tests and the local stack replace :func:`provide_services` through the resolver's
 ``dependency_overrides`` or :func:`use_services`.
@@ -7,9 +9,11 @@ Tests and the local stack replace :func:`provide_services` through the resolver'
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Request
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from facegate.errors import Unauthorized
 from facegate.usecases.context import Principal, Services
@@ -72,3 +76,13 @@ def source_ip_of(event: Any) -> str:
     """The caller's IP in a raw payload-v2 event ("unknown" when absent)."""
     http = ((event or {}).get("requestContext") or {}).get("http") or {}
     return str(http.get("sourceIp") or "unknown")
+
+
+ServicesDep = Annotated[Services, Depends(provide_services)]
+"""A route parameter: the services of this process."""
+ActorDep = Annotated[Principal, Depends(jwt_principal)]
+"""A route parameter: the admin or host calling (Cognito JWT)."""
+SourceDep = Annotated[str, Depends(source_ip)]
+"""A route parameter: the caller's IP address."""
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+"""A path parameter naming a site, door, terminal or invite."""

@@ -3,16 +3,12 @@ frames of a challenge) → grant or deny. Both authenticate the terminal through
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import ValidationError
 
 from facegate.api.body import MAX_FRAME_PARTS, image_parts, media_type, raw_body
-from facegate.api.deps import provide_services
+from facegate.api.deps import Id, ServicesDep
 from facegate.api.observability import count, logger, milliseconds
 from facegate.api.openapi import TERMINAL_SECURITY, responses
 from facegate.api.schemas import ChallengeIn, ChallengeOut, DecisionOut
@@ -20,11 +16,9 @@ from facegate.domain.models import Movement
 from facegate.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized, UnsupportedMediaType
 from facegate.usecases import door, liveness
 from facegate.usecases.audit import record_terminal_refusal
-from facegate.usecases.context import Services
 
 router = Router()
-ServicesDep = Annotated[Services, Depends(provide_services)]
-DoorId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+DoorId = Id
 MAX_CHALLENGE_BODY_BYTES = 1024
 """A challenge request carries no body (an empty one is signed); anything larger is refused unread."""
 

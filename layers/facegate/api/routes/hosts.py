@@ -6,19 +6,15 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Request
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from facegate.api.deps import jwt_principal, provide_services
+from facegate.api.deps import ActorDep, ServicesDep
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import CreateHost, HostOut, HostPage, MeOut, NewHostOut
 from facegate.domain.models import HostUser
 from facegate.usecases import hosts
-from facegate.usecases.context import Principal, Services
 
 router = Router()
-ServicesDep = Annotated[Services, Depends(provide_services)]
-ActorDep = Annotated[Principal, Depends(jwt_principal)]
 Username = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@+-]+$")]
 
 

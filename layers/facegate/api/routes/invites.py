@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from facegate.api.deps import jwt_principal, provide_services
+from facegate.api.deps import ActorDep, Id, ServicesDep
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
     CreateInvite,
@@ -23,12 +22,8 @@ from facegate.api.schemas import (
 )
 from facegate.domain.invite_status import InviteStatus
 from facegate.usecases import admin, console, delivery
-from facegate.usecases.context import Principal, Services
 
 router = Router()
-ServicesDep = Annotated[Services, Depends(provide_services)]
-ActorDep = Annotated[Principal, Depends(jwt_principal)]
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.post(

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Request
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.depends import Depends
 
-from facegate.api.deps import provide_services, source_ip
+from facegate.api.deps import ServicesDep, source_ip
 from facegate.api.openapi import responses
 from facegate.api.schemas import PairIn, PairOut
 from facegate.usecases import pairing
-from facegate.usecases.context import Services
 
 router = Router()
-ServicesDep = Annotated[Services, Depends(provide_services)]
 
 
 @router.post(

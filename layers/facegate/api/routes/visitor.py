@@ -6,12 +6,11 @@ import hashlib
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.body import MAX_SELFIE_PARTS, image_parts, raw_body
-from facegate.api.deps import provide_services, source_ip
+from facegate.api.deps import ServicesDep, SourceDep
 from facegate.api.idempotency import run_once
 from facegate.api.observability import count
 from facegate.api.openapi import responses
@@ -28,12 +27,9 @@ from facegate.api.schemas import (
 )
 from facegate.errors import FaceRejected
 from facegate.usecases import visitor
-from facegate.usecases.context import Services
 from facegate.usecases.shared import require_site
 
 router = Router()
-ServicesDep = Annotated[Services, Depends(provide_services)]
-SourceDep = Annotated[str, Depends(source_ip)]
 Token = Annotated[str, Path(min_length=1, max_length=128, description="the invite token from the registration link")]
 
 
