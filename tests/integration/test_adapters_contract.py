@@ -333,6 +333,38 @@ def test_erase_removes_biometrics_and_reports_what_it_removed(backend: Backend) 
         repo.erase_visitor("inv_missing", at, revoke=False)
 
 
+@pytest.mark.parametrize("revoke", [False, True], ids=["visitor", "host"])
+def test_the_email_and_the_sealed_link_are_kept_with_the_invite_and_erased_with_it(
+    backend: Backend, revoke: bool
+) -> None:
+    # Given an invite with the visitor's e-mail, the host's opt-in to arrival mail and its sealed link
+    repo = backend.services.repo
+    repo.put_site(make_site())
+    invite = dataclasses.replace(
+        make_invite("inv_mail"),
+        email="visitor@example.com",
+        notify_on_arrival=True,
+        host_email="host@example.com",
+        link_ct=b"sealed-link",
+    )
+    repo.put_invite(invite)
+    # Then they are read back as stored
+    stored = repo.get_invite("inv_mail")
+    assert stored is not None
+    assert (stored.email, stored.notify_on_arrival, stored.host_email, stored.link_ct) == (
+        "visitor@example.com",
+        True,
+        "host@example.com",
+        b"sealed-link",
+    )
+    # When the invite is erased (by the visitor, or by a host with revocation)
+    items = repo.erase_visitor("inv_mail", T0 + timedelta(hours=1), revoke=revoke)
+    # Then the e-mail is named in the receipt and neither it nor the link is stored any more
+    assert "email" in items
+    erased = repo.get_invite("inv_mail")
+    assert erased is not None and erased.email is None and erased.link_ct is None
+
+
 @pytest.mark.parametrize("first", ["enroll", "erase"])
 def test_enroll_and_erase_in_either_order_leave_no_template(backend: Backend, first: str) -> None:
     # Given a consented invite
