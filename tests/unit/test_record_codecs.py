@@ -52,47 +52,43 @@ AT = datetime(2026, 11, 28, 9, 0, 0, 120000, tzinfo=UTC)
 AT_TEXT = "2026-11-28T09:00:00.120000Z"
 
 
-def item_of(values: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB attribute values, as the hand-written codecs wrote them (floats as Decimal)."""
-    return {name: SERIALIZER.serialize(value) for name, value in values.items()}
+def item_of(kind: str, object_id: str, pk: str, list_pk: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A listed directory item as the hand-written codecs wrote it: keys, ``kind``, then ``values``."""
+    keys = {"pk": pk, "sk": kind.upper(), "list_pk": list_pk, "list_sk": f"{AT_TEXT}#{object_id}", "kind": kind}
+    return {name: SERIALIZER.serialize(value) for name, value in {**keys, **values}.items()}
 
 
 def test_a_site_item_in_the_stored_format_reads_back_and_is_written_the_same() -> None:
     # Given a site item as the hand-written codec stored it (no template_version: an older item)
     stored = item_of(
+        "site",
+        "s1",
+        "SITE#s1",
+        "SITES",
         {
-            "pk": "SITE#s1",
-            "sk": "SITE",
-            "list_pk": "SITES",
-            "list_sk": f"{AT_TEXT}#s1",
-            "kind": "site",
             "site_id": "s1",
             "name": "HQ",
             "timezone": "Asia/Seoul",
             "created_at": AT_TEXT,
             "data_key_blob": b"blob",
             "security_level": "high",
-        }
+        },
     )
     # When it is read
     site = site_of(decode(stored))
     # Then every field is typed, the missing one takes its default, and writing it gives the same item back
     assert site == Site("s1", "HQ", "Asia/Seoul", AT, b"blob", SecurityLevel.HIGH, template_version=0)
-    assert site_item(dataclasses.replace(site, template_version=0)) == {
-        **stored,
-        "template_version": {"N": "0"},
-    }
+    assert site_item(site) == {**stored, "template_version": {"N": "0"}}
 
 
 def test_an_invite_item_in_the_stored_format_reads_back_with_its_flattened_consent() -> None:
     # Given an invite item as put_invite stored it, with a consent and an enrollment
     stored = item_of(
+        "invite",
+        "i1",
+        "INVITE#i1",
+        "SITE#s1#INVITES",
         {
-            "pk": "INVITE#i1",
-            "sk": "INVITE",
-            "list_pk": "SITE#s1#INVITES",
-            "list_sk": f"{AT_TEXT}#i1",
-            "kind": "invite",
             "invite_id": "i1",
             "site_id": "s1",
             "door_ids": ["d1", "d2"],
@@ -109,7 +105,7 @@ def test_an_invite_item_in_the_stored_format_reads_back_with_its_flattened_conse
             "notify_on_arrival": True,
             "rev": Decimal(0),
             "expires_at": Decimal(1_800_000_000),
-        }
+        },
     )
     # When it is read and written again
     invite = invite_of(decode(stored))
