@@ -37,7 +37,7 @@ const state = {
   view: 'invites',
   inviteNext: null,
   auditNext: null,
-  users: new Map(),
+  inviteNames: new Map(),
 };
 
 // ---------------------------------------------------------------- small helpers
@@ -542,6 +542,7 @@ async function loadInvites(more = false) {
     list.replaceChildren(el('li', { className: 'item message error', text: errorText(result) }));
     return;
   }
+  rememberInviteNames(result.data.items || []);
   const items = (result.data.items || []).map(inviteItem);
   if (more) list.append(...items);
   else list.replaceChildren(...items);
@@ -549,6 +550,16 @@ async function loadInvites(more = false) {
   state.inviteNext = result.data.next_token || null;
   $('invite-more').hidden = !state.inviteNext;
   document.body.dataset.invitesLoaded = String(Date.now());
+}
+
+function rememberInviteNames(invites) {
+  for (const invite of invites) if (invite.display_name) state.inviteNames.set(invite.invite_id, invite.display_name);
+}
+
+/** Visitor names for the audit view (the audit log keeps invite ids only). */
+async function loadInviteNames() {
+  const result = await api('GET', `/sites/${encodeURIComponent(state.siteId)}/invites?limit=100`);
+  if (result.ok) rememberInviteNames(result.data.items || []);
 }
 
 function inviteItem(invite) {
@@ -858,6 +869,7 @@ async function loadAudit(more = false) {
   const query = auditQuery();
   query.set('limit', '50');
   if (more && state.auditNext) query.set('next_token', state.auditNext);
+  if (!more) await loadInviteNames();
   const result = await api('GET', `/sites/${encodeURIComponent(state.siteId)}/audit?${query}`);
   if (!result.ok) {
     show($('audit-status'), errorText(result), 'error');
@@ -865,7 +877,8 @@ async function loadAudit(more = false) {
   }
   show($('audit-status'), '');
   const items = (result.data.items || []).map((item) => {
-    const detail = [item.reason, item.mode, item.visitor_name || item.visitor_id].filter(Boolean).join(' · ');
+    const visitor = item.visitor_name || state.inviteNames.get(item.visitor_id) || item.visitor_id;
+    const detail = [item.reason, item.mode, visitor].filter(Boolean).join(' · ');
     const decision = item.decision ? t(state.lang, `decision.${item.decision}`) : '';
     return el(
       'tr',

@@ -1,0 +1,319 @@
+"""Issue 14's flow through the console, in a real headless Chromium against the real local stack:
+
+a host signs in (authorization code + PKCE at the local login form) and invites a visitor; the visitor opens
+the link and enrolls (fake camera of LFW dev photos); an admin adds a kiosk and pairs it by its code, typed
+on the kiosk page (no ids, no secret); the visitor is granted at that kiosk; the host's list shows
+``arrived``; the admin's audit view shows the decision with names, and exports it as CSV.
+
+Screenshots of the console (never of a camera) go to ``docs/screenshots/console-*.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import fakecam
+import pytest
+from console_support import console_login, docs_screenshot, open_tab
+from pages.qrdecode import assert_qr_encodes
+from test_full_flow_browser import (
+    GRANT_LISTENER,
+    SHOT_HOLD_FRAMES,
+    VIDEO_FPS,
+    Captured,
+    enroll_on_visitor_page,
+    explain,
+    kiosk_check,
+    record_bursts,
+)
+
+if TYPE_CHECKING:
+    from conftest import ChromiumThread, FaceCast, PageRecorder
+
+    NewPage = Callable[..., PageRecorder]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def host_invites(recorder: PageRecorder, state: dict[str, Any], visitor: str) -> dict[str, Any]:
+    """The host signs in, invites ``visitor`` to the seeded door with the default window; returns the link."""
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    console_login(page, state["api_url"], state["host"]["username"], state["host"]["password"])
+    expect(page.locator(".nav-tab[data-view='audit']")).to_be_hidden()
+    page.fill("#inv-name", visitor)
+    door = page.locator(f"#inv-doors input[value='{state['door_id']}']")
+    door.check()
+    page.click("#invite-send")
+    expect(page.locator("#invite-link")).to_be_visible()
+    url = page.inner_text("#invite-link-url")
+    item = page.locator("#invite-list .item", has_text=visitor)
+    expect(item).to_have_attribute("data-status", "invited")
+    assert_qr_encodes(page, "#invite-link-qr", url)
+    docs_screenshot(page, "host-invite")
+    return {"registration_url": url, "invite_id": item.get_attribute("data-invite-id")}
+
+
+def admin_pairs_new_kiosk(recorder: PageRecorder, state: dict[str, Any], name: str) -> dict[str, str]:
+    """The admin signs in, adds a kiosk for the seeded door and asks for its pairing code."""
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    console_login(page, state["api_url"], state["admin"]["username"], state["admin"]["password"])
+    open_tab(page, "terminals")
+    page.fill("#terminal-name", name)
+    page.locator(f"#terminal-doors input[value='{state['door_id']}']").check()
+    page.click("#terminal-form button[type=submit]")
+    item = page.locator("#terminal-list .item", has_text=name)
+    expect(item).to_be_visible()
+    item.locator("button.primary").click()
+    expect(page.locator("#pairing")).to_be_visible()
+    code = page.inner_text("#pairing-code").strip()
+    url = page.inner_text("#pairing-url").strip()
+    assert_qr_encodes(page, "#pairing-qr", url)
+    docs_screenshot(page, "admin-pairing")
+    return {"code": code, "url": url, "terminal_id": item.get_attribute("data-terminal-id") or ""}
+
+
+def pair_kiosk(new_page: NewPage, browser: Any, api_url: str, code: str, captured: Captured) -> PageRecorder:
+    """A fresh kiosk page: the pairing code typed in, nothing else; camera running."""
+    from playwright.sync_api import expect
+
+    recorder = new_page(browser, "console-kiosk", width=1024, height=720)
+    page = recorder.page
+    page.context.add_init_script(GRANT_LISTENER)
+    record_bursts(page, captured)
+    page.goto(f"{api_url}/kiosk")
+    expect(page.locator("#pair-form")).to_be_visible()
+    page.fill("#pair-code", code)
+    page.click("#pair-send")
+    expect(page.locator("body")).to_have_attribute("data-paired", "true")
+    expect(page.locator("#settings-panel")).to_be_hidden()
+    page.wait_for_function("() => document.querySelector('#kiosk-video').videoWidth > 0")
+    return recorder
+
+
+def host_sees_arrival(recorder: PageRecorder, visitor: str) -> str:
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    page.click("#inv-refresh")
+    item = page.locator("#invite-list .item", has_text=visitor)
+    expect(item).to_have_attribute("data-status", "arrived")
+    docs_screenshot(page, "host-arrived")
+    text = item.inner_text()
+    page.click("#invite-link-close")
+    page.set_viewport_size({"width": 360, "height": 780})
+    expect(item).to_be_visible()
+    page.evaluate("document.getElementById('my-invites-heading').scrollIntoView({block: 'start'})")
+    docs_screenshot(page, "host-phone", full_page=False)
+    return text
+
+
+def admin_audit(recorder: PageRecorder, state: dict[str, Any], download_dir: Path) -> dict[str, Any]:
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    page.click("#pairing-close")
+    open_tab(page, "audit")
+    page.select_option("#audit-decision", "grant")
+    page.select_option("#audit-door", state["door_id"])
+    page.click("#audit-form button[type=submit]")
+    grants = page.locator("#audit-rows tr[data-decision='grant']")
+    expect(grants.first).to_be_visible()
+    rows = [row.inner_text() for row in grants.all()]
+    docs_screenshot(page, "admin-audit")
+    with page.expect_download() as info:
+        page.click("#audit-csv")
+    download = info.value
+    target = download_dir / download.suggested_filename
+    download.save_as(str(target))
+    page.select_option("#audit-decision", "")
+    page.select_option("#audit-door", "")
+    page.select_option("#audit-event", "invite")
+    page.click("#audit-form button[type=submit]")
+    invite_rows = page.locator("#audit-rows tr[data-event='invite']")
+    expect(invite_rows.first).to_be_visible()
+    return {
+        "grant_rows": rows,
+        "invite_rows": [row.inner_text() for row in invite_rows.all()],
+        "csv_name": download.suggested_filename,
+        "csv": target.read_text(encoding="utf-8-sig"),
+    }
+
+
+def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_grant(
+    live_stack: dict[str, Any],
+    face_cast: FaceCast,
+    chromium: ChromiumThread,
+    open_recorded_page: NewPage,
+    tmp_path: Path,
+) -> None:
+    # Given the running local stack with its seeded admin, host (scoped to the demo site) and door, and fake
+    # cameras of visitor A's three selfies and of another photo of A
+    state = live_stack
+    api_url = state["api_url"]
+    visitor = f"Console visitor {secrets.token_hex(3)}"
+    kiosk_name = f"Console kiosk {secrets.token_hex(3)}"
+    selfie_video = fakecam.write_y4m(
+        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
+    )
+    door_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
+    captured = Captured()
+    desk = chromium.launch(selfie_video)
+
+    # When the host signs in to the console and invites the visitor (default window: now to +4 h)
+    host = chromium.run(open_recorded_page, desk, "console-host", width=1280, height=900)
+    invited = chromium.run(host_invites, host, state, visitor)
+
+    # Then the console shows the registration link (and its QR) and the invite as "invited"
+    assert invited["registration_url"].startswith(f"{api_url}/register/")
+    assert invited["invite_id"]
+
+    # When the visitor opens the link on their phone and enrolls with three selfies
+    enrolled = chromium.run(
+        enroll_on_visitor_page, open_recorded_page, desk, invited["registration_url"], face_cast, captured
+    )
+
+    # Then they are enrolled and hold a claim code
+    assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
+    claim_code = enrolled["claim_code"]
+
+    # When an admin adds a kiosk for the door in the console and pairs it: the code is typed on a fresh kiosk
+    admin = chromium.run(open_recorded_page, desk, "console-admin", width=1280, height=900)
+    pairing = chromium.run(admin_pairs_new_kiosk, admin, state, kiosk_name)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{4,64}", pairing["code"]), pairing
+    assert pairing["url"] == f"{api_url}/kiosk?pair={pairing['code']}"
+    door = chromium.launch(door_video)
+    kiosk = chromium.run(pair_kiosk, open_recorded_page, door, api_url, pairing["code"], captured)
+
+    # Then the kiosk keeps the credentials it was given for that terminal, and the code cannot be used again
+    settings = chromium.run(kiosk.page.evaluate, "JSON.parse(localStorage.getItem('facegate.kiosk.settings'))")
+    assert settings["terminalId"] == pairing["terminal_id"] and settings["doorId"] == state["door_id"]
+    assert settings["keyId"] and settings["secret"]
+    reused = chromium.run(
+        kiosk.page.evaluate,
+        """async (code) => (await fetch('/pair', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                body: JSON.stringify({pairing_code: code})})).status""",
+        pairing["code"],
+    )
+    assert reused in (404, 410), reused
+
+    # When the visitor stands in front of the paired kiosk (with the claim code where the door asks for it)
+    answer = chromium.run(kiosk_check, kiosk)
+    if answer["body"]["decision"] == "deny" and answer["body"]["next"] == "show_code":
+        answer = chromium.run(kiosk_check, kiosk, claim=claim_code)
+
+    # Then the door opens
+    assert answer["status"] == 200, answer
+    assert answer["body"]["decision"] == "grant", f"{answer['body']} — {explain(face_cast, captured)}"
+    assert answer["shown"] == "grant"
+
+    # And the host's list shows the visitor as arrived
+    arrived = chromium.run(host_sees_arrival, host, visitor)
+    assert "Arrived" in arrived
+
+    # And the admin's audit view shows the grant at that door, names instead of Cognito subs, and exports it
+    audit = chromium.run(admin_audit, admin, state, tmp_path)
+    assert audit["grant_rows"], "no grant in the audit view"
+    assert any("Demo host" in row for row in audit["invite_rows"]), audit["invite_rows"]
+    assert audit["csv_name"].endswith(".csv")
+    records = list(csv.DictReader(io.StringIO(audit["csv"])))
+    assert records, audit["csv"][:500]
+    assert any(record.get("decision") == "grant" and record.get("door_id") == state["door_id"] for record in records), (
+        audit["csv"][:800]
+    )
+    assert all(record.get("decision") == "grant" for record in records), "the export follows the view's filters"
+
+    # And no console page threw an error or broke its Content-Security-Policy
+    for recorder in (host, admin, kiosk):
+        assert recorder.errors == [], (recorder.prefix, recorder.errors)
+        assert chromium.run(recorder.csp_violations) == [], recorder.prefix
+
+
+def session_outlives_the_id_token(recorder: PageRecorder, state: dict[str, Any]) -> dict[str, Any]:
+    """Signs the admin in with the page's clock under control, moves it 58 minutes on (two minutes before
+    the ID token's hour ends), then signs out."""
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    page.clock.install()
+    console_login(page, state["api_url"], state["admin"]["username"], state["admin"]["password"])
+    first = page.evaluate("JSON.parse(sessionStorage.getItem('facegate.console.session'))")
+    with page.expect_response(lambda response: response.url.endswith("/_local/oauth2/token")) as renewal:
+        page.clock.run_for("58:30")
+    renewed = renewal.value
+    expect(page.locator("body")).to_have_attribute("data-refreshed", re.compile(r"^[1-9]"))
+    second = page.evaluate("JSON.parse(sessionStorage.getItem('facegate.console.session'))")
+    me = page.evaluate(
+        """async (token) => (await fetch('/me', {headers: {Authorization: `Bearer ${token}`}})).status""",
+        second["id_token"],
+    )
+    signed_in = page.get_attribute("body", "data-auth")
+    with page.expect_response(lambda response: "/_local/logout" in response.url) as logout:
+        page.click("#logout-btn")
+    assert logout.value.status == 302
+    page.wait_for_load_state("load")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("body")).to_have_attribute("data-auth", "signed-out")
+    expect(page.locator("#login-btn")).to_be_visible()
+    return {
+        "first": first,
+        "second": second,
+        "renewal_status": renewed.status,
+        "renewal_form": renewed.request.post_data or "",
+        "me": me,
+        "signed_in": signed_in,
+        "after_logout": page.evaluate("sessionStorage.getItem('facegate.console.session')"),
+    }
+
+
+def test_the_console_session_is_renewed_before_the_hour_and_ends_at_sign_out(
+    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+) -> None:
+    # Given an admin signed in to the console (ID tokens of the local stack live one hour)
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    still = tmp_path / "still.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(still)
+    browser = chromium.launch(fakecam.write_y4m([still], tmp_path / "still.y4m", frames_per_image=2, fps=5))
+    recorder = chromium.run(open_recorded_page, browser, "console-session", width=1280, height=900)
+
+    # When 58.5 minutes pass on the page's clock
+    result = chromium.run(session_outlives_the_id_token, recorder, live_stack)
+
+    # Then the console renewed its ID token with the refresh token, silently, and the API accepts the new one
+    assert result["renewal_status"] == 200
+    assert "grant_type=refresh_token" in result["renewal_form"]
+    assert result["second"]["expires_at"] >= result["first"]["expires_at"]
+    assert result["second"]["refresh_token"] == result["first"]["refresh_token"]
+    assert result["me"] == 200 and result["signed_in"] == "signed-in"
+    # And signing out forgot the tokens in the tab and revoked the refresh token at the authorization server
+    assert result["after_logout"] is None
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "refresh_token",
+            "client_id": live_stack["user_pool"]["client_id"],
+            "refresh_token": result["first"]["refresh_token"],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        live_stack["console"]["token_url"],
+        data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 400
+    assert recorder.errors == []
