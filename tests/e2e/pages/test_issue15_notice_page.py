@@ -23,6 +23,7 @@ from facegate_tools.local.inprocess import InProcessApi
 
 from .conftest import Harness
 from .fakes import TOKEN, FakeRegistrationApi, Reply
+from .qrdecode import assert_qr_encodes
 
 ADMIN = {"sub": "admin-1", "cognito:groups": "[admins]"}
 
@@ -99,4 +100,39 @@ def test_a_korean_visitor_reads_every_notice_item_in_korean_and_consents_twice(
     page.wait_for_selector("body[data-view='capture']")
     (call,) = api.calls_to("POST", "/consent")
     assert json.loads(call.body) == {"consent_version": real_notice["consent_version"], "accepted": True}
+    harness.assert_clean()
+
+
+def test_on_a_computer_the_page_offers_its_link_as_a_qr_code_for_the_phone(
+    open_page: Callable[..., Harness], real_notice: dict[str, Any]
+) -> None:
+    # Given the registration link opened on a computer (wide screen, mouse), e.g. from the invite mail
+    api = FakeRegistrationApi("invited")
+    api.queue("notice", Reply(200, real_notice))
+    harness = open_page(width=1280, height=900)
+    api.install(harness.page)
+    page = harness.page
+    page.goto(f"{harness.base}/register/{TOKEN}")
+    page.wait_for_selector("body[data-view='notice']")
+    # Then it shows a QR code that encodes this page's link, to continue on the phone
+    expect(page.locator("#phone-handoff")).to_be_visible()
+    expect(page.locator("#handoff-qr")).to_have_attribute("data-text", f"{harness.base}/register/{TOKEN}")
+    assert_qr_encodes(page, "#handoff-qr", f"{harness.base}/register/{TOKEN}")
+    harness.screenshot("register-notice-desktop-handoff")
+    harness.assert_clean()
+
+
+def test_on_a_phone_the_page_shows_no_handoff_code(
+    open_page: Callable[..., Harness], real_notice: dict[str, Any]
+) -> None:
+    # Given the registration link opened on a phone-sized screen
+    api = FakeRegistrationApi("invited")
+    api.queue("notice", Reply(200, real_notice))
+    harness = open_page(width=412, height=900)
+    api.install(harness.page)
+    harness.page.goto(f"{harness.base}/register/{TOKEN}")
+    harness.page.wait_for_selector("body[data-view='notice']")
+    # Then the notice is shown without the QR code (the phone is already there)
+    expect(harness.page.locator("#notice-purpose")).to_be_visible()
+    expect(harness.page.locator("#phone-handoff")).to_be_hidden()
     harness.assert_clean()

@@ -12,6 +12,7 @@
  *             #notice-controller #notice-rights (.fact[data-shown]) #notice-full-text-only #notice-text #notice-version
  *             #notice-refusal #notice-third-parties #notice-biometric (the API's summary.{en,ko})
  *             #consent-checkbox #consent-biometric (both required: PIPA's separate consent to biometric data)
+ *             #phone-handoff #handoff-qr (on a computer: this page's link as a QR code for the phone)
  *             #consent-submit #consent-error
  *   capture:  #camera-start #camera-message #camera-area[data-step] #camera-video #face-guide
  *             #step-label #step-prompt #shutter-btn #countdown-toggle #countdown
@@ -186,6 +187,44 @@ function renderExpired() {
 
 // ---- notice and consent ---------------------------------------------------------------------------
 
+/** A computer (fine pointer, wide screen): the selfies are better taken on a phone, so offer this page's
+ * link as a QR code (qrcode-generator, vendored; any length). Phones never see it. */
+async function showPhoneHandoff() {
+  const panel = $('#phone-handoff');
+  if (!window.matchMedia('(pointer: fine) and (min-width: 900px)').matches) {
+    panel.hidden = true;
+    return;
+  }
+  const link = `${window.location.origin}${window.location.pathname}`;
+  try {
+    const module = await import('./qrcodegen.js');
+    const qr = module.default(0, 'M');
+    qr.addData(link, 'Byte');
+    qr.make();
+    const modules = qr.getModuleCount();
+    const quiet = 4;
+    const scale = Math.max(3, Math.floor(264 / (modules + 2 * quiet)));
+    const size = (modules + 2 * quiet) * scale;
+    const canvas = $('#handoff-qr');
+    canvas.width = size;
+    canvas.height = size;
+    const context = canvas.getContext('2d');
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, size, size);
+    context.fillStyle = '#000000';
+    for (let row = 0; row < modules; row++) {
+      for (let col = 0; col < modules; col++) {
+        if (qr.isDark(row, col)) context.fillRect((col + quiet) * scale, (row + quiet) * scale, scale, scale);
+      }
+    }
+    canvas.dataset.text = link;
+    canvas.setAttribute('aria-label', tr('handoff.qr_label'));
+    panel.hidden = false;
+  } catch {
+    panel.hidden = true;
+  }
+}
+
 async function loadNotice(messageKey = null) {
   const result = await request(`${apiBase()}/notice`);
   if (!result.ok) return handleFatal(result);
@@ -197,6 +236,7 @@ async function loadNotice(messageKey = null) {
   $('#consent-submit').disabled = true;
   if (messageKey) say($('#consent-error'), [[messageKey, {}]], messageKey);
   else unsay($('#consent-error'));
+  showPhoneHandoff();
   return showView('notice');
 }
 
