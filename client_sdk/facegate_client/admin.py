@@ -77,14 +77,24 @@ class AdminClient(ApiClient):
             payload["security_level"] = security_level
         return load(Site, self.call("POST", "/sites", payload=payload, headers=self._auth, idempotent=False))
 
-    def update_site(self, site_id: str, *, name: str | None = None, security_level: str | None = None) -> Site:
-        """Rename a site and/or change its security level (``standard`` or ``high``); applies at the next door
-        request."""
+    def update_site(
+        self,
+        site_id: str,
+        *,
+        name: str | None = None,
+        security_level: str | None = None,
+        accept_terminal_liveness: bool | None = None,
+    ) -> Site:
+        """Rename a site, change its security level (``standard`` or ``high``) and/or whether the signed liveness
+        verdict of terminals registered with ``attests_liveness`` replaces the head-turn challenge (a trust
+        decision, audited); applies at the next door request."""
         payload: dict[str, Any] = {}
         if name is not None:
             payload["name"] = name
         if security_level is not None:
             payload["security_level"] = security_level
+        if accept_terminal_liveness is not None:
+            payload["accept_terminal_liveness"] = accept_terminal_liveness
         path = f"/sites/{segment(site_id)}"
         return load(Site, self.call("PATCH", path, payload=payload, headers=self._auth, idempotent=True))
 
@@ -93,12 +103,20 @@ class AdminClient(ApiClient):
         path = f"/sites/{segment(site_id)}/doors"
         return load(Door, self.call("POST", path, payload={"name": name}, headers=self._auth, idempotent=False))
 
-    def create_terminal(self, site_id: str, name: str, door_ids: Sequence[str]) -> Terminal:
-        """Register a door terminal for some doors of a site; the result's ``secret`` is shown only now."""
+    def create_terminal(
+        self, site_id: str, name: str, door_ids: Sequence[str], *, attests_liveness: bool = False
+    ) -> Terminal:
+        """Register a door terminal for some doors of a site; the result's ``secret`` is shown only now.
+
+        ``attests_liveness``: the terminal has its own presentation-attack detection and sends its verdict
+        (:meth:`TerminalClient.verify` ``liveness=``); it counts where the site accepts it.
+        """
         if isinstance(door_ids, str):
             raise TypeError("door_ids must be a sequence of ids, not a string")
         path = f"/sites/{segment(site_id)}/terminals"
-        payload = {"name": name, "door_ids": list(door_ids)}
+        payload: dict[str, Any] = {"name": name, "door_ids": list(door_ids)}
+        if attests_liveness:
+            payload["attests_liveness"] = True
         return load(Terminal, self.call("POST", path, payload=payload, headers=self._auth, idempotent=False))
 
     def revoke_terminal(self, terminal_id: str) -> TerminalRevocation:

@@ -212,6 +212,9 @@ class Site(_Model):
     security_level: str
     created_at: datetime
     policy: Mapping[str, JsonValue] = _raw()
+    accept_terminal_liveness: bool = False
+    """The signed liveness verdict of terminals registered with ``attests_liveness`` replaces the head-turn
+    challenge at this site."""
     raw: Mapping[str, JsonValue] = _raw()
 
 
@@ -239,6 +242,8 @@ class Terminal(_Model):
     site_id: str
     door_ids: tuple[str, ...]
     secret: str | None = dataclasses.field(default=None, repr=False)
+    attests_liveness: bool = False
+    """Registered as having its own presentation-attack detection (sends ``X-Facegate-Liveness``)."""
     raw: Mapping[str, JsonValue] = _raw()
 
 

@@ -40,8 +40,15 @@ class Repository(Protocol):
 
     def get_site(self, site_id: str) -> Site | None: ...
 
-    def update_site(self, site_id: str, name: str | None, security_level: SecurityLevel | None) -> Site | None:
-        """Change a site's name and/or security level (other attributes untouched); None if it does not exist."""
+    def update_site(
+        self,
+        site_id: str,
+        name: str | None,
+        security_level: SecurityLevel | None,
+        accept_terminal_liveness: bool | None = None,
+    ) -> Site | None:
+        """Change a site's name, security level and/or whether it accepts attesting terminals' liveness verdicts
+        (None = unchanged; other attributes untouched); None if the site does not exist."""
         ...
 
     def get_template_version(self, site_id: str) -> int | None:

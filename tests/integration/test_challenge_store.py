@@ -1,6 +1,6 @@
-"""The challenge store of the Ephemeral port (issue 16) against the in-memory adapter, moto and DynamoDB Local:
-a challenge is taken once (also under concurrent takes), never after its expiry, and a door's fingerprint
-memory covers one to two windows."""
+"""Liveness storage (issue 16) against the in-memory adapter, moto and DynamoDB Local: a challenge is taken once
+(also under concurrent takes), never after its expiry; a door's fingerprint memory covers one to two windows; a
+terminal's ``attests_liveness`` and a site's ``accept_terminal_liveness`` round-trip."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from facegate.domain.models import Challenge, Movement
+from facegate.domain.models import Challenge, Movement, SecurityLevel, Site, Terminal
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -63,3 +63,22 @@ def test_fingerprints_are_remembered_per_scope_for_one_to_two_windows(backend: B
     assert sorted(store.recent_fingerprints("liveness#site_a#door_1", 300, T0 + timedelta(seconds=300))) == [1, 7, big]
     assert store.recent_fingerprints("liveness#site_a#door_1", 300, T0 + timedelta(seconds=600)) == []
     assert store.recent_fingerprints("liveness#site_a#door_2", 300, T0) == []
+
+
+def test_liveness_trust_round_trips(backend: Backend) -> None:
+    repo = backend.services.repo
+    # Given a site and a terminal registered with its own presentation-attack detection
+    repo.put_site(Site("site_a", "Site A", "Asia/Seoul", T0, b"\x01" * 40, SecurityLevel.HIGH))
+    terminal = Terminal("term_1", "site_a", "3D kiosk", ("door_1",), "key_1", b"\x02" * 60, T0, attests_liveness=True)
+    repo.put_terminal(terminal)
+    # Then the terminal reads back as attesting, by id and by key
+    assert repo.get_terminal("term_1") == terminal
+    assert repo.get_terminal_by_key("key_1") == terminal
+    # And a site accepts terminal verdicts only once told so; changing the level leaves that alone
+    assert repo.get_site("site_a").accept_terminal_liveness is False  # type: ignore[union-attr]
+    updated = repo.update_site("site_a", None, None, accept_terminal_liveness=True)
+    assert updated is not None and updated.accept_terminal_liveness is True
+    again = repo.update_site("site_a", None, SecurityLevel.STANDARD)
+    assert again is not None and again.accept_terminal_liveness is True
+    assert again.security_level is SecurityLevel.STANDARD
+    assert repo.update_site("site_missing", None, None, accept_terminal_liveness=True) is None

@@ -410,3 +410,51 @@ def test_a_terminal_may_restrict_the_movements(door: tuple[Stack, MemoryFaceEngi
     for body in (b'{"movements": ["left"]}', b'{"movements": ["left", "spin"]}', b"{}"):
         response = ask(body)
         assert response.status == 400, response.body
+
+
+# -- terminal attestation -----------------------------------------------------------------------------------------
+
+
+def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(
+    memory_services: Callable[..., Services], make_stack: Callable[[Services], Stack], clock: FakeClock
+) -> None:
+    engine = MemoryFaceEngine()
+    stack = make_stack(memory_services(engine, clock))
+    stack.create_site()
+    # Given a high-security site, a terminal registered with its own presentation-attack detection, and a visitor
+    assert stack.admin("PATCH", f"/sites/{stack.site_id}", {"security_level": "high"}).status == 200
+    created = stack.admin(
+        "POST",
+        f"/sites/{stack.site_id}/terminals",
+        {"name": "3D kiosk", "door_ids": [stack.door_id], "attests_liveness": True},
+    )
+    assert created.status == 201 and created.json()["attests_liveness"] is True
+    stack.terminal = created.json()
+    invite = stack.invite()
+    selfies = [b"selfie-%d" % i for i in range(3)]
+    for i, selfie in enumerate(selfies):
+        engine.register(selfie, VISITOR + 0.05 * unit(100 + i))
+    stack.consent(invite["token"])
+    assert stack.enroll(invite["token"], selfies).status == 201
+    frame = b"attested-frame"
+    engine.register(frame, VISITOR)
+    path = f"/doors/{stack.door_id}/verify"
+
+    def attempt(verdict: str) -> Any:
+        headers = signed(stack, path, frame, "image/jpeg", liveness=verdict)
+        return stack.api.request("POST", path, body=frame, headers=headers).json()
+
+    # When it vouches "passed" but the site has not accepted terminal verdicts, Then face-only entry stays off
+    assert attempt("passed")["next"] == "show_code"
+    assert last_verify_audit(stack).details["terminal_liveness"] == "not_trusted"
+    # When the site accepts them (an audited trust decision), Then its "passed" counts and "failed" denies
+    patched = stack.admin("PATCH", f"/sites/{stack.site_id}", {"accept_terminal_liveness": True})
+    assert patched.status == 200 and patched.json()["accept_terminal_liveness"] is True
+    assert attempt("passed")["decision"] == "grant"
+    assert last_verify_audit(stack).details["liveness_evidence"] == "terminal"
+    failed = attempt("failed")
+    assert (failed["decision"], failed["next"]) == ("deny", "retry")
+    assert last_verify_audit(stack).details["liveness_reason"] == "terminal_failed"
+    # And an unknown verdict is a bad request
+    headers = signed(stack, path, frame, "image/jpeg", liveness="maybe")
+    assert stack.api.request("POST", path, body=frame, headers=headers).status == 400

@@ -68,6 +68,12 @@ class CreateSite(Strict):
 class UpdateSite(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     security_level: SecurityLevelName | None = None
+    accept_terminal_liveness: bool | None = Field(
+        default=None,
+        description="accept the signed liveness verdict (X-Facegate-Liveness) of terminals registered with "
+        "attests_liveness in place of the head-turn challenge: a trust decision (their hardware is trusted, not "
+        "checked), recorded in the audit",
+    )
 
 
 class FaceOnlyPoint(BaseModel):
@@ -107,7 +113,7 @@ RETIRED = {"retired_at": "set once an admin retired it"}
 
 @from_record(
     Site,
-    only=SITE_FIELDS,
+    only=(*SITE_FIELDS, "accept_terminal_liveness"),
     required=("security_level",),
     descriptions=RETIRED,
     after={"policy": (SecurityPolicyOut, Field(description="effective thresholds and expected rates at this level"))},
@@ -130,6 +136,11 @@ class DoorOut(BaseModel):
 class CreateTerminal(Strict):
     name: str = Field(min_length=1, max_length=100)
     door_ids: list[IdStr] = Field(min_length=1, max_length=50)
+    attests_liveness: bool = Field(
+        default=False,
+        description="the terminal has its own presentation-attack detection (IR/depth) and signs its verdict "
+        "in X-Facegate-Liveness; it counts only where the site sets accept_terminal_liveness",
+    )
 
 
 class TerminalOut(BaseModel):
@@ -138,6 +149,7 @@ class TerminalOut(BaseModel):
     secret: str = Field(description="HMAC-SHA256 signing secret; shown once")
     site_id: IdStr
     door_ids: list[IdStr]
+    attests_liveness: bool = False
 
 
 class RevokedTerminalOut(BaseModel):

@@ -88,20 +88,26 @@ def update_site(
     site_id: str,
     name: str | None = None,
     security_level: SecurityLevel | None = None,
+    accept_terminal_liveness: bool | None = None,
 ) -> Site:
-    """Rename a site and/or change its security level (admins); takes effect at the next door request.
+    """Rename a site, change its security level and/or whether the signed liveness verdict of terminals
+    registered with ``attests_liveness`` is accepted in place of the head-turn challenge (admins; a trust
+    decision, audited); takes effect at the next door request.
 
     Raises:
         NotFound: unknown site.
     """
     actor.require_admin()
-    site = services.repo.update_site(site_id, name, security_level)
+    site = services.repo.update_site(site_id, name, security_level, accept_terminal_liveness)
     if site is None:
         raise NotFound("site not found")
+    details = {}
     if security_level is not None:
-        record_event(
-            services, site_id, AuditKind.SITE_UPDATED, actor.subject, details={"security_level": security_level.value}
-        )
+        details["security_level"] = security_level.value
+    if accept_terminal_liveness is not None:
+        details["accept_terminal_liveness"] = str(accept_terminal_liveness).lower()
+    if details:
+        record_event(services, site_id, AuditKind.SITE_UPDATED, actor.subject, details=details)
     return site
 
 
@@ -141,8 +147,17 @@ def _check_doors(services: Services, site_id: str, door_ids: list[str]) -> tuple
     return unique
 
 
-def create_terminal(services: Services, actor: Principal, site_id: str, name: str, door_ids: list[str]) -> NewTerminal:
-    """Create a door terminal bound to ``site_id`` and ``door_ids``, with a fresh HMAC key."""
+def create_terminal(
+    services: Services,
+    actor: Principal,
+    site_id: str,
+    name: str,
+    door_ids: list[str],
+    attests_liveness: bool = False,
+) -> NewTerminal:
+    """Create a door terminal bound to ``site_id`` and ``door_ids``, with a fresh HMAC key; ``attests_liveness``
+    registers it as having its own presentation-attack detection (its signed verdict counts only where the
+    site accepts it)."""
     actor.require_admin()
     require_active_site(services, site_id)
     doors = _check_doors(services, site_id, door_ids)
@@ -156,6 +171,7 @@ def create_terminal(services: Services, actor: Principal, site_id: str, name: st
         key_id=key_id,
         secret_blob=services.keys.encrypt(secret.encode(), terminal_context(key_id)),
         created_at=services.clock(),
+        attests_liveness=attests_liveness,
     )
     services.repo.put_terminal(terminal)
     return NewTerminal(terminal=terminal, secret=secret)

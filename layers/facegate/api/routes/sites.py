@@ -72,7 +72,7 @@ def create_site(body: CreateSite, services: ServicesDep, actor: ActorDep) -> Sit
 def update_site(site_id: Id, body: UpdateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """Rename a site or change its security level (admins); the response shows the level's thresholds and rates."""
     level = None if body.security_level is None else SecurityLevel(body.security_level)
-    site = admin.update_site(services, actor, site_id, body.name, level)
+    site = admin.update_site(services, actor, site_id, body.name, level, body.accept_terminal_liveness)
     return _site_out(services, site)
 
 
@@ -225,7 +225,7 @@ def create_door(site_id: Id, body: CreateDoor, services: ServicesDep, actor: Act
 )
 def create_terminal(site_id: Id, body: CreateTerminal, services: ServicesDep, actor: ActorDep) -> TerminalOut:
     """Register a door terminal; the response carries its secret once (admins)."""
-    new = admin.create_terminal(services, actor, site_id, body.name, body.door_ids)
+    new = admin.create_terminal(services, actor, site_id, body.name, body.door_ids, body.attests_liveness)
     terminal = new.terminal
     return TerminalOut(
         terminal_id=terminal.terminal_id,
@@ -233,6 +233,7 @@ def create_terminal(site_id: Id, body: CreateTerminal, services: ServicesDep, ac
         secret=new.secret,
         site_id=site_id,
         door_ids=list(terminal.door_ids),
+        attests_liveness=terminal.attests_liveness,
     )
 
 
