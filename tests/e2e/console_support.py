@@ -31,7 +31,8 @@ def console_login(page: Any, api_url: str, username: str, password: str, *, lang
     page.click("button[type=submit]")
     page.wait_for_url(f"{api_url}/console")
     expect(page.locator("body")).to_have_attribute("data-auth", "signed-in")
-    expect(page.locator("#whoami")).to_be_visible()
+    expect(page.locator("#app-view")).to_be_visible()
+    expect(page.locator("#whoami")).not_to_be_empty()
 
 
 def open_tab(page: Any, view: str) -> None:
