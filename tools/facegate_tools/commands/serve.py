@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             user = state.get(role, {})
             if user.get("password"):
                 print(f"  {role:<5} login  {user['username']}  password {user['password']}  (new every run)")
+        print(f"mail outbox    {state['api_url']}/_local/outbox.html  (invite and arrival mail, local SES)")
         print(f"AWS emulator   {state['aws_endpoint_url']}")
         print(f"state file     {args.state_file}  (logins, admin token + refresh token, terminal key, invite)")
         print("ready — Ctrl-C stops everything", flush=True)
