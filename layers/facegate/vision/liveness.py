@@ -84,18 +84,18 @@ class LivenessThresholds:
     steps in the asked sense for ``LEFT``/``RIGHT`` (and ``STRAIGHT`` back from them). The issue's first
     measurement (east-asian-dev, MTCNN landmarks): photos moved as planes changed the index by at most 0.185,
     real pose changes between photos of one person reach 0.3 and more."""
-    min_pitch_change: float = 0.1
+    min_pitch_change: float = 0.12
     """Least change of the pitch index between consecutive steps in the asked sense for ``UP``/``DOWN``."""
-    min_parallax: float = 0.04
+    min_parallax: float = 0.12
     """Least parallax (:func:`nose_parallax`, nose off the four-point homography over the eye distance,
     averaged over the challenge's transitions) of a live head."""
     duplicate_hamming: int = 3
     """Frames of consecutive steps whose fingerprints (:func:`fingerprint`, 64 bits) are at most this many bits
     apart are one frame sent twice."""
-    replay_hamming: int = 10
+    replay_hamming: int = 9
     """A frame at most this many bits from a fingerprint of an earlier challenge repeats it; a challenge is
     replayed when every step has such a frame."""
-    min_consistency: float = 0.35
+    min_consistency: float = 0.4
     """Least cosine between the descriptors of any two frames of one challenge."""
 
 

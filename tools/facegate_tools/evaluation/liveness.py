@@ -500,6 +500,7 @@ def evaluate_liveness(
     max_identities: int | None = None,
     photos: Sequence[Photo] | None = None,
     raw: bool = False,
+    keep: list[tuple[str, tuple[Movement, ...], list[FrameObservation], list[bytes | int]]] | None = None,
 ) -> dict[str, Any]:
     """APCER per attack type and BPCER over the images under ``root`` (folder per identity).
 
@@ -510,6 +511,8 @@ def evaluate_liveness(
         max_identities: only the first identities (sorted by name); for quick runs.
         photos: already observed photos of ``root`` (tests reuse them).
         raw: add every measured value under ``measures_raw``.
+        keep: when given, every judged presentation is appended to it as (kind, steps, frames, seen), so that
+            other thresholds can be tried without rendering again.
     """
     rng = random.Random(seed)
     photos = list(photos) if photos is not None else load_photos(engine, root, max_identities)
@@ -523,6 +526,8 @@ def evaluate_liveness(
             tallies[kind].add(None)
             return None
         verdict = check_challenge(steps, frames, seen, thresholds)
+        if keep is not None:
+            keep.append((kind, tuple(steps), list(frames), list(seen)))
         tallies[kind].add(verdict)
         measures.add(kind, steps, frames, verdict, seen)
         return verdict
