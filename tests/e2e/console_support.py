@@ -98,3 +98,18 @@ def docs_screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
         small = shot.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
     small.save(path, optimize=True)
     return path
+
+
+def admin_call(state: dict[str, Any], method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """A JSON call to the local stack with the admin token of ``local.json``."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{state['api_url']}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {state['admin']['token']}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)

@@ -10,7 +10,6 @@ these contexts bypass CSP (the other e2e tests check the policy itself).
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import fakecam
 import pytest
-from console_support import AXE, axe_violations, console_login, open_tab, small_tap_targets
+from console_support import AXE, admin_call, axe_violations, console_login, open_tab, small_tap_targets
 from PIL import Image
 
 if TYPE_CHECKING:
@@ -74,18 +73,6 @@ def audit(chromium: ChromiumThread, browser: Any) -> Iterator[Callable[..., dict
 
     yield run
     chromium.run(lambda: [context.close() for context in contexts])
-
-
-def _admin_call(state: dict[str, Any], method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{state['api_url']}{path}",
-        data=json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {state['admin']['token']}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        result: dict[str, Any] = json.load(response)
-        return result
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -170,7 +157,7 @@ def test_visitor_page_notice_and_camera(
 ) -> None:
     # Given a fresh invite's registration link
     now = datetime.now(UTC).replace(microsecond=0)
-    invite = _admin_call(
+    invite = admin_call(
         live_stack,
         "POST",
         f"/sites/{live_stack['site_id']}/invites",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import fakecam
 import pytest
-from console_support import console_login, docs_screenshot, open_tab
+from console_support import admin_call, console_login, docs_screenshot, open_tab
 from pages.qrdecode import assert_qr_encodes
 from test_full_flow_browser import (
     GRANT_LISTENER,
@@ -317,3 +317,61 @@ def test_the_console_session_is_renewed_before_the_hour_and_ends_at_sign_out(
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 400
     assert recorder.errors == []
+
+
+def kiosk_pairs_itself(new_page: NewPage, browser: Any, url: str, prefix: str) -> dict[str, Any]:
+    """Open ``url`` on a fresh kiosk and wait until it has paired (from its address or a QR in view)."""
+    from playwright.sync_api import expect
+
+    recorder = new_page(browser, prefix, width=1024, height=720)
+    page = recorder.page
+    page.goto(url)
+    expect(page.locator("body")).to_have_attribute("data-paired", "true", timeout=45_000)
+    expect(page.locator("#settings-panel")).to_be_hidden()
+    return {
+        "url": page.url,
+        "settings": page.evaluate("JSON.parse(localStorage.getItem('facegate.kiosk.settings'))"),
+        "verify_button": page.is_enabled("#verify-btn"),
+        "errors": list(recorder.errors),
+    }
+
+
+def test_a_kiosk_pairs_from_the_pairing_address_or_by_scanning_the_pairing_qr(
+    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+) -> None:
+    # Given two new kiosks of the seeded door, each with a pairing code from the API
+    import qrcam
+    from PIL import Image
+
+    state = live_stack
+    site, door = state["site_id"], state["door_id"]
+    pairings = []
+    for name in ("Address kiosk", "Scanning kiosk"):
+        terminal = admin_call(state, "POST", f"/sites/{site}/terminals", {"name": name, "door_ids": [door]})
+        pairing = admin_call(state, "POST", f"/sites/{site}/terminals/{terminal['terminal_id']}/pairing")
+        pairings.append((terminal["terminal_id"], pairing))
+    grey = Image.new("RGB", (420, 420), (120, 120, 120))
+    qr_video = fakecam.write_y4m(
+        [qrcam.face_with_qr(grey, qrcam.qr_image(pairings[1][1]["pairing_url"]))],
+        tmp_path / "pairing-qr.y4m",
+        frames_per_image=10,
+        fps=10,
+    )
+    plain_video = fakecam.write_y4m([qrcam.face_with_qr(grey, None)], tmp_path / "plain.y4m", frames_per_image=5)
+
+    # When the first kiosk opens the pairing address the console shows
+    first = chromium.run(
+        kiosk_pairs_itself, open_recorded_page, chromium.launch(plain_video), pairings[0][1]["pairing_url"], "pair-url"
+    )
+    # And the second, a fresh kiosk, has the pairing QR code held in front of its camera
+    second = chromium.run(
+        kiosk_pairs_itself, open_recorded_page, chromium.launch(qr_video), f"{state['api_url']}/kiosk", "pair-qr"
+    )
+
+    # Then each kiosk holds its own terminal's fresh credentials and is ready, and the code left the address bar
+    for result, (terminal_id, _) in zip((first, second), pairings, strict=True):
+        assert result["settings"]["terminalId"] == terminal_id and result["settings"]["doorId"] == door
+        assert result["settings"]["keyId"] and result["settings"]["secret"]
+        assert result["verify_button"] and result["errors"] == []
+    assert first["url"] == f"{state['api_url']}/kiosk"
+    assert first["settings"]["keyId"] != second["settings"]["keyId"]
