@@ -121,7 +121,18 @@ def test_doors_terminals_and_templates_round_trip() -> None:
     # Given one record of each with optional fields set and unset
     door = Door("d1", "s1", "Front", AT, b"key", retired_at=AT + timedelta(days=1))
     terminal = Terminal("t1", "s1", "Lobby", ("d1",), "k1", b"secret", AT, paired_at=AT)
-    template = StoredTemplate("s1", "v1", b"ct", "sface-int8", 3, ("d1",), AT, AT + timedelta(hours=2), "h", AT)
+    template = StoredTemplate(
+        site_id="s1",
+        visitor_id="v1",
+        ciphertext=b"ct",
+        model_id="sface-int8",
+        n_images=3,
+        door_ids=("d1",),
+        valid_from=AT,
+        valid_until=AT + timedelta(hours=2),
+        claim_hash="h",
+        enrolled_at=AT,
+    )
     # When each is written and read back
     # Then it is the same record
     assert record_of(Door, decode(door_item(door))) == door

@@ -214,16 +214,7 @@ class MemoryRepository:
 
     def list_candidates(self, site_id: str) -> Iterator[CandidateRow]:
         for t in self.list_templates(site_id):
-            yield CandidateRow(
-                visitor_id=t.visitor_id,
-                ciphertext=t.ciphertext,
-                model_id=t.model_id,
-                door_ids=t.door_ids,
-                valid_from=t.valid_from,
-                valid_until=t.valid_until,
-                claim_hash=t.claim_hash,
-                n_images=t.n_images,
-            )
+            yield CandidateRow(ciphertext=t.ciphertext, **t.eligibility())
 
     def list_sites(self) -> list[Site]:
         with self._lock:

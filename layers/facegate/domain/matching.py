@@ -14,21 +14,16 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from facegate.domain.models import Eligible
+
 Vector = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate(Eligible):
     """One enrolled visitor as the matcher sees it (plaintext vector, unit L2 norm)."""
 
-    visitor_id: str
     vector: Vector
-    model_id: str
-    door_ids: tuple[str, ...]
-    valid_from: datetime
-    valid_until: datetime
-    claim_hash: str
-    n_images: int = 1
 
 
 @dataclass(slots=True)

@@ -6,9 +6,10 @@ RFC 3339 strings or epoch seconds by the adapters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 def utcnow() -> datetime:
@@ -182,41 +183,44 @@ class Invite:
         return door_id in self.door_ids and self.valid_from <= now < self.valid_until
 
 
-@dataclass(frozen=True, slots=True)
-class StoredTemplate:
-    """A visitor's encrypted template as stored (one per visitor; a new enrollment replaces it).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Eligible:
+    """An enrolled visitor as the door matcher needs them, besides the template: who, which model made the
+    template, where and when it may open doors. Stored rows and the matcher's candidates extend it.
 
     Attributes:
-        ciphertext: AES-GCM(site data key) of the 128 float32 values, nonce prepended.
         claim_hash: keyed hash of the claim code (HMAC with a key derived from the site data key).
         valid_from, valid_until: copied from the invite so matching needs no second read.
+        n_images: K, how many selfies the template fuses (the policy's thresholds depend on it).
     """
 
-    site_id: str
     visitor_id: str
-    ciphertext: bytes
-    model_id: str
-    n_images: int
-    door_ids: tuple[str, ...]
-    valid_from: datetime
-    valid_until: datetime
-    claim_hash: str
-    enrolled_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateRow:
-    """What the matcher needs of a stored template (read with a projection when a cache is built)."""
-
-    visitor_id: str
-    ciphertext: bytes
     model_id: str
     door_ids: tuple[str, ...]
     valid_from: datetime
     valid_until: datetime
     claim_hash: str
     n_images: int = 1
-    """K: how many selfies the template fuses (the policy's thresholds depend on it)."""
+
+    def eligibility(self) -> dict[str, Any]:
+        """The :class:`Eligible` fields by name (to build another record of the same visitor)."""
+        return {item.name: getattr(self, item.name) for item in fields(Eligible)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandidateRow(Eligible):
+    """What the matcher needs of a stored template (read with a projection when a cache is built)."""
+
+    ciphertext: bytes
+    """AES-GCM(site data key) of the 128 float32 values, nonce prepended."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredTemplate(CandidateRow):
+    """A visitor's encrypted template as stored (one per visitor; a new enrollment replaces it)."""
+
+    site_id: str
+    enrolled_at: datetime
 
 
 class DecisionMode(StrEnum):

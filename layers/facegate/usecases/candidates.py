@@ -57,18 +57,7 @@ class CandidateCache:
             except envelope.DecryptionFailed:
                 unreadable += 1
                 continue
-            rows.append(
-                Candidate(
-                    visitor_id=stored.visitor_id,
-                    vector=np.frombuffer(plain, dtype="<f4").astype(np.float32),
-                    model_id=stored.model_id,
-                    door_ids=stored.door_ids,
-                    valid_from=stored.valid_from,
-                    valid_until=stored.valid_until,
-                    claim_hash=stored.claim_hash,
-                    n_images=stored.n_images,
-                )
-            )
+            rows.append(Candidate(vector=np.frombuffer(plain, dtype="<f4").astype(np.float32), **stored.eligibility()))
         if unreadable:
             LOG.error(
                 "templates that do not decrypt were left out of the candidates",
