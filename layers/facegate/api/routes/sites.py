@@ -8,10 +8,9 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from facegate.api.deps import jwt_principal, provide_services
+from facegate.api.deps import ActorDep, Id, ServicesDep
 from facegate.api.errors import SECURITY_HEADERS
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
@@ -37,12 +36,9 @@ from facegate.api.schemas import (
 )
 from facegate.domain.models import AuditFilter, AuditKind, Door, SecurityLevel, Site, Terminal
 from facegate.usecases import admin, console, pairing
-from facegate.usecases.context import Principal, Services
+from facegate.usecases.context import Services
 
 router = Router()
-ServicesDep = Annotated[Services, Depends(provide_services)]
-ActorDep = Annotated[Principal, Depends(jwt_principal)]
-Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
 NextToken = Annotated[str | None, Query(max_length=512, description="from the previous page")]
 DecisionFilter = Annotated[Literal["grant", "deny", "refused"] | None, Query(description="only this decision")]
