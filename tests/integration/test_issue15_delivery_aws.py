@@ -7,6 +7,7 @@ EventBridge, SQS as the rules' target).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -191,3 +192,32 @@ def test_door_decisions_reach_the_bus_and_the_first_arrival_rule_feeds_the_host_
     assert result == {"notified": True}
     arrival = [m for m in _ses_sent() if m.destinations["ToAddresses"] == [HOST_EMAIL]]
     assert len(arrival) == 1 and "Kim Visitor" in arrival[0].body and "arrival" in arrival[0].body
+
+
+def test_no_log_line_audit_record_or_event_holds_the_address_or_the_link(
+    emulated: Emulated, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the whole delivery flow with logs captured at the deployed level (INFO; facegate's own loggers at
+    # DEBUG): invite by e-mail, a failed resend, a grant
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="facegate")
+    stack = emulated.stack
+    invite = host_invite(stack, email=VISITOR_EMAIL, notify_on_arrival=True)
+    assert stack.consent(invite["token"]).status == 201
+    assert stack.enroll(invite["token"], [b"a1", b"a2", b"a3"]).status == 201
+    emulated.ses.delete_identity(Identity=SENDER)
+    refused = host_invite(stack, email="second@example.com")
+    assert refused["email_sent"] is False
+    assert stack.admin("POST", f"/invites/{invite['invite_id']}/email").status == 503
+    assert stack.verify(b"a4").json()["decision"] == "grant"
+    events = _drain(emulated.sqs, emulated.queues["all"])
+    # Then neither the visitor's address nor the link (its token) is in any log line, metric line, audit
+    # record or event (the address is only in the invite item, the link only in the mail)
+    printed = capsys.readouterr()
+    logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
+    audit = boto3.client("dynamodb", region_name=REGION).scan(TableName=emulated.services.settings.audit_table)
+    for secret in (VISITOR_EMAIL, "second@example.com", invite["token"], refused["token"]):
+        assert secret not in logged and secret not in printed.out and secret not in printed.err
+        assert secret not in json.dumps(audit["Items"], default=str)
+        assert secret not in json.dumps(events)
+    assert any(record.getMessage() == "delivery failed" for record in caplog.records)
