@@ -273,3 +273,15 @@ def test_no_arrival_notice_without_the_opt_in_or_a_host_email(stack: Any) -> Non
     assert notify_arrival(stack.services, without_opt_in) is False
     assert notify_arrival(stack.services, crafted) is False
     assert len(mailer(stack).sent) == sent_before
+
+
+def test_the_mail_names_the_inviting_host_also_when_an_admin_resends(stack: Any) -> None:
+    # Given a host whose token carries a name and an e-mail
+    claims = {**host_claims(stack), "name": "Park Host"}
+    # When they invite a visitor by e-mail, and an admin later resends the mail
+    invite = create(stack, claims=claims, email=VISITOR_EMAIL).json()
+    assert stack.admin("POST", f"/invites/{invite['invite_id']}/email").status == 200
+    # Then the first mail names the host with their e-mail; the resent one still names the host, not the admin
+    first, resent = mailer(stack).sent
+    assert f"Park Host ({HOST_EMAIL})님이" in first.text and f"Park Host ({HOST_EMAIL}) invites you" in first.text
+    assert f"{HOST_EMAIL} invites you" in resent.text and "admin" not in resent.text

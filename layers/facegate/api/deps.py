@@ -64,6 +64,7 @@ def jwt_principal(request: Request) -> Principal:
         groups=_claim_list(claims.get("cognito:groups")),
         site_ids=_claim_list(claims.get("custom:site_ids")),
         email=str(claims["email"]) if claims.get("email") else None,
+        name=str(claims["name"])[:100] if claims.get("name") else None,
     )
 
 

@@ -44,6 +44,8 @@ class Principal:
     site_ids: frozenset[str] = frozenset()
     email: str | None = None
     """The user's e-mail (the token's ``email`` claim), where arrival notices of their invites go."""
+    name: str | None = None
+    """The user's display name (the token's ``name`` claim), how invite mail names the host."""
 
     @property
     def is_admin(self) -> bool:

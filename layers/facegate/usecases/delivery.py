@@ -84,9 +84,13 @@ def compose_invite_mail(services: Services, site: Site, invite: Invite, url: str
 
 
 def host_label(actor: Principal | None, invite: Invite) -> str:
-    """How the mail names the inviting host: their e-mail, else "Your host"."""
-    if actor is not None and actor.email:
-        return actor.email
+    """How the mail names the inviting host: "Name (e-mail)" from the creator's token; on a resend by someone
+    else, the creator's e-mail; "Your host / 담당자" when nothing is known."""
+    if actor is not None and actor.subject == invite.created_by:
+        if actor.name and actor.email:
+            return f"{actor.name} ({actor.email})"
+        if actor.name or actor.email:
+            return str(actor.name or actor.email)
     return invite.host_email or "Your host / 담당자"
 
 
