@@ -61,7 +61,7 @@ PUBLIC = {
 """The allow-list of routes anyone may call: documents and pages that hold no data."""
 PUBLIC_REDIRECTS = {("GET", "/")}
 """Public routes that answer with a redirect (``/`` sends people to the console)."""
-TERMINAL_ROUTES = {("POST", "/doors/{door_id}/verify")}
+TERMINAL_ROUTES = {("POST", "/doors/{door_id}/verify"), ("POST", "/doors/{door_id}/challenge")}
 """Routes authenticated by a terminal's HMAC request signature."""
 HOST_ROUTES = {
     ("POST", "/sites/{site_id}/invites"),
@@ -180,6 +180,8 @@ class World:
         if key == ("POST", "/register/{token}/selfie"):
             body, content_type = multipart(self.selfies, "image")
             return body, {"content-type": content_type}
+        if key == ("POST", "/doors/{door_id}/challenge"):
+            return b"", {}
         if key in TERMINAL_ROUTES:
             return self.frame, {"content-type": "image/jpeg"}
         return b"", {}

@@ -422,7 +422,6 @@ def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(
     stack = make_stack(memory_services(engine, clock))
     stack.create_site()
     # Given a high-security site, a terminal registered with its own presentation-attack detection, and a visitor
-    assert stack.admin("PATCH", f"/sites/{stack.site_id}", {"security_level": "high"}).status == 200
     created = stack.admin(
         "POST",
         f"/sites/{stack.site_id}/terminals",
@@ -436,6 +435,7 @@ def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(
         engine.register(selfie, VISITOR + 0.05 * unit(100 + i))
     stack.consent(invite["token"])
     assert stack.enroll(invite["token"], selfies).status == 201
+    assert stack.admin("PATCH", f"/sites/{stack.site_id}", {"security_level": "high"}).status == 200
     frame = b"attested-frame"
     engine.register(frame, VISITOR)
     path = f"/doors/{stack.door_id}/verify"
@@ -458,3 +458,36 @@ def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(
     # And an unknown verdict is a bad request
     headers = signed(stack, path, frame, "image/jpeg", liveness="maybe")
     assert stack.api.request("POST", path, body=frame, headers=headers).status == 400
+
+
+# -- enrollment ---------------------------------------------------------------------------------------------------
+
+
+def test_a_high_site_enrolls_only_selfies_in_the_notices_pose_order(
+    memory_services: Callable[..., Services], make_stack: Callable[[Services], Stack], clock: FakeClock
+) -> None:
+    engine = MemoryFaceEngine()
+    stack = make_stack(memory_services(engine, clock))
+    stack.create_site()
+    invite = stack.invite()
+    # Given a standard site, Then its notice names no pose order and any three selfies enroll (as before)
+    notice = stack.api.request("GET", f"/register/{invite['token']}/notice").json()
+    assert notice["pose_order"] == []
+    # Given a high-security site
+    assert stack.admin("PATCH", f"/sites/{stack.site_id}", {"security_level": "high"}).status == 200
+    notice = stack.api.request("GET", f"/register/{invite['token']}/notice").json()
+    assert notice["pose_order"] == ["straight", "left", "right"]
+    assert stack.consent(invite["token"]).status == 201
+    # When three frontal pictures of one flat photo are sent, Then enrollment is refused with liveness_failed
+    flat = [b"flat-%d" % i for i in range(3)]
+    for i, image in enumerate(flat):
+        engine.register(image, VISITOR + 0.02 * unit(400 + i), flat_photo(*POSE[notice["pose_order"][i]]))
+    refused = stack.enroll(invite["token"], flat)
+    assert refused.status == 422 and refused.json()["error"]["code"] == "liveness_failed"
+    audit = [r for r in stack.services.audit.records if r.kind.value == "enroll_refused"]  # type: ignore[attr-defined]
+    assert audit[-1].reason == "liveness_failed" and audit[-1].details["liveness_reason"] in {"planar", "no_movement"}
+    # When the visitor's head shows the poses in order, Then they are enrolled
+    live = [b"live-%d" % i for i in range(3)]
+    for i, image in enumerate(live):
+        engine.register(image, VISITOR + 0.05 * unit(500 + i), live_head(Movement(notice["pose_order"][i])))
+    assert stack.enroll(invite["token"], live).status == 201

@@ -259,6 +259,11 @@ class NoticeOut(BaseModel):
     valid_until: datetime
     text: NoticeText
     summary: NoticeSummaries = Field(description="every item of the notice in English and Korean")
+    pose_order: list[Literal["straight", "left", "right", "up", "down"]] = Field(
+        default_factory=list,
+        description="where the site checks liveness at enrollment (security level high): the head poses the first "
+        "three selfies must show, in order (left/right are the visitor's own); empty elsewhere",
+    )
 
 
 class ConsentIn(Strict):

@@ -69,6 +69,9 @@ class Notice:
     text: dict[str, str]
     summary: dict[str, NoticeSummary]
     """The same items per language (``en``, ``ko``)."""
+    pose_order: tuple[str, ...] = ()
+    """The head poses the first three selfies must show, in order, where the site checks liveness at enrollment
+    (``high``: e.g. straight, left, right); empty where it does not."""
 
 
 def build_notice(

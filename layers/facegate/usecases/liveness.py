@@ -69,6 +69,27 @@ def new_steps(count: int = CHALLENGE_STEPS, movements: Sequence[Movement] = MOVE
     return (Movement.STRAIGHT, *moves)
 
 
+ENROLLMENT_POSES = (Movement.STRAIGHT, Movement.LEFT, Movement.RIGHT)
+"""The poses of the three guided selfies, in the order the visitor page asks for them (the visitor's own left)."""
+
+
+def enrollment_refusal(engine: FaceEnginePort, images: Sequence[bytes]) -> str | None:
+    """Why the first three selfies do not show one live head in :data:`ENROLLMENT_POSES` (the door checks, no
+    replay memory), or None when they do."""
+    if len(images) < len(ENROLLMENT_POSES):
+        return checks.TOO_FEW_FRAMES
+    try:
+        observed = engine.observe(list(images[: len(ENROLLMENT_POSES)]))
+    except FaceRejected:
+        return "no_face"
+    observations = [
+        checks.FrameObservation(detection.landmarks, descriptor, checks.fingerprint(chip), step)
+        for step, (detection, descriptor, chip) in enumerate(observed)
+    ]
+    verdict = checks.check_challenge([checks.Movement(p.value) for p in ENROLLMENT_POSES], observations)
+    return None if verdict.passed else verdict.reason
+
+
 def fingerprint_scope(site_id: str, door_id: str) -> str:
     """The ephemeral key under which a door remembers the fingerprints of accepted challenge frames."""
     return f"liveness#{site_id}#{door_id}"

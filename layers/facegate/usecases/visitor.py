@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from facegate.domain.models import (
@@ -13,13 +13,16 @@ from facegate.domain.models import (
     ErasureReceipt,
     Invite,
     InviteState,
+    SecurityLevel,
     Site,
     StoredTemplate,
     rfc3339,
 )
 from facegate.domain.notice import CONSENT_VERSION, Notice, build_notice
 from facegate.errors import Conflict, FaceRejected, Gone, InvalidRequest, RateLimited, Unauthorized
+from facegate.ports import FaceEnginePort
 from facegate.security import envelope, tokens
+from facegate.usecases import liveness
 from facegate.usecases.audit import record_event
 from facegate.usecases.context import Services
 from facegate.usecases.shared import claim_key, require_site, site_data_key
@@ -137,13 +140,16 @@ def notice(services: Services, token: str, source: str) -> Notice:
     invite = find_invite(services, token, source)
     site = require_site(services, invite.site_id)
     settings = services.settings
-    return build_notice(
+    built = build_notice(
         site.name,
         invite.valid_from,
         invite.valid_until,
         grace_hours=settings.retention_grace_seconds / 3600,
         audit_days=settings.audit_retention_days,
     )
+    if site.security_level is not SecurityLevel.HIGH:
+        return built
+    return replace(built, pose_order=tuple(pose.value for pose in liveness.ENROLLMENT_POSES))
 
 
 def consent(services: Services, token: str, source: str, consent_version: str, accepted: bool) -> Consent:
@@ -162,6 +168,31 @@ def consent(services: Services, token: str, source: str, consent_version: str, a
     services.repo.record_consent(invite.invite_id, record)
     record_event(services, invite.site_id, AuditKind.CONSENT, VISITOR, visitor_id=invite.invite_id)
     return record
+
+
+def _require_live_selfies(services: Services, invite: Invite, images: Sequence[bytes], engine: FaceEnginePort) -> None:
+    """At a ``high`` site the first three selfies must show the poses of the notice's ``pose_order`` and pass
+    the door's liveness checks (a flat photo cannot be enrolled).
+
+    Raises:
+        FaceRejected: ``liveness_failed`` (422), audited with the sub-reason.
+    """
+    reason = liveness.enrollment_refusal(engine, images)
+    if reason is None:
+        return
+    record_event(
+        services,
+        invite.site_id,
+        AuditKind.ENROLL_REFUSED,
+        VISITOR,
+        visitor_id=invite.invite_id,
+        reason="liveness_failed",
+        model_id=engine.model_id,
+        details={"liveness_reason": reason},
+    )
+    raise FaceRejected(
+        "take three photos: looking straight, then turned to your left, then to your right", code="liveness_failed"
+    )
 
 
 def enrollment_scope(invite: Invite) -> str:
@@ -205,6 +236,8 @@ def enroll(services: Services, invite: Invite, images: Sequence[bytes], site: Si
         )
         raise
     site = site or require_site(services, invite.site_id)
+    if site.security_level is SecurityLevel.HIGH:
+        _require_live_selfies(services, invite, images, engine)
     data_key = site_data_key(services, site)
     code = tokens.new_claim_code()
     stored = StoredTemplate(

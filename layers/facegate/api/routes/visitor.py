@@ -49,6 +49,7 @@ def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> Notic
         valid_from=notice.valid_from,
         valid_until=notice.valid_until,
         text=NoticeText(**notice.text),
+        pose_order=list(notice.pose_order),
         summary=NoticeSummaries(
             **{
                 language: NoticeSummaryOut(
