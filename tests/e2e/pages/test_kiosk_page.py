@@ -583,7 +583,8 @@ def test_item6_auto_checkbox_has_a_tap_target_of_at_least_44px(open_page: Callab
     auto = page.locator("#set-auto")
     expect(auto).not_to_be_checked()
 
-    # When the tap target of "Check automatically" is measured
+    # When the tap target of "Check automatically" is measured (scrolled into view: the pairing form is above it)
+    page.locator("label[for='set-auto']").scroll_into_view_if_needed()
     target = box(harness, "label[for='set-auto']")
     checkbox = box(harness, "#set-auto")
 
