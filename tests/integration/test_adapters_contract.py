@@ -31,11 +31,14 @@ from facegate.adapters.kms import KmsKeyService
 from facegate.api.errors import response_for
 from facegate.api.idempotency import run_once
 from facegate.domain.models import (
+    AuditFilter,
     AuditKind,
     AuditRecord,
     Consent,
     Door,
+    HostUser,
     Invite,
+    PairingCode,
     SecurityLevel,
     Site,
     StoredTemplate,
@@ -492,6 +495,204 @@ def _count_calls(backend: Backend, operation: str) -> Callable[[], int]:
     return lambda: calls[0]
 
 
+# --------------------------------------------------------------------------------------- console lists (issue 14)
+
+
+def test_sites_list_oldest_first_and_retirement_keeps_the_first_time(backend: Backend) -> None:
+    # Given three sites created a minute apart
+    repo = backend.services.repo
+    for n in (2, 0, 1):
+        repo.put_site(dataclasses.replace(make_site(f"site_{n}"), created_at=T0 + timedelta(minutes=n)))
+    # Then they list oldest first
+    assert [site.site_id for site in repo.list_sites()] == ["site_0", "site_1", "site_2"]
+    # When one is retired twice, Then the first time is kept and the list shows it; unknown sites are None
+    first = repo.retire_site("site_1", T0 + timedelta(hours=1))
+    again = repo.retire_site("site_1", T0 + timedelta(hours=2))
+    assert first is not None and again is not None and again.retired_at == T0 + timedelta(hours=1)
+    assert [site.retired_at for site in repo.list_sites()] == [None, T0 + timedelta(hours=1), None]
+    assert repo.retire_site("site_nope", T0) is None
+    # And the site's other attributes are untouched
+    stored = repo.get_site("site_1")
+    assert stored is not None and stored.name == "Site site_1" and stored.security_level is SecurityLevel.HIGH
+
+
+def test_a_retired_door_keeps_its_key_and_says_when(backend: Backend) -> None:
+    # Given a door
+    repo = backend.services.repo
+    repo.put_site(make_site())
+    door = Door("door_1", "site_a", "Lobby", T0, b"\x03" * 40)
+    repo.put_door(door)
+    # When it is retired, Then it reads back retired (first time kept) with its unlock key; unknown doors are None
+    assert repo.retire_door("site_a", "door_1", T0 + timedelta(hours=1)) is not None
+    repo.retire_door("site_a", "door_1", T0 + timedelta(hours=2))
+    assert repo.get_door("site_a", "door_1") == dataclasses.replace(door, retired_at=T0 + timedelta(hours=1))
+    assert repo.retire_door("site_a", "door_nope", T0) is None
+
+
+def test_terminals_list_per_site_and_rotation_moves_the_key(backend: Backend) -> None:
+    # Given two terminals of site_a and one of site_b
+    repo = backend.services.repo
+    repo.put_site(make_site())
+    repo.put_terminal(make_terminal("term_2", "key_2"))
+    repo.put_terminal(dataclasses.replace(make_terminal("term_1", "key_1"), created_at=T0 - timedelta(days=1)))
+    repo.put_terminal(dataclasses.replace(make_terminal("term_3", "key_3"), site_id="site_b"))
+    # Then each site lists its own, oldest first
+    assert [t.terminal_id for t in repo.list_terminals("site_a")] == ["term_1", "term_2"]
+    # When term_2 is paired (a new key)
+    at = T0 + timedelta(hours=1)
+    rotated = repo.rotate_terminal("term_2", "key_2", "key_2b", b"\x09" * 60, at, paired=True)
+    # Then the new key finds it, the old one nothing, and it says when it was paired
+    assert rotated is not None and (rotated.key_id, rotated.paired_at) == ("key_2b", at)
+    assert repo.get_terminal_by_key("key_2") is None
+    assert repo.get_terminal_by_key("key_2b") == rotated == repo.get_terminal("term_2")
+    assert [t.key_id for t in repo.list_terminals("site_a")] == ["key_1", "key_2b"]
+    # And a stale key id, an unknown or a revoked terminal cannot be rotated
+    assert repo.rotate_terminal("term_2", "key_2", "key_2c", b"\x09" * 60, at, paired=False) is None
+    assert repo.rotate_terminal("term_nope", "key_x", "key_y", b"\x09" * 60, at, paired=False) is None
+    repo.revoke_terminal("term_1", at)
+    assert repo.rotate_terminal("term_1", "key_1", "key_1b", b"\x09" * 60, at, paired=False) is None
+    assert repo.get_terminal_by_key("key_1b") is None
+
+
+def test_invites_list_newest_first_in_pages_with_a_filter(backend: Backend) -> None:
+    # Given seven invites of site_a a minute apart (odd ones consented) and one of site_b
+    repo = backend.services.repo
+    for n in range(7):
+        repo.put_invite(dataclasses.replace(make_invite(f"inv_{n}"), created_at=T0 + timedelta(minutes=n)))
+        if n % 2:
+            repo.record_consent(f"inv_{n}", Consent(version=CONSENT, accepted_at=T0))
+    repo.put_invite(make_invite("inv_b", "site_b"))
+    # When listed three at a time
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = repo.list_invites("site_a", 3, cursor)
+        seen += [invite.invite_id for invite in page]
+        if cursor is None:
+            break
+    # Then each comes once, newest first
+    assert seen == [f"inv_{n}" for n in range(6, -1, -1)]
+    # And a filter keeps pages full of matches only
+    odd, cursor = repo.list_invites("site_a", 2, None, lambda invite: invite.consent is not None)
+    rest, end = repo.list_invites("site_a", 2, cursor, lambda invite: invite.consent is not None)
+    assert [i.invite_id for i in odd + rest] == ["inv_5", "inv_3", "inv_1"] and end is None
+    # And a cursor that is not one of ours is refused
+    with pytest.raises(InvalidRequest):
+        repo.list_invites("site_a", 3, "bm9wZQ", None)
+
+
+def test_arrival_is_set_once(backend: Backend) -> None:
+    # Given an invite
+    repo = backend.services.repo
+    repo.put_invite(make_invite("inv_a"))
+    # When two grants mark it arrived, Then only the first sets the time; unknown invites are not marked
+    assert repo.mark_arrived("inv_a", T0 + timedelta(minutes=1)) is True
+    assert repo.mark_arrived("inv_a", T0 + timedelta(minutes=2)) is False
+    stored = repo.get_invite("inv_a")
+    assert stored is not None and stored.arrived_at == T0 + timedelta(minutes=1)
+    assert repo.mark_arrived("inv_nope", T0) is False
+
+
+def test_audit_query_keeps_only_what_the_filter_names(backend: Backend) -> None:
+    # Given 30 records alternating between verify (door_1) and consent, with grants every third
+    audit = backend.services.audit
+    records = [make_record("site_a", n, T0 + timedelta(minutes=n)) for n in range(30)]
+    for record in records:
+        audit.record(record)
+    # When filtered by event, decision and door, in pages of 4
+    wanted = AuditFilter(door_id="door_1", decision="grant", kind=AuditKind.VERIFY)
+    found: list[AuditRecord] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = audit.query("site_a", T0, T0 + timedelta(hours=1), 4, cursor, wanted)
+        found += page
+        if cursor is None:
+            break
+    # Then exactly the matching records come back, oldest first
+    assert found == [r for r in records if wanted.keeps(r)] and len(found) == 5
+
+
+def test_pairing_codes_are_taken_once_and_expire(backend: Backend) -> None:
+    # Given two stored pairing codes
+    ephemeral = backend.services.ephemeral
+    code = PairingCode("h" * 64, "term_1", "site_a", T0, T0 + timedelta(minutes=10), "admin-sub")
+    ephemeral.put_pairing(code)
+    ephemeral.put_pairing(dataclasses.replace(code, code_hash="g" * 64))
+    # When taken, Then the first take gets it and a second nothing
+    assert ephemeral.take_pairing("h" * 64, T0 + timedelta(minutes=1)) == code
+    assert ephemeral.take_pairing("h" * 64, T0 + timedelta(minutes=1)) is None
+    # And a code taken after its expiry gives nothing; an unknown one neither
+    assert ephemeral.take_pairing("g" * 64, T0 + timedelta(minutes=10)) is None
+    assert ephemeral.take_pairing("u" * 64, T0) is None
+
+
+def test_concurrent_takes_of_a_pairing_code_let_exactly_one_win(backend: Backend) -> None:
+    # Given one pairing code and eight threads racing for it
+    ephemeral = backend.services.ephemeral
+    ephemeral.put_pairing(PairingCode("r" * 64, "term_1", "site_a", T0, T0 + timedelta(minutes=10), "admin"))
+    results: list[PairingCode | None] = []
+    barrier = threading.Barrier(8)
+
+    def take() -> None:
+        barrier.wait()
+        results.append(ephemeral.take_pairing("r" * 64, T0))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then exactly one got it
+    assert sum(result is not None for result in results) == 1
+
+
+# --------------------------------------------------------------------------------------- user directory
+
+
+@pytest.fixture(params=["memory", "cognito"])
+def directory(request: pytest.FixtureRequest, aws_env: None) -> Iterator[Any]:
+    """The Directory port: in memory, and on moto's Cognito (a pool with the template's groups)."""
+    if request.param == "memory":
+        yield memory.MemoryDirectory(clock=lambda: T0)
+        return
+    import boto3
+    from moto import mock_aws
+
+    from facegate.adapters.cognito import CognitoDirectory
+
+    with mock_aws():
+        client = boto3.client("cognito-idp", region_name=REGION)
+        pool = client.create_user_pool(
+            PoolName="contract",
+            UsernameAttributes=["email"],
+            Schema=[{"Name": "site_ids", "AttributeDataType": "String", "Mutable": True}],
+        )["UserPool"]["Id"]
+        for group in ("admins", "hosts"):
+            client.create_group(UserPoolId=pool, GroupName=group)
+        yield CognitoDirectory(client, pool)
+
+
+def test_hosts_are_created_once_listed_disabled_and_named(directory: Any) -> None:
+    # When two hosts are created
+    hana = directory.create_host("hana@example.com", "Hana Host", ["site_a", "site_b"], "Temporary1234")
+    directory.create_host("bo@example.com", "Bo", ["site_a"], "Temporary1234")
+    # Then each is enabled, scoped to its sites, and listed by e-mail
+    assert isinstance(hana, HostUser) and hana.enabled and hana.site_ids == ("site_a", "site_b")
+    assert [h.email for h in directory.list_hosts()] == ["bo@example.com", "hana@example.com"]
+    # And the same e-mail cannot be created twice
+    with pytest.raises(Conflict) as twice:
+        directory.create_host("hana@example.com", "Again", ["site_a"], "Temporary1234")
+    assert twice.value.code == "host_exists"
+    # When one is disabled, Then it is listed disabled; unknown users are None
+    disabled = directory.disable_host(hana.username)
+    assert disabled is not None and disabled.enabled is False
+    assert {h.email: h.enabled for h in directory.list_hosts()} == {"bo@example.com": True, "hana@example.com": False}
+    assert directory.disable_host("no-such-user") is None
+    # And names are found by sub, unknown subs left out
+    assert hana.sub is not None
+    assert directory.names_for([hana.sub, "00000000-0000-0000-0000-000000000000"]) == {hana.sub: "Hana Host"}
+
+
 # --------------------------------------------------------------------------------------- audit
 
 
@@ -887,8 +1088,25 @@ def test_the_template_routes_every_api_route_with_one_auth_mechanism() -> None:
         ("GET", "/sites/{site_id}/audit"): "ManageSitesFunction",
         ("POST", "/sites/{site_id}/invites"): "InviteVisitorsFunction",
         ("DELETE", "/invites/{invite_id}"): "InviteVisitorsFunction",
+        # the console (issue 14)
+        ("GET", "/me"): "ManageSitesFunction",
+        ("GET", "/sites"): "ManageSitesFunction",
+        ("GET", "/sites/{site_id}"): "ManageSitesFunction",
+        ("DELETE", "/sites/{site_id}"): "ManageSitesFunction",
+        ("GET", "/sites/{site_id}/doors"): "ManageSitesFunction",
+        ("DELETE", "/sites/{site_id}/doors/{door_id}"): "ManageSitesFunction",
+        ("GET", "/sites/{site_id}/terminals"): "ManageSitesFunction",
+        ("POST", "/sites/{site_id}/terminals/{terminal_id}/rotate"): "ManageSitesFunction",
+        ("POST", "/sites/{site_id}/terminals/{terminal_id}/pairing"): "ManageSitesFunction",
+        ("GET", "/sites/{site_id}/audit/csv"): "ManageSitesFunction",
+        ("POST", "/hosts"): "ManageSitesFunction",
+        ("GET", "/hosts"): "ManageSitesFunction",
+        ("DELETE", "/hosts/{username}"): "ManageSitesFunction",
+        ("GET", "/sites/{site_id}/invites"): "InviteVisitorsFunction",
+        ("GET", "/invites/{invite_id}"): "InviteVisitorsFunction",
     }
     public = {
+        ("POST", "/pair"): "PairKioskFunction",
         ("GET", "/register/{token}/notice"): "RegisterVisitorFunction",
         ("POST", "/register/{token}/consent"): "RegisterVisitorFunction",
         ("POST", "/register/{token}/selfie"): "RegisterVisitorFunction",
@@ -950,6 +1168,7 @@ HANDLER_DIRS = {
     "RegisterVisitorFunction": "register_visitor",
     "VerifyAtDoorFunction": "verify_at_door",
     "ServePagesFunction": "serve_pages",
+    "PairKioskFunction": "pair_kiosk",
 }
 TRANSACTION_ACTIONS = {
     "Put": "PutItem",
@@ -1023,15 +1242,26 @@ def _allowed(template: dict[str, Any]) -> dict[str, set[tuple[str, str, str | No
         for policy in template["Resources"][logical_id]["Properties"].get("Policies", []):
             for statement in policy.get("Statement", []):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resource = statement["Resource"]["Fn::GetAtt"][0]
+                targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
                 contexts = (
                     statement.get("Condition", {}).get("StringEquals", {}).get("kms:EncryptionContext:facegate", [None])
                 )
                 for action in actions:
-                    for context in contexts if isinstance(contexts, list) else [contexts]:
-                        grants.add((action, resource, context))
+                    for resource in map(_resource_name, targets):
+                        for context in contexts if isinstance(contexts, list) else [contexts]:
+                            grants.add((action, resource, context))
         allowed[logical_id] = grants
     return allowed
+
+
+def _resource_name(target: Any) -> str:
+    """``!GetAtt T.Arn`` -> ``T``; ``!Sub "${T.Arn}/index/lists"`` -> ``T/index/lists``; anything else as text."""
+    if isinstance(target, dict) and "Fn::GetAtt" in target:
+        return str(target["Fn::GetAtt"][0])
+    text = target.get("Fn::Sub") if isinstance(target, dict) else None
+    if isinstance(text, str) and text.startswith("${") and ".Arn}/index/" in text:
+        return text[2:].replace(".Arn}", "")
+    return str(target)
 
 
 def test_each_function_policy_covers_every_call_it_makes(
@@ -1073,7 +1303,9 @@ def test_each_function_policy_covers_every_call_it_makes(
     current = [""]
 
     def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.service_model.service_name == "kms":
+        if model.service_model.service_name == "cognito-idp":
+            calls.append((current[0], f"cognito-idp:{model.name}", "UserPool", None))
+        elif model.service_model.service_name == "kms":
             calls.append(
                 (current[0], f"kms:{model.name}", "DataKey", params.get("EncryptionContext", {}).get("facegate"))
             )
@@ -1082,7 +1314,20 @@ def test_each_function_policy_covers_every_call_it_makes(
                 ((kind, op),) = item.items()
                 calls.append((current[0], f"dynamodb:{TRANSACTION_ACTIONS[kind]}", table_ids[op["TableName"]], None))
         else:
-            calls.append((current[0], f"dynamodb:{model.name}", table_ids[params["TableName"]], None))
+            table = table_ids[params["TableName"]]
+            if params.get("IndexName"):
+                table += f"/index/{params['IndexName']}"
+            calls.append((current[0], f"dynamodb:{model.name}", table, None))
+
+    import boto3
+
+    from facegate.adapters.cognito import CognitoDirectory
+
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool_id = cognito.create_user_pool(PoolName="lp", UsernameAttributes=["email"])["UserPool"]["Id"]
+    cognito.create_group(UserPoolId=pool_id, GroupName="hosts")
+    services.directory = CognitoDirectory(cognito, pool_id)
+    cognito.meta.events.register("before-parameter-build.cognito-idp", record)
 
     clients.dynamodb.meta.events.register("before-parameter-build.dynamodb", record)
     clients.kms.meta.events.register("before-parameter-build.kms", record)
@@ -1165,6 +1410,27 @@ def test_each_function_policy_covers_every_call_it_makes(
     call("RegisterVisitorFunction", "DELETE", f"/register/{token}", 200)
     call("InviteVisitorsFunction", "DELETE", f"/invites/{other['invite_id']}", 200, claims=host)
     call("ManageSitesFunction", "GET", f"/sites/{site_id}/audit", 200, claims=admin)
+    # the console's reads and changes (issue 14)
+    call("ManageSitesFunction", "GET", "/me", 200, claims=host)
+    call("ManageSitesFunction", "GET", "/sites", 200, claims=admin)
+    call("ManageSitesFunction", "GET", f"/sites/{site_id}", 200, claims=host)
+    call("ManageSitesFunction", "GET", f"/sites/{site_id}/doors", 200, claims=host)
+    call("ManageSitesFunction", "GET", f"/sites/{site_id}/terminals", 200, claims=admin)
+    call("InviteVisitorsFunction", "GET", f"/sites/{site_id}/invites", 200, claims=host)
+    call("InviteVisitorsFunction", "GET", f"/invites/{invite['invite_id']}", 200, claims=host)
+    rotated = f"/sites/{site_id}/terminals/{terminal['terminal_id']}/rotate"
+    call("ManageSitesFunction", "POST", rotated, 200, claims=admin)
+    issued = f"/sites/{site_id}/terminals/{terminal['terminal_id']}/pairing"
+    code = call("ManageSitesFunction", "POST", issued, 201, claims=admin)["pairing_code"]
+    call("PairKioskFunction", "POST", "/pair", 200, json_body={"pairing_code": code})
+    call("PairKioskFunction", "POST", "/pair", 404, json_body={"pairing_code": code})
+    new_host = {"email": "hana@example.com", "name": "Hana", "site_ids": [site_id]}
+    username = call("ManageSitesFunction", "POST", "/hosts", 201, json_body=new_host, claims=admin)["username"]
+    call("ManageSitesFunction", "GET", "/hosts", 200, claims=admin)
+    call("ManageSitesFunction", "DELETE", f"/hosts/{username}", 200, claims=admin)
+    call("ManageSitesFunction", "GET", f"/sites/{site_id}/audit/csv", 200, claims=admin)
+    spare = call("ManageSitesFunction", "POST", f"/sites/{site_id}/doors", 201, json_body={"name": "S"}, claims=admin)
+    call("ManageSitesFunction", "DELETE", f"/sites/{site_id}/doors/{spare['door_id']}", 200, claims=admin)
     call("ManageSitesFunction", "DELETE", f"/terminals/{terminal['terminal_id']}", 200, claims=admin)
     for path in ("/openapi.json", "/kiosk"):
         call("ServePagesFunction", "GET", path, 200)

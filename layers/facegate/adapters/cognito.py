@@ -118,7 +118,8 @@ class CognitoDirectory:
         return sorted(hosts, key=lambda user: (user.email.lower(), user.username))
 
     def disable_host(self, username: str) -> HostUser | None:
-        """AdminDisableUser of a member of ``hosts`` (None for an unknown user or one outside the group)."""
+        """AdminDisableUser and AdminUserGlobalSignOut (refresh tokens revoked) of a member of ``hosts`` (None
+        for an unknown user or one outside the group)."""
         try:
             with unavailable_on_transient():
                 groups = self._client.admin_list_groups_for_user(UserPoolId=self._pool, Username=username)
@@ -130,6 +131,7 @@ class CognitoDirectory:
             return None
         with unavailable_on_transient():
             self._client.admin_disable_user(UserPoolId=self._pool, Username=username)
+            self._client.admin_user_global_sign_out(UserPoolId=self._pool, Username=username)
             user = self._client.admin_get_user(UserPoolId=self._pool, Username=username)
         return _host(user)
 

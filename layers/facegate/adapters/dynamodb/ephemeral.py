@@ -106,12 +106,21 @@ class DynamoEphemeral:
             )
 
     def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
-        """One DeleteItem returning the old item: of concurrent takes only one gets it (single use). TTL deletion
+        """One conditional DeleteItem (``attribute_exists(pk)``) returning the old item: of concurrent takes only
+        one gets it (single use; the condition makes the losers fail rather than delete nothing). TTL deletion
         lags, so the expiry is checked here too."""
-        with unavailable_on_transient():
-            response = self._client.delete_item(
-                TableName=self._table, Key={"pk": {"S": f"PAIR#{code_hash}"}}, ReturnValues="ALL_OLD"
-            )
+        try:
+            with unavailable_on_transient():
+                response = self._client.delete_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": f"PAIR#{code_hash}"}},
+                    ConditionExpression="attribute_exists(pk)",
+                    ReturnValues="ALL_OLD",
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
         item = response.get("Attributes")
         if not item:
             return None
