@@ -226,9 +226,22 @@ def _cmd_erase(settings: _Settings, out: TextIO) -> int:
 
 def _cmd_verify(settings: _Settings, out: TextIO) -> int:
     door_id = settings.get("door_id", ("door_id",), "FACEGATE_DOOR_ID", "the door id")
-    decision = settings.terminal().verify(settings.args.images, door_id, claim=settings.args.claim)
+    decision = settings.terminal().verify(
+        settings.args.images,
+        door_id,
+        claim=settings.args.claim,
+        challenge=settings.args.challenge,
+        liveness=settings.args.liveness,
+    )
     _print(out, decision.to_dict())
     return EXIT_OK if decision.granted else EXIT_DENY
+
+
+def _cmd_challenge(settings: _Settings, out: TextIO) -> int:
+    door_id = settings.get("door_id", ("door_id",), "FACEGATE_DOOR_ID", "the door id")
+    movements = settings.args.movements.split(",") if settings.args.movements else None
+    _print(out, settings.terminal().challenge(door_id, movements).to_dict())
+    return EXIT_OK
 
 
 def _cmd_audit(settings: _Settings, out: TextIO) -> int:
@@ -313,12 +326,25 @@ def _parser() -> argparse.ArgumentParser:
         help="verify a face at a door (terminal); prints decision, decision_id, unlock_token, next "
         "(show_code | retry | see_reception on a deny) and hint (lower_mask or null); exit 1 on deny",
     )
-    verify.add_argument("images", nargs="+", metavar="FRAME", help="1-3 face images")
+    verify.add_argument("images", nargs="+", metavar="FRAME", help="1-3 face images (with --challenge: 1-2 per step)")
     verify.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
     verify.add_argument("--claim", help="the visitor's claim code")
+    verify.add_argument("--challenge", help="the challenge id the frames answer (frames in step order)")
+    verify.add_argument("--liveness", choices=("passed", "failed"), help="this terminal's own liveness verdict")
     verify.add_argument("--key-id", help="terminal key id (env FACEGATE_KEY_ID)")
     verify.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
     verify.set_defaults(handler=_cmd_verify)
+
+    challenge = command(
+        "challenge",
+        help="ask for a head-turn challenge at a door (terminal); prints challenge_id, steps and expires_at "
+        "(about 10 s): take 1-2 frames per step and run verify --challenge",
+    )
+    challenge.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
+    challenge.add_argument("--movements", help="comma-separated, at least two of left,right,up,down (default all)")
+    challenge.add_argument("--key-id", help="terminal key id (env FACEGATE_KEY_ID)")
+    challenge.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
+    challenge.set_defaults(handler=_cmd_challenge)
 
     erase = command("erase", help="erase a visitor (registration link) or an invite (admin)")
     erase.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")

@@ -491,3 +491,44 @@ def test_a_high_site_enrolls_only_selfies_in_the_notices_pose_order(
     for i, image in enumerate(live):
         engine.register(image, VISITOR + 0.05 * unit(500 + i), live_head(Movement(notice["pose_order"][i])))
     assert stack.enroll(invite["token"], live).status == 201
+
+
+def test_cli_challenge_then_verify_with_it(
+    door: tuple[Stack, MemoryFaceEngine], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import io
+    import json
+
+    from facegate_client import TerminalClient, cli
+
+    stack, engine = door
+
+    def client(api_url: str, key_id: str, secret: str, **_: Any) -> TerminalClient:
+        clock = lambda: stack.clock().timestamp()  # noqa: E731
+        return TerminalClient(api_url, key_id, secret, transport=InProcessTransport(stack), clock=clock)
+
+    monkeypatch.setattr(cli, "TerminalClient", client)
+    environ = {
+        "FACEGATE_API_URL": "http://door.test",
+        "FACEGATE_KEY_ID": stack.terminal["key_id"],
+        "FACEGATE_SECRET": stack.terminal["secret"],
+        "FACEGATE_DOOR_ID": stack.door_id,
+    }
+    # When the CLI asks for a sideways challenge
+    out = io.StringIO()
+    assert cli.main(["challenge", "--movements", "left,right"], environ=environ, stdout=out) == 0
+    challenge = json.loads(out.getvalue())
+    assert challenge["steps"][0] == "straight" and sorted(challenge["steps"][1:]) == ["left", "right"]
+    # And verifies one photo per step with it
+    paths = []
+    for i, step in enumerate(challenge["steps"]):
+        data = tiny_jpeg(10 + i)
+        engine.register(data, VISITOR + 0.05 * unit(600 + i), live_head(Movement(step)))
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(data)
+        paths.append(str(path))
+    out = io.StringIO()
+    code = cli.main(["verify", *paths, "--challenge", challenge["challenge_id"]], environ=environ, stdout=out)
+    # Then the door opens (exit 0)
+    assert code == 0, out.getvalue()
+    assert json.loads(out.getvalue())["decision"] == "grant"
