@@ -182,7 +182,7 @@ export const CONSOLE_STRINGS = {
     'console.login_failed': '로그인이 완료되지 않았습니다. 다시 시도해 주세요.',
     'console.session_ended': '세션이 끝났습니다. 다시 로그인해 주세요.',
     'console.kiosk_link': '출입문 키오스크 페이지 열기',
-    'console.whoami': '{name} · {role}',
+    'console.whoami': '{name} 님 · {role}',
     'console.role_admin': '관리자',
     'console.role_host': '호스트',
     'console.nav_label': '메뉴',
