@@ -472,6 +472,16 @@ class Harness:
             headers["idempotency-key"] = idempotency_key
         return self.call("POST", f"/register/{token}/selfie", body=body, headers=headers)
 
+    def enrolled_visitor(
+        self, site_id: str, door_ids: Sequence[str], images: Sequence[bytes], hours: float = 4
+    ) -> tuple[str, str]:
+        """Invite a visitor to ``door_ids`` for ``hours``, consent and enroll ``images``: (invite token, claim code)."""
+        invite = self.invite(site_id, door_ids, hours=hours)
+        assert self.consent(invite["token"]).status == 201
+        enrolled = self.enroll(invite["token"], images)
+        assert enrolled.status == 201, enrolled.body
+        return invite["token"], enrolled.json()["claim_code"]
+
     # -- terminal requests -----------------------------------------------------------------------------
 
     def signed_headers(
@@ -518,6 +528,35 @@ class Harness:
             body, content_type = multipart(frames, "frame")
         headers = self.signed_headers(terminal, path, body, claim=claim, content_type=content_type, **signing)
         return self.call("POST", path, body=body, headers=headers, source_ip=source_ip)
+
+
+@dataclass
+class MotoWorld:
+    """The deployed shape over moto: the gateway harness, its clock, the AWS clients and the settings."""
+
+    h: Harness
+    clock: FakeClock
+    clients: AwsClients
+    settings: Settings
+
+    def serve(self, function: str, **overrides: Any) -> None:
+        """Serve ``function`` (a logical id) from a new warm instance configured with ``overrides``."""
+        settings = self.settings.with_overrides(**overrides)
+        self.h.services[function] = aws_services(self.clients, settings, self.h.default.engine, self.clock)
+
+
+@contextmanager
+def moto_world(engine: FaceEnginePort, base: Settings = TEST_SETTINGS, **overrides: Any) -> Iterator[MotoWorld]:
+    """Fresh tables and a KMS key on moto, every function served by ``engine`` on a :class:`FakeClock`;
+    ``overrides`` are settings on top of ``base``. The harness is closed when the block ends."""
+    with moto_aws() as clients:
+        settings = create_stores(clients, base).with_overrides(kms_key_id=kms_key(clients), **overrides)
+        clock = FakeClock()
+        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
+        try:
+            yield MotoWorld(h, clock, clients, settings)
+        finally:
+            h.close()
 
 
 def direct_event(

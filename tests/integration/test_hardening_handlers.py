@@ -10,21 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from security_support import (
-    TEST_SETTINGS,
-    FakeClock,
-    Harness,
-    Terminal,
-    aws_services,
-    create_stores,
-    kms_key,
-    moto_aws,
-    scan_table,
-)
+from security_support import MotoWorld, Terminal, moto_world, scan_table
 
 from facegate.adapters import memory
-from facegate.adapters.dynamodb import AwsClients
-from facegate.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -32,10 +20,7 @@ SELFIE = b"\xff\xd8\xff\xe0" + b"a selfie the in-memory engine knows"
 
 
 @dataclass
-class World:
-    h: Harness
-    clients: AwsClients
-    settings: Settings
+class World(MotoWorld):
     site: str
     door: str
     other_door: str
@@ -48,17 +33,22 @@ class World:
 def world() -> Iterator[World]:
     engine = memory.MemoryFaceEngine()
     engine.register(SELFIE, [1.0] + [0.0] * 127)
-    with moto_aws() as clients:
-        settings = create_stores(clients, TEST_SETTINGS).with_overrides(kms_key_id=kms_key(clients))
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
+    with moto_world(engine) as base:
+        h = base.h
         site = h.create_site()
         door = h.create_door(site)["door_id"]
         other_door = h.create_door(site, "Back door")["door_id"]
         terminal = h.create_terminal(site, [door])
         invite = h.invite(site, [door], hours=24)
-        yield World(h, clients, settings, site, door, other_door, terminal, invite["token"], invite["invite_id"])
-        h.close()
+        yield World(
+            **vars(base),
+            site=site,
+            door=door,
+            other_door=other_door,
+            terminal=terminal,
+            token=invite["token"],
+            invite_id=invite["invite_id"],
+        )
 
 
 def _hostile_multipart(parts: int) -> tuple[bytes, str]:

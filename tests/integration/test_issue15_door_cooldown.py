@@ -22,21 +22,14 @@ from security_support import (
     GENUINE,
     IMPOSTOR,
     TEMPLATE,
-    TEST_SETTINGS,
-    FakeClock,
-    Harness,
+    MotoWorld,
     Terminal,
-    aws_services,
-    create_stores,
-    kms_key,
     lfw_images,
-    moto_aws,
+    moto_world,
     real_engine,
     scan_table,
 )
 
-from facegate.adapters.dynamodb import AwsClients
-from facegate.settings import Settings
 from facegate_tools.local.aws import load_template
 from facegate_tools.local.inprocess import ApiResponse
 
@@ -44,13 +37,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 
 @dataclass
-class Door:
+class Door(MotoWorld):
     """One site, one door, a visitor enrolled for it (valid for a day); fresh terminals per test."""
 
-    h: Harness
-    clock: FakeClock
-    clients: AwsClients
-    settings: Settings
     site: str
     door: str
     genuine: bytes
@@ -85,18 +74,11 @@ def module_door(lfw_dev_dir: Path) -> Iterator[Door]:
     engine = real_engine()
     genuine = lfw_images(lfw_dev_dir, GENUINE)
     stranger = lfw_images(lfw_dev_dir, IMPOSTOR)
-    with moto_aws() as clients:
-        settings = create_stores(clients, TEST_SETTINGS).with_overrides(kms_key_id=kms_key(clients))
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
-        site = h.create_site()
-        door = h.create_door(site)["door_id"]
-        invite = h.invite(site, [door], hours=24)
-        assert h.consent(invite["token"]).status == 201
-        enrolled = h.enroll(invite["token"], genuine[:3])
-        assert enrolled.status == 201, enrolled.body
-        yield Door(h, clock, clients, settings, site, door, genuine[3], stranger[0], enrolled.json()["claim_code"])
-        h.close()
+    with moto_world(engine) as world:
+        site = world.h.create_site()
+        door = world.h.create_door(site)["door_id"]
+        _, claim_code = world.h.enrolled_visitor(site, [door], genuine[:3], hours=24)
+        yield Door(**vars(world), site=site, door=door, genuine=genuine[3], stranger=stranger[0], claim_code=claim_code)
 
 
 @pytest.fixture

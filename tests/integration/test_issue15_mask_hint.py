@@ -19,21 +19,13 @@ from PIL import Image
 from security_support import (
     GENUINE,
     IMPOSTOR,
-    TEST_SETTINGS,
-    FakeClock,
-    Harness,
+    MotoWorld,
     Terminal,
-    aws_services,
-    create_stores,
-    kms_key,
     lfw_images,
-    moto_aws,
+    moto_world,
     real_engine,
     scan_table,
 )
-
-from facegate.adapters.dynamodb import AwsClients
-from facegate.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -53,10 +45,7 @@ def as_jpeg(path: Path) -> bytes:
 
 
 @dataclass
-class Door:
-    h: Harness
-    clients: AwsClients
-    settings: Settings
+class Door(MotoWorld):
     door: str
     terminal: Terminal
     genuine: bytes
@@ -88,21 +77,19 @@ def door(lfw_dev_dir: Path) -> Iterator[Door]:
     engine = real_engine()
     genuine = lfw_images(lfw_dev_dir, GENUINE)
     stranger = lfw_images(lfw_dev_dir, IMPOSTOR)
-    with moto_aws() as clients:
-        settings = create_stores(clients, TEST_SETTINGS).with_overrides(
-            kms_key_id=kms_key(clients), deny_cooldown_threshold=10**6, claim_code_deny_threshold=10**6
+    with moto_world(engine, deny_cooldown_threshold=10**6, claim_code_deny_threshold=10**6) as world:
+        site = world.h.create_site()
+        door_id = world.h.create_door(site)["door_id"]
+        _, claim_code = world.h.enrolled_visitor(site, [door_id], genuine[:3], hours=24)
+        terminal = world.h.create_terminal(site, [door_id])
+        yield Door(
+            **vars(world),
+            door=door_id,
+            terminal=terminal,
+            genuine=genuine[3],
+            stranger=stranger[0],
+            claim_code=claim_code,
         )
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
-        site = h.create_site()
-        door_id = h.create_door(site)["door_id"]
-        invite = h.invite(site, [door_id], hours=24)
-        assert h.consent(invite["token"]).status == 201
-        enrolled = h.enroll(invite["token"], genuine[:3])
-        assert enrolled.status == 201, enrolled.body
-        terminal = h.create_terminal(site, [door_id])
-        yield Door(h, clients, settings, door_id, terminal, genuine[3], stranger[0], enrolled.json()["claim_code"])
-        h.close()
 
 
 @pytest.mark.parametrize("name", MASKED)

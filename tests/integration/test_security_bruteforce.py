@@ -17,21 +17,14 @@ from security_support import (
     GENUINE,
     IMPOSTOR,
     TEMPLATE,
-    TEST_SETTINGS,
-    FakeClock,
-    Harness,
+    MotoWorld,
     Terminal,
-    aws_services,
-    create_stores,
-    kms_key,
     lfw_images,
-    moto_aws,
+    moto_world,
     real_engine,
     scan_table,
 )
 
-from facegate.adapters.dynamodb import AwsClients
-from facegate.settings import Settings
 from facegate_tools.local.aws import load_template
 from facegate_tools.local.inprocess import ApiResponse
 
@@ -41,13 +34,9 @@ VERIFY_FUNCTION = "VerifyAtDoorFunction"
 
 
 @dataclass
-class Gate:
+class Gate(MotoWorld):
     """One site, one door, a visitor enrolled for it (valid for a day); fresh terminals per test."""
 
-    h: Harness
-    clock: FakeClock
-    clients: AwsClients
-    settings: Settings
     site: str
     door: str
     genuine: bytes
@@ -61,11 +50,6 @@ class Gate:
 
     def verify(self, terminal: Terminal, frame: bytes, **kw: Any) -> ApiResponse:
         return self.h.verify(terminal, self.door, frame, **kw)
-
-    def with_settings(self, **overrides: Any) -> None:
-        """Serve the door function from a warm instance configured with ``overrides``."""
-        settings = self.settings.with_overrides(**overrides)
-        self.h.services[VERIFY_FUNCTION] = aws_services(self.clients, settings, self.h.default.engine, self.clock)
 
     def verify_audits(self) -> int:
         rows = scan_table(self.clients.dynamodb, self.settings.audit_table)
@@ -93,30 +77,20 @@ def module_gate(lfw_dev_dir: Path) -> Iterator[Gate]:
     engine = real_engine()
     genuine = lfw_images(lfw_dev_dir, GENUINE)
     impostor = lfw_images(lfw_dev_dir, IMPOSTOR)
-    with moto_aws() as clients:
-        settings = create_stores(clients, TEST_SETTINGS).with_overrides(kms_key_id=kms_key(clients))
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
-        site = h.create_site()
-        door = h.create_door(site)["door_id"]
-        invite = h.invite(site, [door], hours=24)
-        assert h.consent(invite["token"]).status == 201
-        enrolled = h.enroll(invite["token"], genuine[:3])
-        assert enrolled.status == 201, enrolled.body
+    with moto_world(engine) as world:
+        site = world.h.create_site()
+        door = world.h.create_door(site)["door_id"]
+        token, claim_code = world.h.enrolled_visitor(site, [door], genuine[:3], hours=24)
         yield Gate(
-            h,
-            clock,
-            clients,
-            settings,
-            site,
-            door,
-            genuine[3],
-            impostor[0],
-            _blank_jpeg(),
-            enrolled.json()["claim_code"],
-            invite["token"],
+            **vars(world),
+            site=site,
+            door=door,
+            genuine=genuine[3],
+            impostor=impostor[0],
+            blank=_blank_jpeg(),
+            claim_code=claim_code,
+            token=token,
         )
-        h.close()
 
 
 @pytest.fixture
@@ -177,7 +151,7 @@ def test_four_denies_or_faceless_frames_do_not_start_a_cooldown(gate: Gate) -> N
 
 def test_the_cooldown_follows_the_settings(gate: Gate) -> None:
     # Given a deployment configured for 3 denies in 60 s -> 10 s of cool-down
-    gate.with_settings(deny_cooldown_threshold=3, deny_cooldown_window_seconds=60, deny_cooldown_seconds=10)
+    gate.serve(VERIFY_FUNCTION, deny_cooldown_threshold=3, deny_cooldown_window_seconds=60, deny_cooldown_seconds=10)
     gate.clock.set_second_of_minute(0)
     terminal = gate.terminal()
     for _ in range(3):
@@ -244,7 +218,7 @@ def test_wrong_claim_codes_also_start_the_cooldown(gate: Gate) -> None:
 
 def test_the_claim_limit_follows_the_settings(gate: Gate) -> None:
     # Given a deployment that allows 3 claim attempts per minute and per terminal
-    gate.with_settings(claim_attempts_per_minute=3)
+    gate.serve(VERIFY_FUNCTION, claim_attempts_per_minute=3)
     gate.clock.set_second_of_minute(0)
     terminal = gate.terminal()
     for _ in range(3):
@@ -307,8 +281,7 @@ def test_invalid_invite_tokens_are_throttled_per_source(gate: Gate) -> None:
 
 def test_the_invalid_token_limit_follows_the_settings(gate: Gate) -> None:
     # Given a deployment that allows 3 invalid links per minute and source
-    settings = gate.settings.with_overrides(invalid_token_limit_per_minute=3)
-    gate.h.services["RegisterVisitorFunction"] = aws_services(gate.clients, settings, gate.h.default.engine, gate.clock)
+    gate.serve("RegisterVisitorFunction", invalid_token_limit_per_minute=3)
     try:
         gate.clock.set_second_of_minute(0)
         for i in range(3):
