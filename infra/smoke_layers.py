@@ -92,6 +92,9 @@ def check(build: Path, site: Path) -> int:
         if static.is_dir() and not (static / "jsqr.js").is_file():
             print(f"layer {name}: the kiosk's QR decoder {static / 'jsqr.js'} is missing (npm ci first)")
             failures += 1
+        if static.is_dir() and not (static / "qrcodegen.js").is_file():
+            print(f"layer {name}: the console's QR encoder {static / 'qrcodegen.js'} is missing (npm ci first)")
+            failures += 1
     baseline = json.loads(BASELINE.read_text())["functions"] if BASELINE.is_file() else {}
     with tempfile.TemporaryDirectory() as scratch:
         runtime = runtime_dir(site.resolve(), Path(scratch))
