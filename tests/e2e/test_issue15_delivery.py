@@ -17,7 +17,8 @@ import secrets
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from test_full_flow_browser import (
     open_kiosk,
 )
 
-from facegate_client import AdminClient
+from facegate_client import AdminClient, Invite
 
 if TYPE_CHECKING:
     from conftest import ChromiumThread, FaceCast, PageRecorder
@@ -120,27 +121,21 @@ def open_outbox(new_page: NewPage, browser: Any, api_url: str, subject: str) -> 
     return recorder, href
 
 
-def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_hears_of_the_arrival(
-    live_stack: dict[str, Any],
-    face_cast: FaceCast,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
-) -> None:
-    # Given the running local stack, its seeded host (signed in through the local OAuth endpoints), door and
-    # terminal, and fake cameras from LFW dev photos: A's three selfies in turn, and another photo of A
-    state = live_stack
-    api_url = state["api_url"]
-    host = AdminClient(api_url, host_id_token(state))
-    host_email = state["host"]["username"]
-    visitor_email = f"visitor-{secrets.token_hex(4)}@example.com"
-    selfie_video = fakecam.write_y4m(
-        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
-    )
-    a_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
-    captured = Captured()
+@dataclass
+class MailInvite:
+    host: AdminClient
+    host_email: str
+    visitor_email: str
+    invite: Invite
 
-    # When the host invites the visitor with an e-mail and asks to hear of the arrival
+
+@pytest.fixture
+def mail_invite(live_stack: dict[str, Any]) -> Iterator[MailInvite]:
+    """The seeded host, signed in through the local OAuth endpoints, invites a visitor with an e-mail and asks
+    to hear of the arrival; the invite is erased afterwards (the session's other tests share the door)."""
+    state = live_stack
+    host = AdminClient(state["api_url"], host_id_token(state))
+    visitor_email = f"visitor-{secrets.token_hex(4)}@example.com"
     invite = host.create_invite(
         state["site_id"],
         [state["door_id"]],
@@ -150,6 +145,29 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
         email=visitor_email,
         notify_on_arrival=True,
     )
+    yield MailInvite(host, state["host"]["username"], visitor_email, invite)
+    host.erase_invite(invite.invite_id)
+
+
+def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_hears_of_the_arrival(
+    live_stack: dict[str, Any],
+    mail_invite: MailInvite,
+    face_cast: FaceCast,
+    chromium: ChromiumThread,
+    open_recorded_page: NewPage,
+    tmp_path: Path,
+) -> None:
+    # Given the running local stack with its door and terminal, fake cameras from LFW dev photos (A's three
+    # selfies in turn, another photo of A), and a host who invited a visitor with an e-mail and asked to hear of
+    # the arrival (fixture: signed in through the local OAuth endpoints, the SDK's create_invite)
+    state = live_stack
+    api_url = state["api_url"]
+    invite, visitor_email, host_email = mail_invite.invite, mail_invite.visitor_email, mail_invite.host_email
+    selfie_video = fakecam.write_y4m(
+        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
+    )
+    a_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
+    captured = Captured()
 
     # Then the invite mail is in the local outbox: to the visitor, kind invite, with the invite's link
     assert invite.email_sent and invite.notify_on_arrival
