@@ -27,17 +27,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from security_support import (
     GENUINE,
-    TEST_SETTINGS,
     FakeClock,
     Harness,
     Terminal,
     aws_services,
     botocore_pauses,
-    create_stores,
     inject,
-    kms_key,
     lfw_images,
-    moto_aws,
+    moto_world,
     real_engine,
     recorded_calls,
     scan_table,
@@ -98,18 +95,12 @@ class Plant:
 def plant(lfw_dev_dir: Path) -> Iterator[Plant]:
     engine = real_engine()
     images = lfw_images(lfw_dev_dir, GENUINE)
-    with moto_aws() as clients:
-        settings = create_stores(clients, TEST_SETTINGS).with_overrides(kms_key_id=kms_key(clients))
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
-        site = h.create_site()
-        door = h.create_door(site)["door_id"]
-        terminal = h.create_terminal(site, [door])
-        invite = h.invite(site, [door], hours=24)
-        assert h.consent(invite["token"]).status == 201
-        assert h.enroll(invite["token"], images[:3]).status == 201
-        yield Plant(settings, clock, engine, site, door, terminal, images[:3], images[3])
-        h.close()
+    with moto_world(engine) as world:
+        site = world.h.create_site()
+        door = world.h.create_door(site)["door_id"]
+        terminal = world.h.create_terminal(site, [door])
+        world.h.enrolled_visitor(site, [door], images[:3], hours=24)
+        yield Plant(world.settings, world.clock, engine, site, door, terminal, images[:3], images[3])
 
 
 def expect_unavailable(response: ApiResponse) -> None:

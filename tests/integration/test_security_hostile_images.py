@@ -33,16 +33,11 @@ from PIL import Image
 from security_support import (
     GENUINE,
     REPO,
-    TEST_SETTINGS,
-    FakeClock,
     Harness,
     Terminal,
-    aws_services,
-    create_stores,
     direct_event,
-    kms_key,
     lfw_images,
-    moto_aws,
+    moto_world,
     multipart,
     real_engine,
 )
@@ -455,18 +450,14 @@ class Lab:
 def lab(lfw_dev_dir: Path) -> Iterator[Lab]:
     engine = real_engine()
     face = lfw_images(lfw_dev_dir, GENUINE)[0]
-    relaxed = TEST_SETTINGS.with_overrides(deny_cooldown_threshold=10**9, claim_attempts_per_minute=10**9)
-    with moto_aws() as clients:
-        settings = create_stores(clients, relaxed).with_overrides(kms_key_id=kms_key(clients))
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
+    with moto_world(engine, deny_cooldown_threshold=10**9, claim_attempts_per_minute=10**9) as world:
+        h = world.h
         site = h.create_site()
         door = h.create_door(site)["door_id"]
         terminal = h.create_terminal(site, [door])
         invite = h.invite(site, [door], hours=24)
         assert h.consent(invite["token"]).status == 201
         yield Lab(h, terminal, door, invite["token"], face)
-        h.close()
 
 
 def check_outcome(route: str, response: ApiResponse, expect: str | tuple[int, frozenset[str]], label: str) -> None:

@@ -19,13 +19,13 @@ from security_support import (
     TEST_SETTINGS,
     FakeClock,
     Harness,
+    MotoWorld,
     Terminal,
     aws_services,
     create_stores,
     drop_tables,
-    kms_key,
     lfw_images,
-    moto_aws,
+    moto_world,
     real_engine,
     recorded_calls,
 )
@@ -41,12 +41,9 @@ VERIFY_FUNCTION = "VerifyAtDoorFunction"
 
 
 @dataclass
-class Door:
+class Door(MotoWorld):
     """Site A with doors 1 and 2 bound to ``terminal``, door 3 bound to none, an enrolled visitor."""
 
-    h: Harness
-    clock: FakeClock
-    clients: AwsClients
     site: str
     door1: str
     door2: str
@@ -75,23 +72,18 @@ class Door:
 def door(lfw_dev_dir: Path) -> Iterator[Door]:
     engine = real_engine()
     images = lfw_images(lfw_dev_dir, GENUINE)
-    with moto_aws() as clients:
-        settings = create_stores(clients, TEST_SETTINGS).with_overrides(kms_key_id=kms_key(clients))
-        clock = FakeClock()
-        h = Harness(default=aws_services(clients, settings, lambda: engine, clock), clock=clock)
+    with moto_world(engine) as world:
+        h = world.h
         site = h.create_site()
         created = [h.create_door(site, f"Gate {i}") for i in range(3)]
         doors = [door["door_id"] for door in created]
         keys = {door["door_id"]: decode_key(door["unlock_key"]) for door in created}
         terminal = h.create_terminal(site, doors[:2])
         other = h.create_terminal(site, doors[:1])
-        invite = h.invite(site, doors[:2])
-        assert h.consent(invite["token"]).status == 201
-        enrolled = h.enroll(invite["token"], images[:3])
-        assert enrolled.status == 201, enrolled.body
-        claim = enrolled.json()["claim_code"]
-        yield Door(h, clock, clients, site, *doors, terminal, other, images[3], claim, keys)
-        h.close()
+        _, claim = h.enrolled_visitor(site, doors[:2], images[:3])
+        yield Door(
+            world.h, world.clock, world.clients, world.settings, site, *doors, terminal, other, images[3], claim, keys
+        )
 
 
 def expect(response: ApiResponse, status: int, code: str | None = None) -> None:
@@ -263,8 +255,8 @@ def test_a_revoked_key_is_refused_on_the_next_request_also_by_a_warm_instance(do
     # its key cache holds the terminal's secret after the first request)
     h = door.h
     terminal = h.create_terminal(door.site, [door.door1])
-    warm = aws_services(door.clients, h.default.settings, h.default.engine, door.clock, keys=None)
-    h.services[VERIFY_FUNCTION] = warm
+    door.serve(VERIFY_FUNCTION)
+    warm = h.services[VERIFY_FUNCTION]
     try:
         expect(door.send(door.headers(terminal=terminal)), 200)
         with recorded_calls(door.clients.kms) as kms_calls:
