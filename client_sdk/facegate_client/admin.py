@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from facegate_client._http import ApiClient, Transport, load, segment
 from facegate_client._time import parse_rfc3339, to_rfc3339
@@ -13,15 +13,69 @@ from facegate_client.models import (
     AuditPage,
     AuditRecord,
     Door,
+    DoorPage,
+    DoorSummary,
     ErasureReceipt,
+    Host,
+    HostPage,
     Invite,
+    InviteDetail,
     InviteMail,
+    InvitePage,
+    InviteSummary,
+    Me,
+    NewHost,
+    Pairing,
     Site,
+    SitePage,
+    SiteSummary,
     Terminal,
+    TerminalPage,
     TerminalRevocation,
+    TerminalSummary,
 )
 
-__all__ = ["AdminClient"]
+__all__ = ["INVITE_STATUSES", "AdminClient"]
+
+INVITE_STATUSES = ("invited", "consented", "enrolled", "arrived", "expired", "erased")
+"""Statuses ``invites(..., status=)`` can filter by."""
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class _Page(Protocol[_T_co]):
+    @property
+    def items(self) -> tuple[_T_co, ...]: ...
+
+    @property
+    def next_token(self) -> str | None: ...
+
+
+def _follow(fetch: Callable[[str | None], _Page[_T]], max_items: int | None) -> Iterator[_T]:
+    """Items of every page ``fetch(next_token)`` returns, lazily, at most ``max_items``."""
+    token: str | None = None
+    produced = 0
+    while True:
+        page = fetch(token)
+        for item in page.items:
+            if max_items is not None and produced >= max_items:
+                return
+            produced += 1
+            yield item
+        if not page.next_token or page.next_token == token:
+            return
+        token = page.next_token
+
+
+def _page_query(limit: int | None, next_token: str | None, **extra: str | None) -> dict[str, str]:
+    query = {name: value for name, value in extra.items() if value is not None}
+    if limit is not None:
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be 1 to 100")
+        query["limit"] = str(limit)
+    if next_token is not None:
+        query["next_token"] = next_token
+    return query
 
 
 class AdminClient(ApiClient):
@@ -195,9 +249,13 @@ class AdminClient(ApiClient):
         end: datetime | str | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        door_id: str | None = None,
+        decision: str | None = None,
+        event: str | None = None,
     ) -> AuditPage:
-        """Fetch one page of a site's audit log (``start``/``end`` are sent as the ``from``/``to`` query)."""
-        query: dict[str, str] = {}
+        """Fetch one page of a site's audit log (``start``/``end`` are sent as the ``from``/``to`` query),
+        optionally only one door's, one decision's (``grant``, ``deny``, ``refused``) or one event kind's."""
+        query: dict[str, str] = _filters(door_id, decision, event)
         if start is not None:
             query["from"] = to_rfc3339(start)
         if end is not None:
@@ -219,6 +277,9 @@ class AdminClient(ApiClient):
         end: datetime | str | None = None,
         page_size: int | None = None,
         max_items: int | None = None,
+        door_id: str | None = None,
+        decision: str | None = None,
+        event: str | None = None,
     ) -> Iterator[AuditRecord]:
         """Iterate over a site's audit records, fetching pages lazily by following ``next_token``.
 
@@ -231,7 +292,16 @@ class AdminClient(ApiClient):
         token: str | None = None
         produced = 0
         while max_items is None or produced < max_items:
-            page = self.audit_page(site_id, start=start, end=end, limit=page_size, next_token=token)
+            page = self.audit_page(
+                site_id,
+                start=start,
+                end=end,
+                limit=page_size,
+                next_token=token,
+                door_id=door_id,
+                decision=decision,
+                event=event,
+            )
             for record in page.items:
                 if max_items is not None and produced >= max_items:
                     return
@@ -240,3 +310,140 @@ class AdminClient(ApiClient):
             if not page.next_token or page.next_token == token:
                 return
             token = page.next_token
+
+    def audit_csv(
+        self,
+        site_id: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        door_id: str | None = None,
+        decision: str | None = None,
+        event: str | None = None,
+    ) -> str:
+        """The audit log with the same filters as :meth:`audit` as CSV text (RFC 4180; text cells that start
+        with ``= + - @`` carry a leading apostrophe; at most 10,000 rows)."""
+        query = _filters(door_id, decision, event)
+        if start is not None:
+            query["from"] = to_rfc3339(start)
+        if end is not None:
+            query["to"] = to_rfc3339(end)
+        path = f"/sites/{segment(site_id)}/audit/csv"
+        return self.call("GET", path, query=query, headers=self._auth, idempotent=True).body.decode("utf-8")
+
+    # --- the console (issue 14) ------------------------------------------------------------------
+
+    def me(self) -> Me:
+        """Who the token belongs to and what it may do (``role`` ``admin`` or ``host``)."""
+        return load(Me, self.call("GET", "/me", headers=self._auth, idempotent=True))
+
+    def sites_page(self, *, limit: int | None = None, next_token: str | None = None) -> SitePage:
+        """One page of sites (admins: every site; hosts: their own), oldest first."""
+        query = _page_query(limit, next_token)
+        return load(SitePage, self.call("GET", "/sites", query=query, headers=self._auth, idempotent=True))
+
+    def sites(self, *, page_size: int | None = None, max_items: int | None = None) -> Iterator[SiteSummary]:
+        """Every site the caller may see, fetching pages lazily."""
+        return _follow(lambda token: self.sites_page(limit=page_size, next_token=token), max_items)
+
+    def get_site(self, site_id: str) -> Site:
+        """One site with its level's policy table (admins, hosts of the site)."""
+        return load(Site, self.call("GET", f"/sites/{segment(site_id)}", headers=self._auth, idempotent=True))
+
+    def retire_site(self, site_id: str) -> Site:
+        """Retire a site (admins): no new doors, terminals or invites (``site_retired``); its doors refuse."""
+        path = f"/sites/{segment(site_id)}"
+        return load(Site, self.call("DELETE", path, headers=self._auth, idempotent=True))
+
+    def doors_page(self, site_id: str, *, limit: int | None = None, next_token: str | None = None) -> DoorPage:
+        """One page of a site's doors, oldest first (admins, hosts of the site)."""
+        path = f"/sites/{segment(site_id)}/doors"
+        query = _page_query(limit, next_token)
+        return load(DoorPage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+
+    def doors(self, site_id: str, *, page_size: int | None = None) -> Iterator[DoorSummary]:
+        """Every door of a site (retired ones too, with ``retired_at``)."""
+        return _follow(lambda token: self.doors_page(site_id, limit=page_size, next_token=token), None)
+
+    def retire_door(self, site_id: str, door_id: str) -> DoorSummary:
+        """Retire a door (admins): terminals can no longer open it, invites can no longer name it."""
+        path = f"/sites/{segment(site_id)}/doors/{segment(door_id)}"
+        return load(DoorSummary, self.call("DELETE", path, headers=self._auth, idempotent=True))
+
+    def terminals_page(
+        self, site_id: str, *, limit: int | None = None, next_token: str | None = None
+    ) -> TerminalPage:
+        """One page of a site's terminals, oldest first (admins); never a secret."""
+        path = f"/sites/{segment(site_id)}/terminals"
+        query = _page_query(limit, next_token)
+        return load(TerminalPage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+
+    def terminals(self, site_id: str, *, page_size: int | None = None) -> Iterator[TerminalSummary]:
+        """Every terminal of a site (revoked ones too)."""
+        return _follow(lambda token: self.terminals_page(site_id, limit=page_size, next_token=token), None)
+
+    def rotate_terminal(self, site_id: str, terminal_id: str) -> Terminal:
+        """A new key id and secret for a terminal (admins); the result's ``secret`` is shown only now and the
+        old key stops working at once. Not retried once sent (a retry would rotate again)."""
+        path = f"/sites/{segment(site_id)}/terminals/{segment(terminal_id)}/rotate"
+        return load(Terminal, self.call("POST", path, headers=self._auth, idempotent=False))
+
+    def create_pairing(self, site_id: str, terminal_id: str) -> Pairing:
+        """A one-time code (<= 10 minutes) a kiosk trades for the terminal's credentials (admins); show
+        ``pairing_url`` as a QR code or give the kiosk ``pairing_code`` (:func:`facegate_client.pair_kiosk`)."""
+        path = f"/sites/{segment(site_id)}/terminals/{segment(terminal_id)}/pairing"
+        return load(Pairing, self.call("POST", path, headers=self._auth, idempotent=False))
+
+    def invites_page(
+        self, site_id: str, *, status: str | None = None, limit: int | None = None, next_token: str | None = None
+    ) -> InvitePage:
+        """One page of a site's invites, newest first, optionally of one status (:data:`INVITE_STATUSES`)."""
+        if status is not None and status not in INVITE_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(INVITE_STATUSES)}")
+        path = f"/sites/{segment(site_id)}/invites"
+        query = _page_query(limit, next_token, status=status)
+        return load(InvitePage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+
+    def invites(
+        self,
+        site_id: str,
+        *,
+        status: str | None = None,
+        page_size: int | None = None,
+        max_items: int | None = None,
+    ) -> Iterator[InviteSummary]:
+        """A site's invites, newest first, fetching pages lazily (hosts of the site, admins)."""
+        return _follow(
+            lambda token: self.invites_page(site_id, status=status, limit=page_size, next_token=token), max_items
+        )
+
+    def get_invite(self, invite_id: str) -> InviteDetail:
+        """One invite with its status and registration link (to show the link or its QR code again)."""
+        path = f"/invites/{segment(invite_id)}"
+        return load(InviteDetail, self.call("GET", path, headers=self._auth, idempotent=True))
+
+    def create_host(self, email: str, name: str, site_ids: Sequence[str]) -> NewHost:
+        """Create a host user of some sites (admins); the result's ``temporary_password`` is shown only now."""
+        if isinstance(site_ids, str):
+            raise TypeError("site_ids must be a sequence of ids, not a string")
+        payload = {"email": email, "name": name, "site_ids": list(site_ids)}
+        return load(NewHost, self.call("POST", "/hosts", payload=payload, headers=self._auth, idempotent=False))
+
+    def hosts_page(self, *, limit: int | None = None, next_token: str | None = None) -> HostPage:
+        """One page of host users, by e-mail (admins)."""
+        query = _page_query(limit, next_token)
+        return load(HostPage, self.call("GET", "/hosts", query=query, headers=self._auth, idempotent=True))
+
+    def hosts(self, *, page_size: int | None = None) -> Iterator[Host]:
+        """Every host user (admins)."""
+        return _follow(lambda token: self.hosts_page(limit=page_size, next_token=token), None)
+
+    def disable_host(self, username: str) -> Host:
+        """Disable a host user (admins): sign-in is refused and their refresh tokens are revoked."""
+        path = f"/hosts/{segment(username)}"
+        return load(Host, self.call("DELETE", path, headers=self._auth, idempotent=True))
+
+
+def _filters(door_id: str | None, decision: str | None, event: str | None) -> dict[str, str]:
+    values = {"door_id": door_id, "decision": decision, "event": event}
+    return {name: value for name, value in values.items() if value is not None}

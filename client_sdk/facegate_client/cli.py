@@ -26,9 +26,10 @@ from typing import Any, TextIO
 
 from facegate_client._time import hours_from_now, utc_now
 from facegate_client._version import __version__
-from facegate_client.admin import AdminClient
+from facegate_client.admin import INVITE_STATUSES, AdminClient
 from facegate_client.errors import FacegateClientError
 from facegate_client.images import ImageInputError
+from facegate_client.pairing import pair_kiosk
 from facegate_client.terminal import TerminalClient
 from facegate_client.visitor import VisitorClient
 
@@ -247,12 +248,104 @@ def _cmd_challenge(settings: _Settings, out: TextIO) -> int:
 def _cmd_audit(settings: _Settings, out: TextIO) -> int:
     args = settings.args
     site_id = settings.get("site_id", ("site_id",), "FACEGATE_SITE_ID", "the site id")
+    filters = {"door_id": args.door_id, "decision": args.decision, "event": args.event}
+    if args.csv:
+        out.write(settings.admin().audit_csv(site_id, start=args.start, end=args.end, **filters))
+        return EXIT_OK
     records = settings.admin().audit(
-        site_id, start=args.start, end=args.end, page_size=args.page_size, max_items=args.max_items
+        site_id, start=args.start, end=args.end, page_size=args.page_size, max_items=args.max_items, **filters
     )
     items = [record.to_dict() for record in records]
     _print(out, {"items": items, "count": len(items)})
     return EXIT_OK
+
+
+# --- the console's objects: sites | doors | terminals | invites | hosts ACTION (issue 14) ------------------
+
+
+def _site_id(settings: _Settings) -> str:
+    return settings.get("site_id", ("site_id",), "FACEGATE_SITE_ID", "the site id")
+
+
+def _listed(out: TextIO, items: Any) -> int:
+    rows = [item.to_dict() for item in items]
+    _print(out, {"items": rows, "count": len(rows)})
+    return EXIT_OK
+
+
+def _shown(out: TextIO, result: Any) -> int:
+    _print(out, result.to_dict())
+    return EXIT_OK
+
+
+def _cmd_me(settings: _Settings, out: TextIO) -> int:
+    return _shown(out, settings.admin().me())
+
+
+def _cmd_sites(settings: _Settings, out: TextIO) -> int:
+    args, client = settings.args, settings.admin()
+    if args.action == "list":
+        return _listed(out, client.sites())
+    if args.action == "create":
+        return _shown(out, client.create_site(args.name, args.timezone, security_level=args.security_level))
+    site_id = _site_id(settings)
+    if args.action == "show":
+        return _shown(out, client.get_site(site_id))
+    if args.action == "update":
+        return _shown(out, client.update_site(site_id, name=args.name, security_level=args.security_level))
+    return _shown(out, client.retire_site(site_id))
+
+
+def _cmd_doors(settings: _Settings, out: TextIO) -> int:
+    args, client = settings.args, settings.admin()
+    site_id = _site_id(settings)
+    if args.action == "list":
+        return _listed(out, client.doors(site_id))
+    if args.action == "create":
+        return _shown(out, client.create_door(site_id, args.name))
+    return _shown(out, client.retire_door(site_id, args.door))
+
+
+def _cmd_terminals(settings: _Settings, out: TextIO) -> int:
+    args = settings.args
+    if args.action == "pair":
+        paired = pair_kiosk(settings.api_url(), args.code, timeout=args.timeout, retries=args.retries)
+        return _shown(out, paired)
+    client = settings.admin()
+    if args.action == "revoke":
+        return _shown(out, client.revoke_terminal(args.terminal))
+    site_id = _site_id(settings)
+    if args.action == "list":
+        return _listed(out, client.terminals(site_id))
+    if args.action == "create":
+        return _shown(out, client.create_terminal(site_id, args.name, args.door_id))
+    if args.action == "rotate":
+        return _shown(out, client.rotate_terminal(site_id, args.terminal))
+    return _shown(out, client.create_pairing(site_id, args.terminal))
+
+
+def _cmd_invites(settings: _Settings, out: TextIO) -> int:
+    args, client = settings.args, settings.admin()
+    if args.action == "list":
+        return _listed(out, client.invites(_site_id(settings), status=args.status, max_items=args.max_items))
+    if args.action == "show":
+        return _shown(out, client.get_invite(args.invite))
+    if args.action == "cancel":
+        receipt = client.erase_invite(args.invite)
+        settings.forget_invite(args.invite)
+        return _shown(out, receipt)
+    if args.action == "resend":
+        return _shown(out, client.resend_invite_email(args.invite))
+    return _cmd_invite(settings, out)
+
+
+def _cmd_hosts(settings: _Settings, out: TextIO) -> int:
+    args, client = settings.args, settings.admin()
+    if args.action == "list":
+        return _listed(out, client.hosts())
+    if args.action == "create":
+        return _shown(out, client.create_host(args.email, args.name, args.site))
+    return _shown(out, client.disable_host(args.username))
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -357,8 +450,89 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--to", dest="end", help="RFC 3339 end")
     audit.add_argument("--page-size", type=int, help="records per request")
     audit.add_argument("--max-items", type=int, default=1000, help="stop after this many records (default 1000)")
+    audit.add_argument("--door-id", help="only this door's records")
+    audit.add_argument("--decision", choices=("grant", "deny", "refused"), help="only this decision")
+    audit.add_argument("--event", help="only this event kind (verify, invite, terminal_paired, ...)")
+    audit.add_argument("--csv", action="store_true", help="print the server's CSV export instead of JSON")
     audit.set_defaults(handler=_cmd_audit)
+
+    command("me", help="who the token belongs to: role admin or host, and the host's sites").set_defaults(
+        handler=_cmd_me
+    )
+    _console_commands(commands, shared)
     return parser
+
+
+def _console_commands(commands: Any, shared: argparse.ArgumentParser) -> None:
+    """``sites``, ``doors``, ``terminals``, ``invites`` and ``hosts``, each with actions."""
+
+    def group(name: str, help: str, handler: Any) -> Any:
+        parser = commands.add_parser(name, help=help, parents=[shared])
+        parser.set_defaults(handler=handler)
+        return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(actions: Any, name: str, help: str, *, site: bool = False) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=help, parents=[shared])
+        if site:
+            parser.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
+        return parser
+
+    sites = group("sites", "sites: list, show, create, update, retire (admin; hosts list and show theirs)", _cmd_sites)
+    action(sites, "list", "sites the token may see")
+    action(sites, "show", "one site with its level's policy", site=True)
+    created = action(sites, "create", "create a site")
+    created.add_argument("name")
+    created.add_argument("timezone", help="IANA zone, e.g. Asia/Seoul")
+    created.add_argument("--security-level", choices=("standard", "high"))
+    updated = action(sites, "update", "rename a site or change its level", site=True)
+    updated.add_argument("--name")
+    updated.add_argument("--security-level", choices=("standard", "high"))
+    action(sites, "retire", "retire a site: nothing new there, its doors refuse", site=True)
+
+    doors = group("doors", "doors of a site: list, create, retire", _cmd_doors)
+    action(doors, "list", "a site's doors", site=True)
+    action(doors, "create", "create a door (prints its unlock key once)", site=True).add_argument("name")
+    action(doors, "retire", "retire a door", site=True).add_argument("door", metavar="DOOR_ID")
+
+    terminals = group("terminals", "terminals: list, create, revoke, rotate, pair-code, pair", _cmd_terminals)
+    action(terminals, "list", "a site's terminals (never a secret)", site=True)
+    made = action(terminals, "create", "register a terminal (prints its secret once)", site=True)
+    made.add_argument("name")
+    made.add_argument("--door-id", action="append", required=True, help="door it may open (repeatable)")
+    action(terminals, "revoke", "revoke a terminal's key").add_argument("terminal", metavar="TERMINAL_ID")
+    action(terminals, "rotate", "a new key and secret (printed once)", site=True).add_argument(
+        "terminal", metavar="TERMINAL_ID"
+    )
+    action(terminals, "pair-code", "a one-time pairing code (<= 10 min) for a kiosk", site=True).add_argument(
+        "terminal", metavar="TERMINAL_ID"
+    )
+    action(terminals, "pair", "trade a pairing code (or URL) for the terminal's credentials").add_argument(
+        "code", metavar="CODE_OR_URL"
+    )
+
+    invites = group("invites", "invites: list, show, create, cancel, resend (hosts of the site, admins)", _cmd_invites)
+    listed = action(invites, "list", "a site's invites, newest first, with status", site=True)
+    listed.add_argument("--status", choices=INVITE_STATUSES)
+    listed.add_argument("--max-items", type=int, default=500, help="stop after this many (default 500)")
+    action(invites, "show", "one invite with its status and link").add_argument("invite", metavar="INVITE_ID")
+    made = action(invites, "create", "invite a visitor (like the invite command)", site=True)
+    made.add_argument("--door-id", action="append", help="door the visitor may open (repeatable)")
+    made.add_argument("--valid-from", help="RFC 3339 start (default: now)")
+    made.add_argument("--valid-until", help="RFC 3339 end (default: --hours after now)")
+    made.add_argument("--hours", type=float, default=8.0, help="window length when --valid-until is absent")
+    made.add_argument("--display-name", help="optional visitor name")
+    made.add_argument("--email", help="visitor e-mail: the server mails the link there")
+    made.add_argument("--notify-on-arrival", action="store_true", help="e-mail me on the visitor's first entry")
+    action(invites, "cancel", "cancel an invite and erase its data").add_argument("invite", metavar="INVITE_ID")
+    action(invites, "resend", "send the invite mail again").add_argument("invite", metavar="INVITE_ID")
+
+    hosts = group("hosts", "host users: list, create, disable (admin)", _cmd_hosts)
+    action(hosts, "list", "every host user")
+    made = action(hosts, "create", "create a host (prints a temporary password once)")
+    made.add_argument("email")
+    made.add_argument("name")
+    made.add_argument("--site", action="append", required=True, metavar="SITE_ID", help="a host's site (repeatable)")
+    action(hosts, "disable", "disable a host user").add_argument("username", metavar="USERNAME")
 
 
 def main(

@@ -27,16 +27,31 @@ __all__ = [
     "Consent",
     "Decision",
     "Door",
+    "DoorPage",
+    "DoorSummary",
     "Enrollment",
     "ErasureReceipt",
+    "Host",
+    "HostPage",
     "Invite",
+    "InviteDetail",
+    "InvitePage",
+    "InviteSummary",
     "JsonValue",
+    "Me",
+    "NewHost",
     "Notice",
+    "PairedTerminal",
+    "Pairing",
     "QualityReport",
     "Site",
+    "SitePage",
+    "SiteSummary",
     "Status",
     "Terminal",
+    "TerminalPage",
     "TerminalRevocation",
+    "TerminalSummary",
 ]
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
@@ -215,6 +230,8 @@ class Site(_Model):
     accept_terminal_liveness: bool = False
     """The signed liveness verdict of terminals registered with ``attests_liveness`` replaces the head-turn
     challenge at this site."""
+    retired_at: datetime | None = None
+    """Set once an admin retired the site (it takes no new doors, terminals or invites; its doors refuse)."""
     raw: Mapping[str, JsonValue] = _raw()
 
 
@@ -477,6 +494,8 @@ class AuditRecord(_Model):
     visitor_id: str | None = None
     model_id: str | None = None
     latency_ms: float | None = None
+    actor_name: str | None = None
+    """The actor's name where the server knows it (a user's name or e-mail, a terminal's name)."""
     raw: Mapping[str, JsonValue] = _raw()
 
     def get(self, name: str, default: JsonValue = None) -> JsonValue:
@@ -491,5 +510,216 @@ class AuditPage(_Model):
     kind: ClassVar[str] = "audit page"
     schema: ClassVar[str] = "AuditPage"
     items: tuple[AuditRecord, ...]
+    next_token: str | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+# --- the console (issue 14) ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Me(_Model):
+    """Who a token belongs to: ``role`` ``admin`` (``site_ids`` None: every site) or ``host`` (their sites)."""
+
+    kind: ClassVar[str] = "me"
+    schema: ClassVar[str] = "MeOut"
+    sub: str
+    groups: tuple[str, ...]
+    role: str
+    site_ids: tuple[str, ...] | None = None
+    email: str | None = None
+    name: str | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSummary(_Model):
+    """A site as listed (``GET /sites``)."""
+
+    kind: ClassVar[str] = "site summary"
+    schema: ClassVar[str] = "SiteSummary"
+    site_id: str
+    name: str
+    timezone: str
+    security_level: str
+    created_at: datetime
+    retired_at: datetime | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class SitePage(_Model):
+    kind: ClassVar[str] = "site page"
+    schema: ClassVar[str] = "SitePage"
+    items: tuple[SiteSummary, ...]
+    next_token: str | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class DoorSummary(_Model):
+    """A door as listed (never its unlock key)."""
+
+    kind: ClassVar[str] = "door summary"
+    schema: ClassVar[str] = "DoorSummary"
+    door_id: str
+    site_id: str
+    name: str
+    created_at: datetime
+    retired_at: datetime | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class DoorPage(_Model):
+    kind: ClassVar[str] = "door page"
+    schema: ClassVar[str] = "DoorPage"
+    items: tuple[DoorSummary, ...]
+    next_token: str | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class TerminalSummary(_Model):
+    """A terminal as listed: its current key id, never a secret; ``paired_at`` when a kiosk last paired."""
+
+    kind: ClassVar[str] = "terminal summary"
+    schema: ClassVar[str] = "TerminalSummary"
+    terminal_id: str
+    site_id: str
+    name: str
+    key_id: str
+    door_ids: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    paired_at: datetime | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class TerminalPage(_Model):
+    kind: ClassVar[str] = "terminal page"
+    schema: ClassVar[str] = "TerminalPage"
+    items: tuple[TerminalSummary, ...]
+    next_token: str | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairing(_Model):
+    """A one-time kiosk pairing code (<= 10 minutes); ``pairing_url`` (``<origin>/kiosk?pair=<code>``) is for a
+    QR code. Both are credentials until used: not in ``repr``."""
+
+    kind: ClassVar[str] = "pairing"
+    schema: ClassVar[str] = "PairingOut"
+    pairing_code: str = dataclasses.field(repr=False)
+    pairing_url: str = dataclasses.field(repr=False)
+    expires_at: datetime
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedTerminal(_Model):
+    """What a kiosk receives for its pairing code, once: its terminal's fresh key id and secret, its doors and
+    the API URL to send requests to (any earlier key of the terminal stopped working)."""
+
+    kind: ClassVar[str] = "paired terminal"
+    schema: ClassVar[str] = "PairOut"
+    terminal_id: str
+    key_id: str
+    secret: str = dataclasses.field(repr=False)
+    door_ids: tuple[str, ...]
+    api_url: str
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class InviteSummary(_Model):
+    """An invite as the console lists it: ``status`` is ``invited``, ``consented``, ``enrolled``, ``arrived``
+    (granted at a door at least once, at ``arrived_at``), ``expired`` or ``erased``."""
+
+    kind: ClassVar[str] = "invite summary"
+    schema: ClassVar[str] = "InviteSummary"
+    invite_id: str
+    site_id: str
+    door_ids: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+    created_at: datetime
+    created_by: str
+    status: str
+    display_name: str | None = None
+    email: str | None = dataclasses.field(default=None, repr=False)
+    created_by_name: str | None = None
+    arrived_at: datetime | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class InvitePage(_Model):
+    kind: ClassVar[str] = "invite page"
+    schema: ClassVar[str] = "InvitePage"
+    items: tuple[InviteSummary, ...]
+    next_token: str | None = None
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class InviteDetail(_Model):
+    """One invite with its registration link (None once erased, or for invites made before links were kept)."""
+
+    kind: ClassVar[str] = "invite"
+    schema: ClassVar[str] = "InviteDetail"
+    invite_id: str
+    site_id: str
+    door_ids: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+    created_at: datetime
+    created_by: str
+    status: str
+    display_name: str | None = None
+    email: str | None = dataclasses.field(default=None, repr=False)
+    created_by_name: str | None = None
+    arrived_at: datetime | None = None
+    registration_url: str | None = dataclasses.field(default=None, repr=False)
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class Host(_Model):
+    """A host user (group ``hosts``) and the sites they may invite to."""
+
+    kind: ClassVar[str] = "host"
+    schema: ClassVar[str] = "HostOut"
+    username: str
+    email: str
+    name: str
+    site_ids: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class NewHost(_Model):
+    """A host user just created; ``temporary_password`` is shown once (changed at first sign-in)."""
+
+    kind: ClassVar[str] = "new host"
+    schema: ClassVar[str] = "NewHostOut"
+    username: str
+    email: str
+    name: str
+    site_ids: tuple[str, ...]
+    enabled: bool
+    temporary_password: str = dataclasses.field(repr=False)
+    raw: Mapping[str, JsonValue] = _raw()
+
+
+@dataclasses.dataclass(frozen=True)
+class HostPage(_Model):
+    kind: ClassVar[str] = "host page"
+    schema: ClassVar[str] = "HostPage"
+    items: tuple[Host, ...]
     next_token: str | None = None
     raw: Mapping[str, JsonValue] = _raw()

@@ -29,16 +29,7 @@ from facegate_tools.routes import (
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
 
-NOT_IN_SDK = {
-    "/hosts",
-    "/hosts/{username}",
-    "/me",
-    "/pair",
-    "/sites/{site_id}/audit/csv",
-    "/sites/{site_id}/doors/{door_id}",
-    "/sites/{site_id}/terminals/{terminal_id}/pairing",
-    "/sites/{site_id}/terminals/{terminal_id}/rotate",
-}
+NOT_IN_SDK: set[str] = set()
 """Documented routes the SDK deliberately does not wrap (the browser console's and the kiosk's own); any other
 documented route needs an SDK method."""
 
