@@ -66,6 +66,8 @@ class Settings:
     """The SES sender of invite and arrival mail (a verified identity); None = no mail is sent."""
     event_bus_name: str | None = None
     """The EventBridge bus door decisions are published on; None = no events are published."""
+    invite_mail_per_hour: int = 5
+    """Resends of one invite's mail per hour: more answer 429, so no one can flood a visitor's mailbox."""
     retention_grace_seconds: int = 3600
     """Templates and invites are deleted by TTL this long after the invite window ends."""
     audit_retention_days: int = 90

@@ -285,3 +285,18 @@ def test_the_mail_names_the_inviting_host_also_when_an_admin_resends(stack: Any)
     first, resent = mailer(stack).sent
     assert f"Park Host ({HOST_EMAIL})님이" in first.text and f"Park Host ({HOST_EMAIL}) invites you" in first.text
     assert f"{HOST_EMAIL} invites you" in resent.text and "admin" not in resent.text
+
+
+def test_resends_are_limited_per_invite_and_hour(stack: Any) -> None:
+    # Given an invite with an e-mail (its first mail sent at creation)
+    invite = create(stack, email=VISITOR_EMAIL).json()
+    path = f"/invites/{invite['invite_id']}/email"
+    limit = stack.services.settings.invite_mail_per_hour
+    # When the host resends it one time more than the hourly limit
+    statuses = [stack.admin("POST", path).status for _ in range(limit + 1)]
+    # Then the extra one is refused with 429 and Retry-After, and no mail more than allowed went out
+    assert statuses == [200] * limit + [429]
+    assert len(mailer(stack).sent) == 1 + limit
+    # And once the window has passed (two hours later: the estimate slides over the previous hour) it works again
+    stack.clock.advance(7200)
+    assert stack.admin("POST", path).status == 200

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from facegate.domain.mail import Mail, arrival_mail, invite_mail
 from facegate.domain.models import Decision, Invite, Site, parse_rfc3339, rfc3339
-from facegate.errors import Conflict, DeliveryFailed, Gone, NotFound
+from facegate.errors import Conflict, DeliveryFailed, Gone, NotFound, RateLimited
 from facegate.security import envelope
 from facegate.usecases.context import Principal, Services
 from facegate.usecases.keys import site_context
@@ -123,6 +123,7 @@ def resend_invite_mail(services: Services, actor: Principal, invite_id: str) -> 
         Gone: ``invite_revoked`` (cancelled), ``invite_erased`` (the visitor erased their data),
             ``invite_expired`` (the window ended).
         Conflict: ``no_email`` (the invite has no e-mail), ``mail_not_configured`` (no sender).
+        RateLimited: more than ``invite_mail_per_hour`` resends of this invite's mail in the last hour.
         DeliveryFailed: SES refused or failed (503).
     """
     actor.require_host_or_admin()
@@ -140,6 +141,9 @@ def resend_invite_mail(services: Services, actor: Principal, invite_id: str) -> 
         raise Conflict("this invite has no e-mail address", code="no_email")
     if services.mailer is None:
         raise Conflict("no e-mail sender is configured (FACEGATE_MAIL_FROM)", code="mail_not_configured")
+    limit = services.settings.invite_mail_per_hour
+    if services.ephemeral.hit(f"invite-mail#{invite.invite_id}", 3600, now) > limit:
+        raise RateLimited(f"at most {limit} resends per hour for one invite", code="rate_limited", retry_after=3600)
     site = services.repo.get_site(invite.site_id)
     if site is None:
         raise NotFound("invite not found")
