@@ -102,7 +102,10 @@ class SecurityPolicyOut(BaseModel):
     model_id: str
     enroll_images: int = Field(description="K the table assumes (the visitor page's default selfies)")
     targets: LevelTargetsOut
-    liveness_required: bool = Field(description="face-only entry will also need the liveness check once it exists")
+    liveness_required: bool = Field(
+        description="face-only entry also needs liveness evidence (a passed head-turn challenge, or the signed "
+        "verdict of an attesting terminal the site accepts); without it the claim code is asked for"
+    )
     face_only: list[FaceOnlyPoint]
     claim: list[ClaimPoint]
 
