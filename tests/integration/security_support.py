@@ -559,6 +559,53 @@ def moto_world(engine: FaceEnginePort, base: Settings = TEST_SETTINGS, **overrid
             h.close()
 
 
+@dataclass
+class EnrolledDoor(MotoWorld):
+    """One site, one door and a visitor enrolled for it for a day from three LFW photos of :data:`GENUINE`;
+    ``genuine`` is a fourth photo of them, ``stranger`` a photo of :data:`IMPOSTOR`."""
+
+    site: str
+    door: str
+    token: str
+    claim_code: str
+    genuine: bytes
+    stranger: bytes
+
+    def terminal(self) -> Terminal:
+        """A new terminal bound to the door."""
+        return self.h.create_terminal(self.site, [self.door])
+
+    def audits(self, kind: str) -> list[dict[str, Any]]:
+        """The stored audit records of ``kind``, oldest first."""
+        rows = scan_table(self.clients.dynamodb, self.settings.audit_table)
+        return sorted((row for row in rows if row["kind"]["S"] == kind), key=lambda row: row["at"]["S"])
+
+    def audit_of(self, decision_id: str) -> dict[str, Any]:
+        """The stored audit record of one decision."""
+        return next(row for row in self.audits("verify") if row["event_id"]["S"] == decision_id)
+
+
+@contextmanager
+def enrolled_door(lfw_dev_dir: Path, **overrides: Any) -> Iterator[EnrolledDoor]:
+    """:class:`EnrolledDoor` over moto and the real engine (``overrides``: settings); skips without models or LFW."""
+    engine = real_engine()
+    genuine = lfw_images(lfw_dev_dir, GENUINE)
+    stranger = lfw_images(lfw_dev_dir, IMPOSTOR)
+    with moto_world(engine, **overrides) as world:
+        site = world.h.create_site()
+        door = world.h.create_door(site)["door_id"]
+        token, claim_code = world.h.enrolled_visitor(site, [door], genuine[:3], hours=24)
+        yield EnrolledDoor(
+            **vars(world),
+            site=site,
+            door=door,
+            token=token,
+            claim_code=claim_code,
+            genuine=genuine[3],
+            stranger=stranger[0],
+        )
+
+
 def direct_event(
     method: str,
     path: str,

@@ -18,17 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import (
-    GENUINE,
-    IMPOSTOR,
-    TEMPLATE,
-    MotoWorld,
-    Terminal,
-    lfw_images,
-    moto_world,
-    real_engine,
-    scan_table,
-)
+from security_support import TEMPLATE, EnrolledDoor, Terminal, enrolled_door
 
 from facegate_tools.local.aws import load_template
 from facegate_tools.local.inprocess import ApiResponse
@@ -37,19 +27,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 
 @dataclass
-class Door(MotoWorld):
-    """One site, one door, a visitor enrolled for it (valid for a day); fresh terminals per test."""
+class Door(EnrolledDoor):
+    """The enrolled door, remembering the decisions it answered; fresh terminals per test."""
 
-    site: str
-    door: str
-    genuine: bytes
-    stranger: bytes
-    claim_code: str
     decision_ids: list[str] = field(default_factory=list)
     """Decision ids of every answered attempt, in order."""
-
-    def terminal(self) -> Terminal:
-        return self.h.create_terminal(self.site, [self.door])
 
     def verify(self, terminal: Terminal, frame: bytes, claim: str | None = None) -> tuple[str, str | None]:
         """(decision, next) of one attempt: all the terminal learns."""
@@ -59,10 +41,6 @@ class Door(MotoWorld):
         self.decision_ids.append(body["decision_id"])
         return body["decision"], body["next"]
 
-    def audits(self, kind: str) -> list[dict[str, Any]]:
-        rows = scan_table(self.clients.dynamodb, self.settings.audit_table)
-        return sorted((row for row in rows if row["kind"]["S"] == kind), key=lambda row: row["at"]["S"])
-
     def audited(self, last: int) -> list[dict[str, Any]]:
         """The audit records of the last ``last`` answered attempts, in order."""
         rows = {row["event_id"]["S"]: row for row in self.audits("verify")}
@@ -71,14 +49,8 @@ class Door(MotoWorld):
 
 @pytest.fixture(scope="module")
 def module_door(lfw_dev_dir: Path) -> Iterator[Door]:
-    engine = real_engine()
-    genuine = lfw_images(lfw_dev_dir, GENUINE)
-    stranger = lfw_images(lfw_dev_dir, IMPOSTOR)
-    with moto_world(engine) as world:
-        site = world.h.create_site()
-        door = world.h.create_door(site)["door_id"]
-        _, claim_code = world.h.enrolled_visitor(site, [door], genuine[:3], hours=24)
-        yield Door(**vars(world), site=site, door=door, genuine=genuine[3], stranger=stranger[0], claim_code=claim_code)
+    with enrolled_door(lfw_dev_dir) as base:
+        yield Door(**vars(base))
 
 
 @pytest.fixture

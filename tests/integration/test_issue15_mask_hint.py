@@ -8,6 +8,7 @@ photos of the shared edge set.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,16 +17,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from security_support import (
-    GENUINE,
-    IMPOSTOR,
-    MotoWorld,
-    Terminal,
-    lfw_images,
-    moto_world,
-    real_engine,
-    scan_table,
-)
+from security_support import EnrolledDoor, Terminal, enrolled_door
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -45,23 +37,19 @@ def as_jpeg(path: Path) -> bytes:
 
 
 @dataclass
-class Door(MotoWorld):
-    door: str
-    terminal: Terminal
-    genuine: bytes
-    stranger: bytes
-    claim_code: str
+class Door(EnrolledDoor):
+    """The enrolled door with one kiosk, its back-offs out of reach (every attempt is matched)."""
+
+    @functools.cached_property
+    def kiosk(self) -> Terminal:
+        return self.terminal()
 
     def verify(self, frames: bytes | list[bytes], claim: str | None = None) -> dict[str, Any]:
-        response = self.h.verify(self.terminal, self.door, frames, claim=claim)
+        response = self.h.verify(self.kiosk, self.door, frames, claim=claim)
         assert response.status == 200, response.body
         body: dict[str, Any] = response.json()
         assert set(body) == ANSWER_KEYS, body
         return body
-
-    def audit_of(self, decision_id: str) -> dict[str, Any]:
-        rows = scan_table(self.clients.dynamodb, self.settings.audit_table)
-        return next(row for row in rows if row["event_id"]["S"] == decision_id)
 
 
 @pytest.fixture(scope="module")
@@ -74,22 +62,8 @@ def edge_dir(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def door(lfw_dev_dir: Path) -> Iterator[Door]:
-    engine = real_engine()
-    genuine = lfw_images(lfw_dev_dir, GENUINE)
-    stranger = lfw_images(lfw_dev_dir, IMPOSTOR)
-    with moto_world(engine, deny_cooldown_threshold=10**6, claim_code_deny_threshold=10**6) as world:
-        site = world.h.create_site()
-        door_id = world.h.create_door(site)["door_id"]
-        _, claim_code = world.h.enrolled_visitor(site, [door_id], genuine[:3], hours=24)
-        terminal = world.h.create_terminal(site, [door_id])
-        yield Door(
-            **vars(world),
-            door=door_id,
-            terminal=terminal,
-            genuine=genuine[3],
-            stranger=stranger[0],
-            claim_code=claim_code,
-        )
+    with enrolled_door(lfw_dev_dir, deny_cooldown_threshold=10**6, claim_code_deny_threshold=10**6) as base:
+        yield Door(**vars(base))
 
 
 @pytest.mark.parametrize("name", MASKED)

@@ -7,23 +7,14 @@ Real handlers over moto and the real face engine; the clock is the test's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from security_support import (
-    GENUINE,
-    IMPOSTOR,
-    TEMPLATE,
-    MotoWorld,
-    Terminal,
-    lfw_images,
-    moto_world,
-    real_engine,
-    scan_table,
-)
+from security_support import TEMPLATE, EnrolledDoor, Terminal, enrolled_door
 
 from facegate_tools.local.aws import load_template
 from facegate_tools.local.inprocess import ApiResponse
@@ -34,34 +25,25 @@ VERIFY_FUNCTION = "VerifyAtDoorFunction"
 
 
 @dataclass
-class Gate(MotoWorld):
-    """One site, one door, a visitor enrolled for it (valid for a day); fresh terminals per test."""
-
-    site: str
-    door: str
-    genuine: bytes
-    impostor: bytes
-    blank: bytes
-    claim_code: str
-    token: str
-
-    def terminal(self) -> Terminal:
-        return self.h.create_terminal(self.site, [self.door])
+class Gate(EnrolledDoor):
+    """The enrolled door (fresh terminals per test), and a frame without a face."""
 
     def verify(self, terminal: Terminal, frame: bytes, **kw: Any) -> ApiResponse:
         return self.h.verify(terminal, self.door, frame, **kw)
 
     def verify_audits(self) -> int:
-        rows = scan_table(self.clients.dynamodb, self.settings.audit_table)
-        return sum(1 for row in rows if row["kind"]["S"] == "verify")
+        return len(self.audits("verify"))
 
     def audited_reason(self, response: ApiResponse) -> str:
         """The precise reason the audit log keeps for the decision of ``response``."""
-        rows = scan_table(self.clients.dynamodb, self.settings.audit_table)
-        decision_id = response.json()["decision_id"]
-        return next(row["reason"]["S"] for row in rows if row["event_id"]["S"] == decision_id)
+        return str(self.audit_of(response.json()["decision_id"])["reason"]["S"])
+
+    @property
+    def blank(self) -> bytes:
+        return _blank_jpeg()
 
 
+@functools.cache
 def _blank_jpeg() -> bytes:
     import io
 
@@ -74,23 +56,8 @@ def _blank_jpeg() -> bytes:
 
 @pytest.fixture(scope="module")
 def module_gate(lfw_dev_dir: Path) -> Iterator[Gate]:
-    engine = real_engine()
-    genuine = lfw_images(lfw_dev_dir, GENUINE)
-    impostor = lfw_images(lfw_dev_dir, IMPOSTOR)
-    with moto_world(engine) as world:
-        site = world.h.create_site()
-        door = world.h.create_door(site)["door_id"]
-        token, claim_code = world.h.enrolled_visitor(site, [door], genuine[:3], hours=24)
-        yield Gate(
-            **vars(world),
-            site=site,
-            door=door,
-            genuine=genuine[3],
-            impostor=impostor[0],
-            blank=_blank_jpeg(),
-            claim_code=claim_code,
-            token=token,
-        )
+    with enrolled_door(lfw_dev_dir) as base:
+        yield Gate(**vars(base))
 
 
 @pytest.fixture
@@ -121,7 +88,7 @@ def test_five_denies_within_a_minute_start_a_30_second_cooldown(gate: Gate) -> N
     gate.clock.set_second_of_minute(0)
     terminal, neighbour = gate.terminal(), gate.terminal()
     for _ in range(5):
-        assert decision(gate.verify(terminal, gate.impostor)) == ("deny", "show_code")
+        assert decision(gate.verify(terminal, gate.stranger)) == ("deny", "show_code")
         gate.clock.advance(4)
     # When the enrolled visitor comes to that terminal by face alone 4 s and 28 s later
     first = gate.verify(terminal, gate.genuine)
@@ -142,7 +109,7 @@ def test_four_denies_or_faceless_frames_do_not_start_a_cooldown(gate: Gate) -> N
     # Given four impostor denies within a minute and then ten frames without a face
     terminal = gate.terminal()
     for _ in range(4):
-        assert decision(gate.verify(terminal, gate.impostor)) == ("deny", "show_code")
+        assert decision(gate.verify(terminal, gate.stranger)) == ("deny", "show_code")
     for _ in range(10):
         assert decision(gate.verify(terminal, gate.blank)) == ("deny", "retry")
     # When the visitor comes, Then the door opens (only denies of a face count, and there were four)
@@ -155,7 +122,7 @@ def test_the_cooldown_follows_the_settings(gate: Gate) -> None:
     gate.clock.set_second_of_minute(0)
     terminal = gate.terminal()
     for _ in range(3):
-        assert decision(gate.verify(terminal, gate.impostor)) == ("deny", "show_code")
+        assert decision(gate.verify(terminal, gate.stranger)) == ("deny", "show_code")
     # When the next face comes, Then face-only matching is suspended for at most 10 s
     suspended = gate.verify(terminal, gate.genuine)
     assert decision(suspended) == ("deny", "show_code") and gate.audited_reason(suspended) == "face_only_suspended"
@@ -168,10 +135,10 @@ def test_five_denies_within_60_seconds_across_a_minute_boundary_start_a_cooldown
     gate.clock.set_second_of_minute(57)
     terminal = gate.terminal()
     for _ in range(3):
-        assert decision(gate.verify(terminal, gate.impostor)) == ("deny", "show_code")
+        assert decision(gate.verify(terminal, gate.stranger)) == ("deny", "show_code")
     gate.clock.advance(5)
     for _ in range(2):
-        assert decision(gate.verify(terminal, gate.impostor)) == ("deny", "show_code")
+        assert decision(gate.verify(terminal, gate.stranger)) == ("deny", "show_code")
     # When the next face comes, Then the terminal is cooling down (face-only matching suspended)
     suspended = gate.verify(terminal, gate.genuine)
     assert decision(suspended) == ("deny", "show_code") and gate.audited_reason(suspended) == "face_only_suspended"
