@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import zoneinfo
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -206,11 +207,18 @@ def announce_decision(
     decision: Decision,
     decision_id: str,
     at: datetime,
-    first_arrival: bool,
+    arrived: Future[bool] | None,
 ) -> bool:
-    """The record phase's last step: publish the door decision (``first_arrival``: this grant set the invite's
-    ``arrived_at``). Never raises: a failed publish is logged and counted, the door decision stands. Returns
-    whether the event was published."""
+    """The record phase's delivery step: publish the door decision once ``arrived`` (the grant's conditional
+    write of the invite's ``arrived_at``; True when this grant set it) is known; ``first_arrival`` is False
+    when there was none or it failed. Never raises: a failed publish is logged and counted, the door decision
+    stands. Returns whether the event was published."""
+    first_arrival = False
+    if arrived is not None:
+        try:
+            first_arrival = arrived.result()
+        except Exception as exc:  # the door phase reports its own failure; the event just says not first
+            delivery_failed("arrival_mark", exc)
     detail = decision_detail(
         site_id=site_id,
         door_id=door_id,

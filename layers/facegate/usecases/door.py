@@ -462,6 +462,18 @@ def _record(
     arrived: Future[bool] | None = None
     if decision.granted and decision.visitor_id is not None:
         arrived = _IO.submit(services.repo.mark_arrived, decision.visitor_id, auth.now)
+    # The EventBridge event overlaps the audit write (it waits for the arrival mark only); it never raises.
+    announced = _IO.submit(
+        delivery.announce_decision,
+        services,
+        site.site_id,
+        auth.door_id,
+        terminal.terminal_id,
+        decision,
+        decision_id,
+        auth.now,
+        arrived,
+    )
     if decision.granted:
         if auth.cooldown.result() is not None:
             cleared = _IO.submit(services.ephemeral.block, f"cooldown#{terminal.terminal_id}", auth.now)
@@ -510,9 +522,7 @@ def _record(
     if remembered is not None:
         remembered.result()
     first = arrived.result() if arrived is not None else False
-    delivery.announce_decision(
-        services, site.site_id, auth.door_id, terminal.terminal_id, decision, decision_id, auth.now, first
-    )
+    announced.result()
     return VerifyOutcome(
         decision=decision,
         decision_id=decision_id,
