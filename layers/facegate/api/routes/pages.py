@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.errors import error_response
 from facegate.settings import Settings
@@ -80,7 +81,7 @@ def _origin() -> str:
     settings = _settings()
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
-    event = router.current_event
+    event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     return f"https://{event.request_context.domain_name}"
 
 
