@@ -35,10 +35,9 @@ def lfw_dev_dir(shared_dir: Path) -> Path:
 # --- backend harness: the API in-process over any wired Services --------------------------------
 
 import secrets  # noqa: E402
-import uuid  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 from facegate.api.app import ALL_ROUTERS, build_resolver  # noqa: E402
@@ -46,36 +45,9 @@ from facegate.api.deps import provide_services  # noqa: E402
 from facegate.security.signing import sign  # noqa: E402
 from facegate.usecases.context import Services  # noqa: E402
 from facegate_tools.local.inprocess import ApiResponse, InProcessApi  # noqa: E402
+from helpers import FakeClock, multipart  # noqa: E402
 
 ADMIN_CLAIMS = {"sub": "admin-1", "cognito:groups": "[admins]"}
-
-
-class FakeClock:
-    """A controllable clock for use cases (UTC, second precision)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = (start or datetime.now(UTC)).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def multipart(parts: Sequence[bytes], name: str, content_type: str = "image/jpeg") -> tuple[bytes, str]:
-    """A multipart/form-data body with one part per image, all named ``name``."""
-    boundary = f"fg{uuid.uuid4().hex}"
-    chunks = [
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}{i}.jpg"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
-        + part
-        + b"\r\n"
-        for i, part in enumerate(parts)
-    ]
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass

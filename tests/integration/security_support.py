@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ from facegate_tools.local.aws import TemplateRoute, create_tables, load_template
 from facegate_tools.local.events import LambdaContext, http_event
 from facegate_tools.local.gateway import JwtVerifier, LocalGateway, Route
 from facegate_tools.local.inprocess import ApiResponse, to_response
+from helpers import FakeClock, multipart
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -287,40 +288,7 @@ def lfw_images(lfw_dev_dir: Path, person: str) -> list[bytes]:
     return [path.read_bytes() for path in files]
 
 
-class FakeClock:
-    """A controllable UTC clock (second precision) shared by every function's Services."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = (start or datetime.now(UTC)).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    def set_second_of_minute(self, second: int) -> None:
-        """Move forward to the next moment whose unix time is ``second`` mod 60."""
-        delta = (second - int(self.now.timestamp()) % 60) % 60
-        self.now += timedelta(seconds=delta or 60)
-
-
 # --------------------------------------------------------------------------------------- the gateway harness
-
-
-def multipart(parts: Sequence[bytes], name: str, content_type: str = "image/jpeg") -> tuple[bytes, str]:
-    """A multipart/form-data body with one part per image, all named ``name``; returns (body, content type)."""
-    boundary = f"fg{uuid.uuid4().hex}"
-    chunks = [
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}{i}.jpg"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n"
-        ).encode()
-        + part
-        + b"\r\n"
-        for i, part in enumerate(parts)
-    ]
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass

@@ -17,24 +17,10 @@ from facegate.api import schemas
 from facegate.domain.models import AuditKind
 from facegate.errors import InvalidRequest
 from facegate.usecases.context import Services
+from helpers import FakeClock, multipart
 
 Stack = Any
 """tests/conftest.py's ``Stack`` (the whole API in-process); fixtures only, no import of conftest."""
-FakeClock = Any
-
-
-def multipart(parts: list[bytes], name: str, content_type: str) -> tuple[bytes, str]:
-    """A multipart/form-data body with one part per image, all named ``name`` and declared ``content_type``."""
-    boundary = f"fg{secrets.token_hex(12)}"
-    chunks = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'.encode()
-        + f"Content-Type: {content_type}\r\n\r\n".encode()
-        + part
-        + b"\r\n"
-        for part in parts
-    ]
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
