@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from facegate_client import AdminClient, NotFoundError, TerminalClient, VisitorClient, pair_kiosk
+from facegate_client import (
+    AdminClient,
+    NotFoundError,
+    PermissionDeniedError,
+    TerminalClient,
+    VisitorClient,
+    pair_kiosk,
+)
 
 if TYPE_CHECKING:
     from conftest import FaceCast
@@ -64,4 +71,7 @@ def test_a_paired_kiosk_admits_an_invited_visitor_and_the_console_sees_it(
     assert [e.terminal_id for e in paired_events] == [terminal.terminal_id]
     # And the site retires: its kiosk is refused from then on
     assert admin.retire_site(site.site_id).retired_at is not None
+    with pytest.raises(PermissionDeniedError) as refused:
+        kiosk.verify(face_cast.a_probe, door.door_id, claim=claim)
+    assert refused.value.code == "site_retired"
     assert admin.disable_host(host.username).enabled is False

@@ -3,7 +3,6 @@ list and read their own sites and their doors)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -299,7 +298,7 @@ def export_audit_csv(
     """The audit trail with the same filters as ``GET /sites/{site_id}/audit`` as a CSV attachment, at most
     10,000 rows (``X-Facegate-Truncated: true`` when more matched) (admins)."""
     export = console.audit_csv(services, actor, site_id, start, end, _filters(door_id, decision, event))
-    stamp = datetime.now().strftime("%Y%m%d")
+    stamp = services.clock().strftime("%Y%m%d")
     headers = {
         **SECURITY_HEADERS,
         "Content-Disposition": f'attachment; filename="facegate-audit-{site_id}-{stamp}.csv"',
