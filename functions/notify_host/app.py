@@ -1,7 +1,8 @@
 """NotifyHost: the EventBridge subscriber that e-mails a host on their visitor's first grant.
 
 A thin Lambda handler: the rule (``FirstArrivalRule`` in template.yaml) sends only first grants; the use case
-checks the invite's opt-in and sends the mail. A failed send fails the invocation so EventBridge retries.
+checks the invite's opt-in and sends the mail. A failed send fails the invocation, which Lambda retries
+(EventBridge invokes asynchronously; ``EventInvokeConfig`` in template.yaml).
 The event is never logged.
 """
 

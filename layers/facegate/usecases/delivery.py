@@ -242,7 +242,7 @@ def notify_arrival(services: Services, detail: Mapping[str, object]) -> bool:
     a host e-mail, and a missing sender are skipped (False).
 
     Raises:
-        DeliveryFailed: SES failed (the Lambda fails and EventBridge retries the event).
+        DeliveryFailed: SES failed (the invocation fails; Lambda retries the asynchronous event).
     """
     if detail.get("decision") != "grant" or detail.get("first_arrival") is not True:
         return False
