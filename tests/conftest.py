@@ -34,18 +34,16 @@ def lfw_dev_dir(shared_dir: Path) -> Path:
 
 # --- backend harness: the API in-process over any wired Services --------------------------------
 
-import secrets  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from datetime import datetime, timedelta  # noqa: E402
+from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from facegate.api.app import ALL_ROUTERS, build_resolver  # noqa: E402
 from facegate.api.deps import provide_services  # noqa: E402
-from facegate.security.signing import sign  # noqa: E402
 from facegate.usecases.context import Services  # noqa: E402
 from facegate_tools.local.inprocess import ApiResponse, InProcessApi  # noqa: E402
-from helpers import FakeClock, multipart  # noqa: E402
+from helpers import FakeClock, invite_body, multipart, signed_headers  # noqa: E402
 
 ADMIN_CLAIMS = {"sub": "admin-1", "cognito:groups": "[admins]"}
 
@@ -85,13 +83,7 @@ class Stack:
     def invite(
         self, hours: float = 4, start_offset: float = -60, door_ids: Sequence[str] | None = None
     ) -> dict[str, Any]:
-        now = self.clock()
-        body = {
-            "door_ids": list(door_ids or [self.door_id]),
-            "valid_from": (now + timedelta(seconds=start_offset)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "valid_until": (now + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "display_name": "Visitor",
-        }
+        body = invite_body(self.clock(), door_ids or [self.door_id], hours, start_offset)
         response = self.admin("POST", f"/sites/{self.site_id}/invites", body)
         assert response.status == 201, response.body
         invite: dict[str, Any] = response.json()
@@ -124,18 +116,17 @@ class Stack:
         content_type: str = "image/jpeg",
     ) -> dict[str, str]:
         term = terminal or self.terminal
-        ts = str(timestamp if timestamp is not None else int(self.clock().timestamp()))
-        nonce = nonce or secrets.token_urlsafe(18)
-        headers = {
-            "content-type": content_type,
-            "x-facegate-key-id": term["key_id"],
-            "x-facegate-timestamp": ts,
-            "x-facegate-nonce": nonce,
-            "x-facegate-signature": sign(term["secret"], "POST", path, ts, nonce, body, claim),
-        }
-        if claim is not None:
-            headers["x-facegate-claim"] = claim
-        return headers
+        return signed_headers(
+            term["key_id"],
+            term["secret"],
+            path,
+            body,
+            self.clock(),
+            claim=claim,
+            nonce=nonce,
+            timestamp=timestamp,
+            content_type=content_type,
+        )
 
     def verify(self, frames: Sequence[bytes] | bytes, door_id: str | None = None, **kw: Any) -> ApiResponse:
         path = f"/doors/{door_id or self.door_id}/verify"

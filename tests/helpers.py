@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from facegate.security.signing import sign
 
 
 class FakeClock:
@@ -39,3 +43,42 @@ def multipart(parts: Sequence[bytes], name: str, content_type: str = "image/jpeg
         for i, part in enumerate(parts)
     ]
     return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def invite_body(now: datetime, door_ids: Sequence[str], hours: float = 4, start_offset: float = -60) -> dict[str, Any]:
+    """The JSON body of ``POST /sites/{site_id}/invites``: valid from ``start_offset`` seconds after ``now``
+    until ``hours`` after it."""
+    return {
+        "door_ids": list(door_ids),
+        "valid_from": (now + timedelta(seconds=start_offset)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "valid_until": (now + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "display_name": "Visitor",
+    }
+
+
+def signed_headers(
+    key_id: str,
+    secret: str,
+    path: str,
+    body: bytes,
+    now: datetime,
+    *,
+    claim: str | None = None,
+    nonce: str | None = None,
+    timestamp: int | None = None,
+    content_type: str = "image/jpeg",
+    method: str = "POST",
+) -> dict[str, str]:
+    """The signature headers of a terminal request (``timestamp`` in unix seconds, default: ``now``)."""
+    ts = str(timestamp if timestamp is not None else int(now.timestamp()))
+    nonce = nonce or secrets.token_urlsafe(18)
+    headers = {
+        "content-type": content_type,
+        "x-facegate-key-id": key_id,
+        "x-facegate-timestamp": ts,
+        "x-facegate-nonce": nonce,
+        "x-facegate-signature": sign(secret, method, path, ts, nonce, body, claim),
+    }
+    if claim is not None:
+        headers["x-facegate-claim"] = claim
+    return headers

@@ -18,14 +18,13 @@ import functools
 import importlib.util
 import json
 import os
-import secrets
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,13 @@ from facegate.api.deps import use_services
 from facegate.domain.policy import Calibration, DoorPolicy, shipped_calibration
 from facegate.errors import ModelUnavailable
 from facegate.ports import FaceEnginePort, KeyService
-from facegate.security.signing import sign
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate_tools.local.aws import TemplateRoute, create_tables, load_template, routes
 from facegate_tools.local.events import LambdaContext, http_event
 from facegate_tools.local.gateway import JwtVerifier, LocalGateway, Route
 from facegate_tools.local.inprocess import ApiResponse, to_response
-from helpers import FakeClock, multipart
+from helpers import FakeClock, invite_body, multipart, signed_headers
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -410,14 +408,7 @@ class Harness:
         return Terminal(body["terminal_id"], body["key_id"], body["secret"], body["site_id"], body["door_ids"])
 
     def invite(self, site_id: str, door_ids: Sequence[str], hours: float = 4) -> dict[str, Any]:
-        now = self.clock()
-        body = {
-            "door_ids": list(door_ids),
-            "valid_from": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "valid_until": (now + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "display_name": "Visitor",
-        }
-        response = self.admin("POST", f"/sites/{site_id}/invites", body)
+        response = self.admin("POST", f"/sites/{site_id}/invites", invite_body(self.clock(), door_ids, hours))
         assert response.status == 201, response.body
         invite: dict[str, Any] = response.json()
         return invite
@@ -465,18 +456,18 @@ class Harness:
         method: str = "POST",
     ) -> dict[str, str]:
         """The signature headers of a terminal request (``timestamp`` in unix seconds, default: now)."""
-        ts = str(timestamp if timestamp is not None else int(self.clock().timestamp()))
-        nonce = nonce or secrets.token_urlsafe(18)
-        headers = {
-            "content-type": content_type,
-            "x-facegate-key-id": terminal.key_id,
-            "x-facegate-timestamp": ts,
-            "x-facegate-nonce": nonce,
-            "x-facegate-signature": sign(terminal.secret, method, path, ts, nonce, body, claim),
-        }
-        if claim is not None:
-            headers["x-facegate-claim"] = claim
-        return headers
+        return signed_headers(
+            terminal.key_id,
+            terminal.secret,
+            path,
+            body,
+            self.clock(),
+            claim=claim,
+            nonce=nonce,
+            timestamp=timestamp,
+            content_type=content_type,
+            method=method,
+        )
 
     def verify(
         self,
