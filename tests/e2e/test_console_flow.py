@@ -375,3 +375,110 @@ def test_a_kiosk_pairs_from_the_pairing_address_or_by_scanning_the_pairing_qr(
         assert result["verify_button"] and result["errors"] == []
     assert first["url"] == f"{state['api_url']}/kiosk"
     assert first["settings"]["keyId"] != second["settings"]["keyId"]
+
+
+def admin_sets_up_a_site_and_a_host(recorder: PageRecorder, state: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """The admin creates a high-security site with a door, then a host for it; returns what was shown once."""
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    console_login(page, state["api_url"], state["admin"]["username"], state["admin"]["password"])
+    open_tab(page, "sites")
+    site_name = f"Annex {suffix}"
+    page.fill("#site-name", site_name)
+    page.select_option("#site-level", "high")
+    page.click("#site-form button[type=submit]")
+    expect(page.locator("#site-list .item", has_text=site_name)).to_be_visible()
+    expect(page.locator("#site-select")).to_have_value(re.compile(r"^site_"))
+    site_id = page.input_value("#site-select")
+    page.fill("#door-name", "Annex door")
+    page.click("#door-form button[type=submit]")
+    expect(page.locator("#door-secret")).to_be_visible()
+    unlock_key = page.inner_text("#door-secret-key")
+    page.click("#door-secret-close")
+    expect(page.locator("#door-list .item", has_text="Annex door")).to_be_visible()
+    open_tab(page, "hosts")
+    email = f"host-{suffix}@example.org"
+    page.fill("#host-email", email)
+    page.fill("#host-name", f"Annex host {suffix}")
+    page.locator(f"#host-sites input[value='{site_id}']").check()
+    page.click("#host-form button[type=submit]")
+    expect(page.locator("#host-secret")).to_be_visible()
+    temporary = page.inner_text("#host-secret-value")
+    page.click("#host-secret-close")
+    expect(page.locator("#host-list .item", has_text=email)).to_be_visible()
+    return {
+        "site_id": site_id,
+        "site_name": site_name,
+        "unlock_key": unlock_key,
+        "email": email,
+        "temporary": temporary,
+    }
+
+
+def new_host_signs_in(recorder: PageRecorder, api_url: str, email: str, temporary: str, chosen: str) -> dict[str, Any]:
+    """First sign-in of a host created in the console: the temporary password, then their own."""
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    page.goto(f"{api_url}/console")
+    page.click("#login-btn")
+    page.fill("#username", email)
+    page.fill("#password", temporary)
+    page.click("button[type=submit]")
+    expect(page.locator("#new_password")).to_be_visible()
+    page.fill("#password", temporary)
+    page.fill("#new_password", chosen)
+    page.click("button[type=submit]")
+    expect(page.locator("body")).to_have_attribute("data-auth", "signed-in")
+    expect(page.locator("#site-select option")).to_have_count(1)
+    return {
+        "role": page.get_attribute("body", "data-role"),
+        "sites": page.locator("#site-select option").all_inner_texts(),
+        "admin_tabs": page.locator(".nav-tab.admin-only:visible").count(),
+    }
+
+
+def admin_disables_host(recorder: PageRecorder, email: str) -> str | None:
+    from playwright.sync_api import expect
+
+    page = recorder.page
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#host-list .item", has_text=email).locator("button").click()
+    expect(page.locator("#host-list .item", has_text=email).locator(".badge")).to_be_visible()
+    return page.locator("#host-list .item", has_text=email).get_attribute("data-username")
+
+
+def test_an_admin_sets_up_a_site_and_a_host_who_signs_in_with_their_own_password(
+    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+) -> None:
+    # Given an admin in the console
+    from PIL import Image
+
+    still = tmp_path / "still.png"
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(still)
+    browser = chromium.launch(fakecam.write_y4m([still], tmp_path / "still.y4m", frames_per_image=2, fps=5))
+    suffix = secrets.token_hex(3)
+    admin = chromium.run(open_recorded_page, browser, "console-setup-admin", width=1280, height=900)
+
+    # When they create a high-security site, a door (its unlock key shown once) and a host for that site
+    made = chromium.run(admin_sets_up_a_site_and_a_host, admin, live_stack, suffix)
+
+    # Then the key and the temporary password were shown, and the API agrees on the site's level
+    assert len(made["unlock_key"]) >= 40 and made["temporary"]
+    site = admin_call(live_stack, "GET", f"/sites/{made['site_id']}")
+    assert site["security_level"] == "high" and site["name"] == made["site_name"]
+
+    # When the new host signs in with the temporary password and chooses their own
+    host = chromium.run(open_recorded_page, browser, "console-setup-host", width=1280, height=900)
+    chosen = f"Own-{secrets.token_urlsafe(9)}-7a"
+    signed_in = chromium.run(new_host_signs_in, host, live_stack["api_url"], made["email"], made["temporary"], chosen)
+
+    # Then they are a host who sees that one site and no admin section
+    assert signed_in == {"role": "host", "sites": [made["site_name"]], "admin_tabs": 0}
+
+    # When the admin disables the host, Then the host list says so
+    assert chromium.run(admin_disables_host, admin, made["email"])
+    hosts = admin_call(live_stack, "GET", "/hosts")["items"]
+    assert [h["enabled"] for h in hosts if h["email"] == made["email"]] == [False]
+    assert admin.errors == [] and host.errors == []
