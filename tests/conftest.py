@@ -105,28 +105,12 @@ class Stack:
         return self.api.request("POST", f"/register/{token}/selfie", body=body, headers=headers)
 
     def signed_headers(
-        self,
-        path: str,
-        body: bytes,
-        *,
-        claim: str | None = None,
-        nonce: str | None = None,
-        timestamp: int | None = None,
-        terminal: dict[str, Any] | None = None,
-        content_type: str = "image/jpeg",
+        self, path: str, body: bytes, *, terminal: dict[str, Any] | None = None, **signing: Any
     ) -> dict[str, str]:
+        """The signature headers of a request of ``terminal`` (default: the stack's) now; ``signing``: see
+        :func:`helpers.signed_headers`."""
         term = terminal or self.terminal
-        return signed_headers(
-            term["key_id"],
-            term["secret"],
-            path,
-            body,
-            self.clock(),
-            claim=claim,
-            nonce=nonce,
-            timestamp=timestamp,
-            content_type=content_type,
-        )
+        return signed_headers(term["key_id"], term["secret"], path, body, self.clock(), **signing)
 
     def verify(self, frames: Sequence[bytes] | bytes, door_id: str | None = None, **kw: Any) -> ApiResponse:
         path = f"/doors/{door_id or self.door_id}/verify"

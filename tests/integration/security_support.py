@@ -443,31 +443,9 @@ class Harness:
 
     # -- terminal requests -----------------------------------------------------------------------------
 
-    def signed_headers(
-        self,
-        terminal: Terminal,
-        path: str,
-        body: bytes,
-        *,
-        claim: str | None = None,
-        nonce: str | None = None,
-        timestamp: int | None = None,
-        content_type: str = "image/jpeg",
-        method: str = "POST",
-    ) -> dict[str, str]:
-        """The signature headers of a terminal request (``timestamp`` in unix seconds, default: now)."""
-        return signed_headers(
-            terminal.key_id,
-            terminal.secret,
-            path,
-            body,
-            self.clock(),
-            claim=claim,
-            nonce=nonce,
-            timestamp=timestamp,
-            content_type=content_type,
-            method=method,
-        )
+    def signed_headers(self, terminal: Terminal, path: str, body: bytes, **signing: Any) -> dict[str, str]:
+        """The signature headers of a terminal request now (``signing``: see :func:`helpers.signed_headers`)."""
+        return signed_headers(terminal.key_id, terminal.secret, path, body, self.clock(), **signing)
 
     def verify(
         self,
