@@ -646,6 +646,34 @@ def test_concurrent_takes_of_a_pairing_code_let_exactly_one_win(backend: Backend
     assert sum(result is not None for result in results) == 1
 
 
+def test_items_from_before_the_lists_index_are_backfilled_once(backend: Backend) -> None:
+    require_dynamodb(backend)
+    from facegate.adapters.dynamodb.codecs import invite_item, site_item, terminal_item
+    from facegate.adapters.dynamodb.repository import backfill_list_keys
+
+    # Given a site, a terminal (and its key copy) and an invite stored the way they were before the console
+    client, table = backend.dynamodb, backend.settings.directory_table
+    legacy = {"list_pk", "list_sk"}
+    for item in (
+        site_item(make_site()),
+        terminal_item(make_terminal(), "TERMINAL#term_1", "TERMINAL"),
+        terminal_item(make_terminal(), "KEY#key_1", "KEY"),
+        invite_item(make_invite("inv_old"), 2_000_000_000),
+    ):
+        client.put_item(TableName=table, Item={k: v for k, v in item.items() if k not in legacy})
+    repo = backend.services.repo
+    assert repo.list_sites() == [] and repo.list_terminals("site_a") == []
+    # When the backfill runs, Then the three items are listed again; the key copy is left alone
+    assert backfill_list_keys(client, backend.settings) == 3
+    assert [site.site_id for site in repo.list_sites()] == ["site_a"]
+    assert [t.terminal_id for t in repo.list_terminals("site_a")] == ["term_1"]
+    assert [i.invite_id for i in repo.list_invites("site_a", 10, None)[0]] == ["inv_old"]
+    key_copy = client.get_item(TableName=table, Key={"pk": {"S": "KEY#key_1"}, "sk": {"S": "KEY"}})["Item"]
+    assert "list_pk" not in key_copy
+    # And a second run has nothing to do
+    assert backfill_list_keys(client, backend.settings) == 0
+
+
 # --------------------------------------------------------------------------------------- user directory
 
 

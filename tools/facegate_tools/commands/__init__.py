@@ -9,9 +9,17 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _commands() -> list[Register]:
-    from facegate_tools.commands import bench, compare, eval, model, routes, serve
+    from facegate_tools.commands import backfill, bench, compare, eval, model, routes, serve
 
-    return [model.register, compare.register, eval.register, bench.register, serve.register, routes.register]
+    return [
+        model.register,
+        compare.register,
+        eval.register,
+        bench.register,
+        serve.register,
+        routes.register,
+        backfill.register,
+    ]
 
 
 COMMANDS: list[Register] = _commands()

@@ -23,6 +23,7 @@ from facegate.domain.models import (
     Site,
     StoredTemplate,
     Terminal,
+    parse_rfc3339,
 )
 from facegate.errors import Conflict, Gone, InvalidRequest, NotFound, ServiceUnavailable
 from facegate.settings import Settings
@@ -54,6 +55,7 @@ from facegate.adapters.dynamodb.codecs import (
     invite_of,
     invites_list,
     key_of,
+    list_sort_key,
     record_of,
     rfc3339_text,
     site_item,
@@ -647,3 +649,48 @@ def _decode_list_cursor(cursor: str) -> str:
     if not isinstance(sort_key, str) or not _LIST_SORT_KEY.fullmatch(sort_key):
         raise invalid
     return sort_key
+
+
+def backfill_list_keys(client: DynamoDBClient, settings: Settings) -> int:
+    """Give site, terminal and invite items written before the ``lists`` index existed their ``list_pk`` and
+    ``list_sk`` (a one-off migration of a deployed directory table; safe to run again). Returns how many
+    items were updated. One paginated Scan of the table, one conditional UpdateItem per item."""
+    table = settings.directory_table
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "attribute_not_exists(list_pk) AND sk IN (:site, :terminal, :invite)",
+        "ExpressionAttributeValues": {
+            ":site": {"S": "SITE"},
+            ":terminal": {"S": "TERMINAL"},
+            ":invite": {"S": "INVITE"},
+        },
+    }
+    updated = 0
+    while True:
+        with unavailable_on_transient():
+            page = client.scan(**kwargs)
+        for item in page.get("Items", []):
+            values = decode(item)
+            kind = str(values["sk"])
+            object_id = str(values[{"SITE": "site_id", "TERMINAL": "terminal_id", "INVITE": "invite_id"}[kind]])
+            parent = str(values.get("site_id", ""))
+            list_pk = {"SITE": SITES_LIST, "TERMINAL": terminals_list(parent), "INVITE": invites_list(parent)}[kind]
+            list_sk = list_sort_key(parse_rfc3339(str(values["created_at"])), object_id)
+            try:
+                with unavailable_on_transient():
+                    client.update_item(
+                        TableName=table,
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        UpdateExpression="SET list_pk = :pk, list_sk = :sk",
+                        ConditionExpression="attribute_exists(pk) AND attribute_not_exists(list_pk)",
+                        ExpressionAttributeValues={":pk": {"S": list_pk}, ":sk": {"S": list_sk}},
+                    )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                continue
+            updated += 1
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return updated
+        kwargs["ExclusiveStartKey"] = last
