@@ -1116,6 +1116,7 @@ def test_the_template_routes_every_api_route_with_one_auth_mechanism() -> None:
         ("GET", "/sites/{site_id}/audit"): "ManageSitesFunction",
         ("POST", "/sites/{site_id}/invites"): "InviteVisitorsFunction",
         ("DELETE", "/invites/{invite_id}"): "InviteVisitorsFunction",
+        ("POST", "/invites/{invite_id}/email"): "InviteVisitorsFunction",
         # the console (issue 14)
         ("GET", "/me"): "ManageSitesFunction",
         ("GET", "/sites"): "ManageSitesFunction",
