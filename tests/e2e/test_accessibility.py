@@ -21,7 +21,7 @@ from console_support import AXE, admin_call, axe_violations, console_login, open
 from PIL import Image
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread
+    from conftest import ChromiumThread, FaceCast
 
 pytestmark = [pytest.mark.e2e]
 
@@ -210,4 +210,44 @@ def test_kiosk_pairing_and_ready(
 
     # When axe checks the kiosk, Then nothing serious or critical is found
     found = audit(steps, width)
+    assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_visitor_page_enrolled_and_erased(
+    live_stack: dict[str, Any], face_cast: FaceCast, audit: Callable[..., dict[str, list[Any]]], width: int
+) -> None:
+    # Given a visitor enrolled through the SDK (LFW dev photos), who opens their page again
+    from playwright.sync_api import expect
+
+    from facegate_client import VisitorClient
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    invite = admin_call(
+        live_stack,
+        "POST",
+        f"/sites/{live_stack['site_id']}/invites",
+        {
+            "door_ids": [live_stack["door_id"]],
+            "valid_from": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "valid_until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "display_name": "Axe enrolled visitor",
+        },
+    )
+    visitor = VisitorClient(invite["registration_url"])
+    visitor.consent()
+    visitor.enroll(list(face_cast.a_enroll))
+
+    def steps(page: Any, check: Callable[[str], None]) -> None:
+        page.goto(invite["registration_url"])
+        expect(page.locator("body")).to_have_attribute("data-view", "enrolled")
+        check("visitor-enrolled")
+        page.click("#delete-btn")
+        check("visitor-delete-confirm")
+        page.click("#delete-confirm-btn")
+        expect(page.locator("body")).to_have_attribute("data-view", "erased")
+        check("visitor-erased")
+
+    # When axe checks the claim code view, the delete confirmation and the receipt, Then nothing serious is found
+    found = audit(steps, width, taps=False)
     assert found == {}, json.dumps(found, indent=1, ensure_ascii=False)
