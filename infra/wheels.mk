@@ -11,6 +11,11 @@
 # keeps each layer to its explicit list; infra/smoke_layers.py proves nothing is missing.
 
 REPO ?= $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+ifndef ARTIFACTS_DIR
+$(error ARTIFACTS_DIR is not set: this Makefile is run by `sam build`)
+endif
+# What Lambda mounts as /opt/python (on sys.path).
+LAYER_PYTHON = $(ARTIFACTS_DIR)/python
 LAMBDA_PLATFORMS := manylinux2014_x86_64 manylinux_2_28_x86_64 manylinux_2_34_x86_64
 PYTHON ?= $(firstword $(wildcard $(REPO)/.venv-sam/bin/python $(REPO)/.venv/bin/python) python3)
 PIP_LAMBDA = $(PYTHON) -m pip install --disable-pip-version-check --quiet --no-deps --no-compile \
@@ -26,4 +31,17 @@ define prune
 	find $(1) -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +
 	find $(1) -name '*.pyi' -delete
 	rm -rf $(1)/bin
+endef
+
+# $(call install_requirements,FILE): an empty $(LAYER_PYTHON) with the wheels FILE lists.
+define install_requirements
+	rm -rf $(LAYER_PYTHON)
+	mkdir -p $(LAYER_PYTHON)
+	$(PIP_LAMBDA) --target $(LAYER_PYTHON) -r $(1)
+endef
+
+# $(finish_layer): prune $(LAYER_PYTHON), then compile it.
+define finish_layer
+	$(call prune,$(LAYER_PYTHON))
+	$(COMPILE) $(LAYER_PYTHON)
 endef
