@@ -880,15 +880,19 @@ async function loadAudit(more = false) {
     const visitor = item.visitor_name || state.inviteNames.get(item.visitor_id) || item.visitor_id;
     const detail = [item.reason, item.mode, visitor].filter(Boolean).join(' · ');
     const decision = item.decision ? t(state.lang, `decision.${item.decision}`) : '';
+    const label = (key) => t(state.lang, `console.col_${key}`);
+    const badge = decision
+      ? el('span', { className: 'badge', 'data-status': item.decision === 'grant' ? 'arrived' : 'erased', text: decision })
+      : '';
     return el(
       'tr',
       { 'data-event': item.event, 'data-decision': item.decision || '' },
-      el('td', { text: when(item.at) }),
-      el('td', { text: item.event }),
-      el('td', {}, decision ? el('span', { className: 'badge', 'data-status': item.decision === 'grant' ? 'arrived' : 'erased', text: decision }) : ''),
-      el('td', { text: doorName(item.door_id) }),
-      el('td', { text: item.actor_name || item.actor || '' }),
-      el('td', { text: detail }),
+      el('td', { 'data-label': label('time'), text: when(item.at) }),
+      el('td', { 'data-label': label('event'), text: item.event }),
+      el('td', { 'data-label': label('decision') }, badge),
+      el('td', { 'data-label': label('door'), text: doorName(item.door_id) }),
+      el('td', { 'data-label': label('who'), text: item.actor_name || item.actor || '' }),
+      el('td', { 'data-label': label('detail'), text: detail }),
     );
   });
   if (more) rows.append(...items);
