@@ -11,21 +11,21 @@ Screenshots: ``test-artifacts/e2e/claim-first-*.png``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fakecam
 import pytest
 import qrcam
+from kiosk_support import kiosk_door, store_kiosk_settings
 from pages.fakes import parse_multipart
 from pages.qrdecode import canvas_image
 from PIL import Image
 
-from facegate_client import AdminClient, VisitorClient, verify_unlock_token
+from facegate_client import AdminClient, verify_unlock_token
 
 if TYPE_CHECKING:
     from conftest import ChromiumThread, FaceCast, PageRecorder
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SETTINGS_KEY = "facegate.kiosk.settings"
 ANSWER_KEYS = {"decision", "decision_id", "unlock_token", "next", "hint"}
 ORACLE_WORDS = ("similarity", "threshold", "reason", "no_match", "claim_mismatch", "claim_unknown", "유사도", "기준값")
 GRANT_LISTENER = (
@@ -68,8 +67,7 @@ def kiosk_attempt(
     recorder = new_page(browser, prefix, width=1024, height=720)
     page = recorder.page
     page.context.add_init_script(GRANT_LISTENER)
-    stored = json.dumps(json.dumps(settings))
-    page.context.add_init_script(f"localStorage.setItem({json.dumps(SETTINGS_KEY)}, {stored});")
+    store_kiosk_settings(page, settings)
     requests: list[Any] = []
     page.on("request", lambda request: requests.append(request) if request.url.endswith("/verify") else None)
     with page.expect_response(lambda response: response.url.endswith("/verify"), timeout=DECISION_TIMEOUT_MS) as info:
@@ -127,30 +125,13 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
         pytest.skip(f"the vendored QR decoder {VENDORED_DECODER} is missing: run `make web-vendor`")
     # Given a site of its own with a door and a kiosk terminal, and visitor A enrolled with three photos
     api_url = live_stack["api_url"]
-    admin = AdminClient(api_url, live_stack["admin"]["token"])
-    started = datetime.now(UTC) - timedelta(seconds=5)
-    site = admin.create_site("Claim-first site", "Asia/Seoul")
-    door = admin.create_door(site.site_id, "Lobby")
-    terminal = admin.create_terminal(site.site_id, "Lobby kiosk", [door.door_id])
-    invite = admin.create_invite(
-        site.site_id, [door.door_id], started - timedelta(minutes=1), started + timedelta(hours=2), display_name="A"
-    )
-    visitor = VisitorClient(invite.registration_url)
-    visitor.consent()
-    enrollment = visitor.enroll(list(face_cast.a_enroll))
-    settings = {
-        "apiUrl": "",
-        "doorId": door.door_id,
-        "keyId": terminal.key_id,
-        "secret": terminal.secret,
-        "auto": False,
-        "interval": 5,
-    }
+    made = kiosk_door(live_stack, "Claim-first site", list(face_cast.a_enroll), "A")
+    settings = made.kiosk_settings()
 
     # When A opens their own visitor page, which shows the claim QR
     phone = chromium.launch(fakecam.write_y4m([face_cast.a_probe], tmp_path / "phone.y4m", frames_per_image=5))
-    qr, code_shown = chromium.run(qr_from_visitor_page, open_recorded_page, phone, invite.registration_url)
-    assert code_shown == enrollment.claim_code
+    qr, code_shown = chromium.run(qr_from_visitor_page, open_recorded_page, phone, made.invite.registration_url)
+    assert code_shown == made.enrollment.claim_code
 
     # And holds that QR up next to their face in front of the kiosk (nobody presses anything)
     a_video = fakecam.write_y4m([qrcam.face_with_qr(face_cast.a_probe, qr)], tmp_path / "a.y4m", frames_per_image=5)
@@ -159,7 +140,7 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
 
     # Then the kiosk sent the code with the frames in one signed request, and A is granted in one step
     assert granted["status"] == 200, granted["body"]
-    assert granted["claim_header"] == enrollment.claim_code
+    assert granted["claim_header"] == made.enrollment.claim_code
     assert granted["n_frames"] in (2, 3)
     assert granted["body"]["decision"] == "grant", f"{granted['body']} (A={face_cast.a_name})"
     assert granted["body"]["next"] is None
@@ -167,7 +148,7 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
     assert granted["shown"] == "grant" and granted["title"] == "GRANTED"
     assert granted["claim_shown"] == "true" and granted["qr_decoder"] == "jsqr"
     (event,) = granted["grants"]
-    claims = verify_unlock_token(event["unlock_token"], door.unlock_key or "", door_id=door.door_id)
+    claims = verify_unlock_token(event["unlock_token"], made.door.unlock_key or "", door_id=made.door.door_id)
     assert claims.decision_id == granted["body"]["decision_id"]
     assert_no_oracle(granted)
 
@@ -178,7 +159,7 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
 
     # Then B is denied (the code went with B's frames), told only what to do next, and no door opens
     assert denied["status"] == 200, denied["body"]
-    assert denied["claim_header"] == enrollment.claim_code
+    assert denied["claim_header"] == made.enrollment.claim_code
     assert denied["body"]["decision"] == "deny", f"{denied['body']} (B={face_cast.b_name})"
     assert denied["body"]["unlock_token"] is None
     assert denied["body"]["next"] in {"retry", "see_reception"}
@@ -187,7 +168,7 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
     assert_no_oracle(denied)
 
     # And the audit log (admins only) has the precise story: A granted and B refused, both 1:1 on the claim
-    records = door_records(admin, site.site_id, started)
+    records = door_records(made.admin, made.site.site_id, made.started)
     assert [(r.decision, r.mode) for r in records] == [("grant", "claim"), ("deny", "claim")], [
         r.to_dict() for r in records
     ]
@@ -200,4 +181,4 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
         assert recorder.network == [], (recorder.prefix, recorder.network)
         assert recorder.errors == [], recorder.errors
         assert chromium.run(recorder.csp_violations) == []
-    visitor.erase()
+    made.visitor.erase()

@@ -12,16 +12,13 @@ reads 0.107, above the 0.085 limit of ``vision.quality`` (0.060 on the original 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fakecam
 import pytest
-
-from facegate_client import AdminClient, VisitorClient
+from kiosk_support import kiosk_door, store_kiosk_settings
 
 if TYPE_CHECKING:
     from conftest import ChromiumThread, FaceCast, PageRecorder
@@ -30,7 +27,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SETTINGS_KEY = "facegate.kiosk.settings"
 MASKED = "mask_selfie_white.png"
 DECISION_TIMEOUT_MS = 60_000
 
@@ -41,8 +37,7 @@ def masked_attempt(new_page: NewPage, browser: Any, api_url: str, settings: dict
 
     recorder = new_page(browser, "mask-hint", width=1024, height=720)
     page = recorder.page
-    stored = json.dumps(json.dumps(settings))
-    page.context.add_init_script(f"localStorage.setItem({json.dumps(SETTINGS_KEY)}, {stored});")
+    store_kiosk_settings(page, settings)
     page.goto(f"{api_url}/kiosk")
     page.wait_for_selector("body[data-ready='true']")
     page.wait_for_function("() => document.querySelector('#kiosk-video').videoWidth > 0")
@@ -76,27 +71,8 @@ def test_item11_a_masked_visitor_at_the_kiosk_is_asked_to_lower_the_mask(
         pytest.skip(f"the masked edge photo {masked} is missing")
     # Given a site with a door, a kiosk terminal and visitor A enrolled through the SDK
     api_url = live_stack["api_url"]
-    admin = AdminClient(api_url, live_stack["admin"]["token"])
-    started = datetime.now(UTC) - timedelta(seconds=5)
-    site = admin.create_site("Mask hint site", "Asia/Seoul")
-    door = admin.create_door(site.site_id, "Lobby")
-    terminal = admin.create_terminal(site.site_id, "Lobby kiosk", [door.door_id])
-    invite = admin.create_invite(
-        site.site_id, [door.door_id], started - timedelta(minutes=1), started + timedelta(hours=2), display_name="A"
-    )
-    visitor = VisitorClient(invite.registration_url)
-    visitor.consent()
-    visitor.enroll(list(face_cast.a_enroll))
-    settings = {
-        "apiUrl": "",
-        "doorId": door.door_id,
-        "keyId": terminal.key_id,
-        "secret": terminal.secret,
-        "auto": False,
-        "interval": 5,
-        "liveness": False,
-        "sideways": False,
-    }
+    made = kiosk_door(live_stack, "Mask hint site", list(face_cast.a_enroll), "A")
+    settings = made.kiosk_settings(liveness=False, sideways=False)
 
     # When a person wearing a mask stands in front of the kiosk and presses "Check my face"
     kiosk = chromium.launch(fakecam.write_y4m([masked], tmp_path / "masked.y4m", frames_per_image=5))
@@ -120,6 +96,6 @@ def test_item11_a_masked_visitor_at_the_kiosk_is_asked_to_lower_the_mask(
     recorder = attempt["recorder"]
     assert recorder.errors == [] and recorder.network == [], (recorder.errors, recorder.network)
     # And the audit log (admins only) has that one deny with its precise reason
-    records = [r for r in admin.audit(site.site_id, start=started) if r.decision == "deny"]
+    records = [r for r in made.admin.audit(made.site.site_id, start=made.started) if r.decision == "deny"]
     assert [r.event_id for r in records] == [body["decision_id"]]
     assert records[0].reason in {"no_match", "claim_required"}

@@ -24,17 +24,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fakecam
 import numpy as np
 import pytest
+from kiosk_support import kiosk_door, store_kiosk_settings
 from pages.fakes import parse_multipart
 from PIL import Image
 
-from facegate_client import AdminClient, VisitorClient, signature_headers
+from facegate_client import signature_headers
 
 if TYPE_CHECKING:
     from conftest import ChromiumThread, PageRecorder
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-SETTINGS_KEY = "facegate.kiosk.settings"
 DECISION_TIMEOUT_MS = 60_000
 MIN_YAW_TURN = 0.22
 """A chosen turned photo's yaw index differs from the frontal one by at least this (the check asks 0.2)."""
@@ -204,8 +203,7 @@ def kiosk_attempt(
     recorder = new_page(browser, prefix, width=1024, height=720)
     page = recorder.page
     page.context.add_init_script(FAKE_CAMERA)
-    stored = json.dumps(json.dumps(settings))
-    page.context.add_init_script(f"localStorage.setItem({json.dumps(SETTINGS_KEY)}, {stored});")
+    store_kiosk_settings(page, settings)
     page.goto(f"{api_url}/kiosk")
     page.wait_for_selector("body[data-ready='true']")
     assert page.evaluate(LOAD_POSES, poses) == len(poses)
@@ -271,27 +269,8 @@ def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_a
 ) -> None:
     # Given a site with a door and a kiosk terminal, and the visitor enrolled with three other photos
     api_url = live_stack["api_url"]
-    admin = AdminClient(api_url, live_stack["admin"]["token"])
-    started = datetime.now(UTC) - timedelta(seconds=5)
-    site = admin.create_site("Liveness site", "Asia/Seoul")
-    door = admin.create_door(site.site_id, "Lobby")
-    terminal = admin.create_terminal(site.site_id, "Lobby kiosk", [door.door_id])
-    invite = admin.create_invite(
-        site.site_id, [door.door_id], started - timedelta(minutes=1), started + timedelta(hours=2), display_name="V"
-    )
-    visitor = VisitorClient(invite.registration_url)
-    visitor.consent()
-    visitor.enroll(list(pose_cast.enroll))
-    settings = {
-        "apiUrl": "",
-        "doorId": door.door_id,
-        "keyId": terminal.key_id,
-        "secret": terminal.secret,
-        "auto": False,
-        "interval": 5,
-        "liveness": True,
-        "sideways": True,
-    }
+    made = kiosk_door(live_stack, "Liveness site", list(pose_cast.enroll), "V")
+    settings = made.kiosk_settings(liveness=True, sideways=True)
     browser = chromium.launch(fakecam.write_y4m([pose_cast.straight], tmp_path / "idle.y4m", frames_per_image=5))
 
     # When the visitor follows the kiosk's prompts (the camera shows them frontal, turned left, turned right)
@@ -324,17 +303,17 @@ def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_a
     assert refused["title"] == "DENIED"
 
     # When the granted request is sent again as captured, Then the nonce refuses it
-    granted["door_id"] = door.door_id
-    status, answer = resend(api_url, granted, terminal, fresh=False)
+    granted["door_id"] = made.door.door_id
+    status, answer = resend(api_url, granted, made.terminal, fresh=False)
     assert (status, answer["error"]["code"]) == (401, "nonce_reused")
     # When it is re-signed with a fresh nonce but keeps its old challenge id, Then it is refused as well
-    status, answer = resend(api_url, granted, terminal, fresh=True)
+    status, answer = resend(api_url, granted, made.terminal, fresh=True)
     assert status == 200 and answer["decision"] == "deny" and answer["next"] == "retry", answer
 
     # And the audit log (admins only) says why: the challenge passed, then failed, then was no longer valid
     records = sorted(
-        (r for r in admin.audit(site.site_id, start=started) if r.decision in {"grant", "deny"}),
-        key=lambda r: r.at or started,
+        (r for r in made.admin.audit(made.site.site_id, start=made.started) if r.decision in {"grant", "deny"}),
+        key=lambda r: r.at or made.started,
     )
     assert [(r.decision, r.reason) for r in records] == [
         ("grant", "match"),
@@ -353,4 +332,4 @@ def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_a
         assert recorder.network == [], recorder.network
         assert recorder.errors == [], recorder.errors
         assert chromium.run(recorder.csp_violations) == []
-    visitor.erase()
+    made.visitor.erase()
