@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from facegate_client._http import ApiClient, Transport, image_body, load, segment
@@ -81,16 +82,20 @@ class VisitorClient(ApiClient):
         """The privacy notice to show before asking for consent."""
         return load(Notice, self.call("GET", f"{self._prefix}/notice", idempotent=True))
 
-    def consent(self, version: str | None = None) -> Consent:
+    def consent(self, version: str | None = None, *, biometric: bool = False) -> Consent:
         """Record the visitor's explicit consent.
 
         Args:
             version: the ``consent_version`` of the notice the visitor read; None fetches the current notice
                 and uses its version (only when the visitor has seen that notice).
+            biometric: the visitor also gave, separately, the consent to the biometric data the notice asks
+                for (``summary.*.biometric_consent``); recorded in the audit trail.
         """
         if version is None:
             version = self.notice().consent_version
-        payload = {"consent_version": version, "accepted": True}
+        payload: dict[str, Any] = {"consent_version": version, "accepted": True}
+        if biometric:
+            payload["biometric"] = True
         return load(Consent, self.call("POST", f"{self._prefix}/consent", payload=payload, idempotent=False))
 
     def enroll(self, images: ImageInput | Sequence[ImageInput], *, idempotency_key: str | None = None) -> Enrollment:

@@ -81,3 +81,31 @@ def test_the_retention_follows_the_settings_in_both_languages() -> None:
     # Then both languages say so, with English counts in the plural
     assert "within 2 hours" in built.summary["en"].retention and "30 days" in built.summary["en"].retention
     assert "2시간 이내" in built.summary["ko"].retention and "30일간" in built.summary["ko"].retention
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "recorded"),
+    [({"biometric": True}, 201, "separate"), ({}, 201, "not_stated"), ({"biometric": False}, 400, None)],
+    ids=["separate", "not_stated", "false_is_no_consent"],
+)
+def test_the_separate_biometric_consent_is_recorded_in_the_audit(
+    clock: Any,
+    make_stack: Callable[[Services], Any],
+    memory_services: Callable[..., Services],
+    extra: dict[str, Any],
+    status: int,
+    recorded: str | None,
+) -> None:
+    # Given an invite and its notice
+    stack = make_stack(memory_services(memory.MemoryFaceEngine(), clock))
+    stack.create_site()
+    token = stack.invite()["token"]
+    version = stack.api.request("GET", f"/register/{token}/notice").json()["consent_version"]
+    # When the visitor consents, with or without the separate consent to the biometric data
+    body = {"consent_version": version, "accepted": True, **extra}
+    response = stack.api.request("POST", f"/register/{token}/consent", json_body=body)
+    # Then the consent is stored and the audit record says whether the separate consent was given
+    # (false is no consent at all: refused like any other value but the literal true)
+    assert response.status == status, response.body
+    consents = [r for r in stack.services.audit.records if r.kind.value == "consent"]
+    assert [r.details.get("biometric_consent") for r in consents] == ([recorded] if recorded else [])

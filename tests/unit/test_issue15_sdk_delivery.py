@@ -93,3 +93,16 @@ def test_cli_invite_with_email_and_resend_invite(api: FakeApi) -> None:  # noqa:
     assert (code, out["email_sent"], out["email"]) == (0, True, EMAIL)
     assert api.hits("POST", "/sites/s_1/invites")[0].json()["notify_on_arrival"] is True
     assert (resend_code, resent["invite_id"], resent["email"]) == (0, "i_1", EMAIL)
+
+
+def test_visitor_consent_sends_the_separate_biometric_consent_only_when_given(api: FakeApi) -> None:  # noqa: F811
+    # Given the consent route
+    api.on("POST", f"/register/{TOKEN}/consent", (201, {"consent_version": "v1", "accepted_at": T0}, {}))
+    visitor = fc.VisitorClient(f"{api.url}/register/{TOKEN}", retries=0)
+    # When the visitor consents once with the separate biometric consent and once without
+    visitor.consent("v1", biometric=True)
+    visitor.consent("v1")
+    # Then only the first request carries it
+    first, second = (seen.json() for seen in api.hits("POST", f"/register/{TOKEN}/consent"))
+    assert first == {"consent_version": "v1", "accepted": True, "biometric": True}
+    assert second == {"consent_version": "v1", "accepted": True}

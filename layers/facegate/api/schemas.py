@@ -274,6 +274,11 @@ class ConsentIn(Strict):
     accepted: Annotated[Literal[True], BeforeValidator(_true_only)] = Field(
         description="must be true: consent is explicit"
     )
+    biometric: Annotated[Literal[True], BeforeValidator(_true_only)] | None = Field(
+        default=None,
+        description="true: the visitor also gave the separate consent to the biometric data (PIPA Art. 23) in a "
+        "box of its own (the visitor page sends it); recorded in the audit trail",
+    )
 
 
 @from_record(Consent, rename={"version": "consent_version"})

@@ -152,8 +152,11 @@ def notice(services: Services, token: str, source: str) -> Notice:
     return replace(built, pose_order=tuple(pose.value for pose in liveness.ENROLLMENT_POSES))
 
 
-def consent(services: Services, token: str, source: str, consent_version: str, accepted: bool) -> Consent:
-    """Record explicit consent to the current notice version."""
+def consent(
+    services: Services, token: str, source: str, consent_version: str, accepted: bool, *, biometric: bool = False
+) -> Consent:
+    """Record explicit consent to the current notice version; ``biometric``: the visitor also ticked the separate
+    consent to the biometric data (kept in the audit record: ``biometric_consent`` ``separate``)."""
     invite = find_invite(services, token, source)
     now = services.clock()
     _require_open(invite, now)
@@ -166,7 +169,8 @@ def consent(services: Services, token: str, source: str, consent_version: str, a
         )
     record = Consent(version=consent_version, accepted_at=now)
     services.repo.record_consent(invite.invite_id, record)
-    record_event(services, invite.site_id, AuditKind.CONSENT, VISITOR, visitor_id=invite.invite_id)
+    details = {"biometric_consent": "separate" if biometric else "not_stated"}
+    record_event(services, invite.site_id, AuditKind.CONSENT, VISITOR, visitor_id=invite.invite_id, details=details)
     return record
 
 

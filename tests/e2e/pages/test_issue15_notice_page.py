@@ -99,7 +99,11 @@ def test_a_korean_visitor_reads_every_notice_item_in_korean_and_consents_twice(
     # Then the consent is sent for the notice's version
     page.wait_for_selector("body[data-view='capture']")
     (call,) = api.calls_to("POST", "/consent")
-    assert json.loads(call.body) == {"consent_version": real_notice["consent_version"], "accepted": True}
+    assert json.loads(call.body) == {
+        "consent_version": real_notice["consent_version"],
+        "accepted": True,
+        "biometric": True,
+    }
     harness.assert_clean()
 
 

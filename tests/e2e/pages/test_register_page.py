@@ -139,6 +139,7 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
     assert json.loads(consent.body) == {
         "consent_version": CONSENT_VERSION,
         "accepted": True,
+        "biometric": True,
     }
     assert harness.get_user_media_calls() == 0
     expect(page.locator("#camera-start")).to_be_visible()

@@ -77,7 +77,9 @@ def read_notice(token: Token, services: ServicesDep, source: SourceDep) -> Notic
 )
 def give_consent(token: Token, body: ConsentIn, services: ServicesDep, source: SourceDep) -> ConsentOut:
     """Record explicit consent to the notice version the visitor read."""
-    record = visitor.consent(services, token, source, body.consent_version, body.accepted)
+    record = visitor.consent(
+        services, token, source, body.consent_version, body.accepted, biometric=body.biometric is True
+    )
     return ConsentOut.of(record)
 
 

@@ -336,7 +336,7 @@ async function submitConsent(event) {
   const result = await request(`${apiBase()}/consent`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ consent_version: state.notice.consent_version, accepted: true }),
+    body: JSON.stringify({ consent_version: state.notice.consent_version, accepted: true, biometric: true }),
   });
   state.busy = false;
   unsay($('#status-live'));
