@@ -1,5 +1,6 @@
-"""Fixtures for the page tests: the web folder behind a tiny static server, and headless Chromium
-with a fake camera fed from LFW dev images. The API is faked per test with ``page.route`` (fakes.py)."""
+"""Fixtures for the page tests: the web folder behind a tiny static server (with the product's page headers),
+and headless Chromium with a fake camera fed from LFW dev images. The API is faked per test with
+``page.route`` (fakes.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from facegate.api.routes.pages import PAGE_HEADERS, STATIC_TYPES
+
 try:
     import fakecam
 except ImportError:  # tests/e2e became a package
@@ -22,18 +25,6 @@ except ImportError:  # tests/e2e became a package
 REPO = Path(__file__).resolve().parents[3]
 WEB_DIR = REPO / "layers" / "facegate" / "web"
 ARTIFACTS = REPO / "test-artifacts" / "pages"
-CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
-CONTENT_TYPES = {
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-    ".json": "application/json",
-}
 STATIC_NAME = re.compile(r"^/static/([a-z0-9._-]+)$")
 REGISTER_PAGE = re.compile(r"^/register/[A-Za-z0-9_-]+/?$")
 CHROMIUM = Path(os.environ.get("FACEGATE_CHROMIUM", "/usr/bin/chromium"))
@@ -76,22 +67,20 @@ class _WebHandler(BaseHTTPRequestHandler):
             file = WEB_DIR / "kiosk.html"
         elif match := STATIC_NAME.match(path):
             candidate = WEB_DIR / "static" / match.group(1)
-            if candidate.suffix in CONTENT_TYPES and candidate.is_file():
+            if candidate.suffix in STATIC_TYPES and candidate.is_file():
                 file = candidate
         if file is None:
             self._send(404, b'{"error": {"code": "not_found", "message": "not found"}}', "application/json")
             return
-        content_type = CONTENT_TYPES.get(file.suffix, "text/html; charset=utf-8")
+        content_type = STATIC_TYPES.get(file.suffix, "text/html; charset=utf-8")
         self._send(200, file.read_bytes(), content_type)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Security-Policy", CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+        for name, value in PAGE_HEADERS.items():
+            self.send_header(name, value)
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
