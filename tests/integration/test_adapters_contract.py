@@ -591,6 +591,11 @@ def test_arrival_is_set_once(backend: Backend) -> None:
     stored = repo.get_invite("inv_a")
     assert stored is not None and stored.arrived_at == T0 + timedelta(minutes=1)
     assert repo.mark_arrived("inv_nope", T0) is False
+    # When the visitor erases their data, Then the arrival time goes too, and the receipt says so
+    repo.put_site(make_site())
+    assert "arrival" in repo.erase_visitor("inv_a", T0 + timedelta(hours=1), revoke=False)
+    erased = repo.get_invite("inv_a")
+    assert erased is not None and erased.arrived_at is None
 
 
 def test_audit_query_keeps_only_what_the_filter_names(backend: Backend) -> None:

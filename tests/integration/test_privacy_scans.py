@@ -57,10 +57,11 @@ AUDIT_ATTRIBUTES = {
 }  # fmt: skip
 ERASED_INVITE = {
     "pk", "sk", "kind", "invite_id", "site_id", "door_ids", "valid_from", "valid_until", "token_hash",
-    "created_at", "created_by", "display_name", "erased_at", "rev", "expires_at",
+    "created_at", "created_by", "display_name", "erased_at", "rev", "expires_at", "list_pk", "list_sk",
 }  # fmt: skip
-"""What an invite item may still hold after the visitor erased their data (no consent, claim code or
-enrollment time); a host's erasure also revokes it and drops the display name."""
+"""What an invite item may still hold after the visitor erased their data (no consent, claim code, enrollment
+or arrival time; ``list_pk``/``list_sk`` are the console list's keys: the site and the creation time, both
+kept anyway); a host's erasure also revokes it and drops the display name."""
 REVOKED_INVITE = (ERASED_INVITE - {"display_name"}) | {"revoked_at"}
 TOKEN_ITEM = {"pk", "sk", "kind", "invite_id", "expires_at"}
 

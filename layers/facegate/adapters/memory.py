@@ -185,6 +185,8 @@ class MemoryRepository:
                 items.append("consent")
             if invite.email is not None:
                 items.append("email")
+            if invite.arrived_at is not None:
+                items.append("arrival")
             if revoke:
                 items.append("invite_token")
                 if invite.display_name:
@@ -199,6 +201,7 @@ class MemoryRepository:
                 display_name=None if revoke else invite.display_name,
                 email=None,
                 link_ct=None,
+                arrived_at=None,
             )
             self._bump(invite.site_id)
             return tuple(items)

@@ -23,7 +23,8 @@ def invite_status(invite: Invite, now: datetime) -> InviteStatus:
     """The console status of ``invite`` at ``now``, first rule that applies:
 
     1. ``erased``: a host or admin cancelled it (``revoked_at``): the link is dead, whatever happened before;
-    2. ``arrived``: the visitor was granted at a door at least once (a fact that outlives the window);
+    2. ``arrived``: the visitor was granted at a door at least once (outlives the window; the visitor's own
+       erasure clears it, like everything else about their visit outside the audit trail);
     3. ``expired``: the window ended (``now >= valid_until``);
     4. ``enrolled``: selfies taken (a template exists);
     5. ``consented``: consent given, no template yet;

@@ -418,8 +418,18 @@ class DynamoRepository:
                 kinds.append("consent")
             if invite.email is not None:
                 kinds.append("email")
+            if invite.arrived_at is not None:
+                kinds.append("arrival")
             sets = ["erased_at = :at", "rev = :next"]
-            removes = ["consent_version", "consent_at", "enrolled_at", "claim_code_ct", "email", "link_ct"]
+            removes = [
+                "consent_version",
+                "consent_at",
+                "enrolled_at",
+                "claim_code_ct",
+                "email",
+                "link_ct",
+                "arrived_at",
+            ]
             if revoke:
                 kinds.append("invite_token")
                 if invite.display_name:
