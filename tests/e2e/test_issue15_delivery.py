@@ -181,6 +181,10 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
     assert link == invite.registration_url
     enrolled = chromium.run(enroll_on_visitor_page, open_recorded_page, phone, link, face_cast, captured)
     assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
+    # (the page gave the separate consent to the biometric data: the consent's audit record says so)
+    audit = AdminClient(api_url, state["admin"]["token"]).audit(state["site_id"], max_items=500)
+    (consent,) = [r for r in audit if r.event == "consent" and r.visitor_id == invite.invite_id]
+    assert consent.raw["details"] == {"biometric_consent": "separate"}
 
     # And stands in front of the kiosk (showing the claim code if the door asks for it)
     door = chromium.launch(a_video)
