@@ -518,17 +518,20 @@ def evaluate_liveness(
     photos = list(photos) if photos is not None else load_photos(engine, root, max_identities)
     tallies = {kind: Tally() for kind in ("bona_fide", "returning", *ATTACK_TYPES)}
     measures = Measures()
+    by_pitch: dict[str, dict[str, Tally]] = {}
 
     def judge(
         kind: str, steps: Sequence[Movement], frames: list[FrameObservation] | None, seen: Sequence[bytes | int] = ()
     ) -> LivenessVerdict | None:
-        if frames is None:
-            tallies[kind].add(None)
+        verdict = None if frames is None else check_challenge(steps, frames, seen, thresholds)
+        tallies[kind].add(verdict)
+        if kind in ATTACK_TYPES:
+            split = "with_pitch_step" if any(step in (Movement.UP, Movement.DOWN) for step in steps) else "yaw_only"
+            by_pitch.setdefault(kind, {}).setdefault(split, Tally()).add(verdict)
+        if frames is None or verdict is None:
             return None
-        verdict = check_challenge(steps, frames, seen, thresholds)
         if keep is not None:
             keep.append((kind, tuple(steps), list(frames), list(seen)))
-        tallies[kind].add(verdict)
         measures.add(kind, steps, frames, verdict, seen)
         return verdict
 
@@ -578,6 +581,10 @@ def evaluate_liveness(
         "bpcer": _rate(bona.total - bona.accepted, bona.total),
         "n_attacks": {kind: t.total for kind, t in attacks.items()},
         "n_attacks_accepted": {kind: t.accepted for kind, t in attacks.items()},
+        "apcer_by_challenge": {
+            kind: {split: f"{t.accepted}/{t.total}" for split, t in sorted(splits.items())}
+            for kind, splits in by_pitch.items()
+        },
         "n_bona_fide": bona.total,
         "n_bona_fide_refused": bona.total - bona.accepted,
         "returning_visitor": {
@@ -618,7 +625,8 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
         total = report["n_attacks"][kind]
         rate = report["apcer"][kind]
         shown = "n/a" if rate is None else f"{100 * rate:.2f}%"
-        out(f"  APCER {kind:7s} {shown:>8s}  ({report['n_attacks_accepted'][kind]}/{total} accepted)")
+        split = ", ".join(f"{k} {v}" for k, v in report["apcer_by_challenge"].get(kind, {}).items())
+        out(f"  APCER {kind:7s} {shown:>8s}  ({report['n_attacks_accepted'][kind]}/{total} accepted; {split})")
     bpcer = report["bpcer"]
     shown = "n/a" if bpcer is None else f"{100 * bpcer:.2f}%"
     out(f"  BPCER         {shown:>8s}  ({report['n_bona_fide_refused']}/{report['n_bona_fide']} refused)")
