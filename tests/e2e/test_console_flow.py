@@ -56,6 +56,7 @@ def host_invites(recorder: PageRecorder, state: dict[str, Any], visitor: str) ->
     url = page.inner_text("#invite-link-url")
     item = page.locator("#invite-list .item", has_text=visitor)
     expect(item).to_have_attribute("data-status", "invited")
+    expect(page.locator("#invite-link-qr")).to_have_attribute("data-text", url)
     assert_qr_encodes(page, "#invite-link-qr", url)
     docs_screenshot(page, "host-invite")
     return {"registration_url": url, "invite_id": item.get_attribute("data-invite-id")}
@@ -77,6 +78,7 @@ def admin_pairs_new_kiosk(recorder: PageRecorder, state: dict[str, Any], name: s
     expect(page.locator("#pairing")).to_be_visible()
     code = page.inner_text("#pairing-code").strip()
     url = page.inner_text("#pairing-url").strip()
+    expect(page.locator("#pairing-qr")).to_have_attribute("data-text", url)
     assert_qr_encodes(page, "#pairing-qr", url)
     docs_screenshot(page, "admin-pairing")
     return {"code": code, "url": url, "terminal_id": item.get_attribute("data-terminal-id") or ""}

@@ -664,6 +664,7 @@ let qrModule = null;
 
 /** Draws `text` as a QR code (qrcode-generator, vendored by `make web-vendor`); hides the canvas without it. */
 async function drawQr(canvas, text) {
+  delete canvas.dataset.text;
   try {
     qrModule = qrModule || (await import('./qrcodegen.js'));
   } catch {
