@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"API            {state['api_url']}  (OpenAPI: {state['api_url']}/openapi.json)")
         if "invite" in state:
             print(f"visitor page   {state['invite']['registration_url']}")
-        print(f"door kiosk     {state['api_url']}/kiosk  (door {state.get('door_id', '-')}; credentials: state file)")
+        door = state.get("door_id", "-")
+        print(f"door kiosk     {state['api_url']}/kiosk  (door {door}: pair it in the console or type its key)")
         console = state.get("console", {}).get("url", f"{state['api_url']}/console")
         print(f"console        {console}")
         for role in ("admin", "host"):
