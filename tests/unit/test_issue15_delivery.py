@@ -300,3 +300,21 @@ def test_resends_are_limited_per_invite_and_hour(stack: Any) -> None:
     # And once the window has passed (two hours later: the estimate slides over the previous hour) it works again
     stack.clock.advance(7200)
     assert stack.admin("POST", path).status == 200
+
+
+def test_invites_and_resends_are_audited_without_the_address(stack: Any) -> None:
+    # Given an invite by e-mail with the arrival opt-in, one without e-mail, and a resend that SES refuses
+    with_email = create(stack, email=VISITOR_EMAIL, notify_on_arrival=True).json()
+    plain = create(stack).json()
+    mailer(stack).fail = True
+    assert stack.admin("POST", f"/invites/{with_email['invite_id']}/email").status == 503
+    mailer(stack).fail = False
+    assert stack.admin("POST", f"/invites/{with_email['invite_id']}/email").status == 200
+    # Then the audit says what happened to each mail, by whom, and never holds the address
+    records = stack.services.audit.records
+    invites = {r.visitor_id: r.details for r in records if r.kind.value == "invite"}
+    assert invites[with_email["invite_id"]] == {"email": "sent", "notify_on_arrival": "true"}
+    assert invites[plain["invite_id"]] == {"email": "none"}
+    resends = [(r.actor, r.details["result"]) for r in records if r.kind.value == "invite_mailed"]
+    assert resends == [("admin-1", "failed"), ("admin-1", "sent")]
+    assert VISITOR_EMAIL not in repr(records)

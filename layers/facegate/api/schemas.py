@@ -206,8 +206,8 @@ class ErasureOut(RecordModel):
     rename={"kind": "event"},
     types={"event": str},
     descriptions={
-        "event": "verify, refused, cooldown, enroll, enroll_refused, consent, erase, invite, terminal_revoked "
-        "or site_updated"
+        "event": "verify, refused, cooldown, enroll, enroll_refused, consent, erase, invite, invite_mailed, "
+        "terminal_revoked or site_updated"
     },
     after={
         "actor_name": (

@@ -371,6 +371,8 @@ class AuditKind(StrEnum):
     COOLDOWN = "cooldown"
     """An alarm: repeated denials suspended a terminal's face-only matching or blocked a claim code
     (``details``: scope ``terminal`` or ``claim_code``, denials, seconds)."""
+    INVITE_MAILED = "invite_mailed"
+    """A host or admin sent an invite's mail again (``details``: ``result`` sent or failed; never the address)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,8 +242,11 @@ def create_invite(
         link_ct=delivery.seal_link(services, site, invite_id, url),
     )
     services.repo.put_invite(invite)
-    record_event(services, site_id, AuditKind.INVITE, actor.subject, visitor_id=invite.invite_id)
     sent = delivery.send_invite_mail(services, site, invite, url, delivery.host_label(actor, invite))
+    details = {"email": "none" if email is None else ("sent" if sent else "not_sent")}
+    if notify_on_arrival:
+        details["notify_on_arrival"] = "true"
+    record_event(services, site_id, AuditKind.INVITE, actor.subject, visitor_id=invite.invite_id, details=details)
     return NewInvite(invite=invite, token=token, registration_url=url, email_sent=sent)
 
 

@@ -20,9 +20,10 @@ from datetime import datetime
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from facegate.domain.mail import Mail, arrival_mail, invite_mail
-from facegate.domain.models import Decision, Invite, Site, parse_rfc3339, rfc3339
+from facegate.domain.models import AuditKind, Decision, Invite, Site, parse_rfc3339, rfc3339
 from facegate.errors import Conflict, DeliveryFailed, Gone, NotFound, RateLimited
 from facegate.security import envelope
+from facegate.usecases.audit import record_event
 from facegate.usecases.context import Principal, Services
 from facegate.usecases.keys import site_context
 
@@ -152,8 +153,24 @@ def resend_invite_mail(services: Services, actor: Principal, invite_id: str) -> 
     if url is None:
         raise Conflict("this invite's link is not kept; create a new invite", code="link_unavailable")
     mail = compose_invite_mail(services, site, invite, url, host_label(actor, invite))
-    services.mailer.send(mail.to, mail.subject, mail.text, mail.html, mail.kind.value)
+    try:
+        services.mailer.send(mail.to, mail.subject, mail.text, mail.html, mail.kind.value)
+    except DeliveryFailed:
+        _audit_resend(services, actor, invite, "failed")
+        raise
+    _audit_resend(services, actor, invite, "sent")
     return ResentMail(invite_id=invite.invite_id, email=invite.email, sent_at=now)
+
+
+def _audit_resend(services: Services, actor: Principal, invite: Invite, result: str) -> None:
+    record_event(
+        services,
+        invite.site_id,
+        AuditKind.INVITE_MAILED,
+        actor.subject,
+        visitor_id=invite.invite_id,
+        details={"result": result},
+    )
 
 
 def decision_detail(
