@@ -7,7 +7,6 @@ named members are extracted and checked again.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import subprocess
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facegate.errors import ModelUnavailable
+from facegate.vision.manifest import sha256_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +123,6 @@ DLIB_MODELS_PACKAGE = "face-recognition-models"
 DLIB_MODELS_VERSION = "0.3.0"
 DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 DLIB_SHAPE5_FILE = "shape_predictor_5_face_landmarks.dat"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _pip_download(requirement: str, kind: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
