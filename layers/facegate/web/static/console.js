@@ -164,9 +164,12 @@ async function tokenRequest(form) {
   });
 }
 
+/** Keeps the tokens; the expiry is counted on this device's clock from expires_in (seconds), so a device clock
+ * that is off does not refresh too late or in a loop (the token's own exp is the fallback). */
 function keepTokens(data) {
+  const lifetime = Number(data.expires_in);
   const claims = jwtClaims(data.id_token);
-  const expiresAt = claims.exp ? claims.exp * 1000 : Date.now() + Number(data.expires_in || 3600) * 1000;
+  const expiresAt = lifetime > 0 ? Date.now() + lifetime * 1000 : Number(claims.exp || 0) * 1000;
   state.session = {
     id_token: data.id_token,
     refresh_token: data.refresh_token || state.session?.refresh_token || null,
@@ -187,13 +190,15 @@ function scheduleRefresh() {
 function refreshTokens() {
   if (state.refreshing) return state.refreshing;
   state.refreshing = (async () => {
-    const refreshToken = state.session?.refresh_token;
+    const session = state.session;
+    const refreshToken = session?.refresh_token;
     if (!refreshToken) return false;
     const result = await tokenRequest({
       grant_type: 'refresh_token',
       client_id: state.config.client_id,
       refresh_token: refreshToken,
     });
+    if (state.session !== session) return false; // signed out (or in again) meanwhile: never bring it back
     if (result.ok && result.data?.id_token) {
       keepTokens(result.data);
       document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || '0') + 1);
