@@ -461,7 +461,8 @@ async function scanLoop() {
     }
     const pairCode = pairingCodeFrom(text, window.location.origin);
     if (pairCode) {
-      onPairingCode(pairCode);
+      // A set-up kiosk pairs from a QR only while its settings are open: a stray pairing QR never re-pairs it.
+      if (!settingsComplete() || !$('#settings-panel').hidden) onPairingCode(pairCode);
       continue;
     }
     const code = normaliseClaim(text);
