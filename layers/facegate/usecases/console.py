@@ -242,13 +242,20 @@ class NamedRecord:
     actor_name: str | None
 
 
-def actor_names(services: Services, site_id: str, records: Sequence[AuditRecord]) -> dict[str, str]:
-    """Names behind the actors of ``records``: users' names from the directory, terminals' names."""
-    actors = {record.actor for record in records}
-    names = _names(services, actors)
+def actor_names(
+    services: Services, site_id: str, records: Sequence[AuditRecord], known: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """Names behind the actors of ``records`` (None where unknown): users' names from the directory, terminals'
+    names. ``known`` holds names looked up before (a CSV export reads many pages): only new actors are looked up."""
+    names: dict[str, str | None] = dict(known or {})
+    actors = {record.actor for record in records} - set(names)
+    if not actors:
+        return names
+    found: dict[str, str | None] = dict(_names(services, actors))
     if any(actor.startswith("terminal:") for actor in actors):
         for terminal in services.repo.list_terminals(site_id):
-            names[f"terminal:{terminal.terminal_id}"] = terminal.name
+            found[f"terminal:{terminal.terminal_id}"] = terminal.name
+    names.update({actor: found.get(actor) for actor in actors})
     return names
 
 
@@ -261,10 +268,13 @@ def read_audit(
     filters: AuditFilter,
     limit: int,
     cursor: str | None,
+    known: dict[str, str | None] | None = None,
 ) -> Page[NamedRecord]:
-    """One page of the filtered audit trail with actor names (admins)."""
+    """One page of the filtered audit trail with actor names (admins); ``known``: names looked up before."""
     records, next_token = admin.read_audit(services, actor, site_id, start, end, limit, cursor, filters)
-    names = actor_names(services, site_id, records)
+    names = actor_names(services, site_id, records, known)
+    if known is not None:
+        known.update(names)
     return Page([NamedRecord(r, names.get(r.actor)) for r in records], next_token)
 
 
@@ -322,8 +332,9 @@ def audit_csv(
     cursor: str | None = None
     rows = 0
     truncated = False
+    known: dict[str, str | None] = {}
     while True:
-        page = read_audit(services, actor, site_id, start, end, filters, CSV_PAGE, cursor)
+        page = read_audit(services, actor, site_id, start, end, filters, CSV_PAGE, cursor, known)
         for named in page.items:
             if rows == CSV_MAX_ROWS:
                 truncated = True
