@@ -32,6 +32,15 @@ def lfw_dev_dir(shared_dir: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def edge_dir(shared_dir: Path) -> Path:
+    """The edge-case photos (``datasets/edge``: masks, profiles, full-body shots); skips the test when absent."""
+    path = shared_dir / "datasets" / "edge"
+    if not (path / "README.md").is_file():
+        pytest.skip(f"edge-case images not found under {path}")
+    return path
+
+
 # --- backend harness: the API in-process over any wired Services --------------------------------
 
 from collections.abc import Callable, Sequence  # noqa: E402

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import psutil
 
 from facegate.security.signing import sign
 
@@ -82,3 +85,26 @@ def signed_headers(
     if claim is not None:
         headers["x-facegate-claim"] = claim
     return headers
+
+
+def rss_bytes() -> int:
+    """This process's resident set size, bytes, after a garbage collection."""
+    gc.collect()
+    return int(psutil.Process().memory_info().rss)
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux only); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_bytes() -> int:
+    """The peak resident set size since the last :func:`reset_peak_rss`, bytes (Linux ``VmHWM``)."""
+    with open("/proc/self/status") as handle:
+        line = next(line for line in handle if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024

@@ -9,7 +9,6 @@ descriptor as the plain JPEG; hostile files never allocate their declared canvas
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import struct
 import zlib
@@ -18,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import pytest
 from PIL import Image
 
 from facegate.errors import FacegateError, FaceRejected, ImageRejected, PayloadTooLarge
 from facegate.vision import FaceEngine
 from facegate.vision.types import Template
+from helpers import peak_rss_bytes, reset_peak_rss, rss_bytes
 
 MIB = 1024 * 1024
 FACE = ("Emma_Watson", "Emma_Watson_0001.jpg")
@@ -354,25 +353,6 @@ def test_sideways_face_without_exif_is_not_enrolled(engine: FaceEngine, face_rgb
 # --------------------------------------------------------------------------------------------- memory
 
 
-def rss() -> int:
-    gc.collect()
-    return int(psutil.Process().memory_info().rss)
-
-
-def reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss() -> int:
-    with open("/proc/self/status") as handle:
-        return int(next(line for line in handle if line.startswith("VmHWM:")).split()[1]) * 1024
-
-
 def feed(engine: FaceEngine, files: dict[str, bytes], rounds: int) -> None:
     for _ in range(rounds):
         for data in files.values():
@@ -388,13 +368,13 @@ def test_hostile_inputs_keep_memory_bounded(
     # decode to 64 MB, the giant headers to many GB)
     engine.enroll_template(face_jpeg)
     feed(engine, hostile_files, rounds=1)
-    before = rss()  # collects garbage first, so the peak mark is reset to a settled RSS
-    if not reset_peak():
+    before = rss_bytes()  # collects garbage first, so the peak mark is reset to a settled RSS
+    if not reset_peak_rss():
         pytest.skip("the peak RSS mark cannot be reset on this platform (/proc/self/clear_refs)")
     # When every hostile file goes through every verb five times
     feed(engine, hostile_files, rounds=5)
-    peak_growth = peak_rss() - before
-    growth = rss() - before
+    peak_growth = peak_rss_bytes() - before
+    growth = rss_bytes() - before
     # Then resident memory never rose by more than 32 MB and did not stay up
     print(f"peak RSS above baseline {peak_growth / MIB:.1f} MiB, after {growth / MIB:.1f} MiB")
     assert peak_growth < 32 * MIB

@@ -33,14 +33,6 @@ EDGE_FILES = 16
 ENROLL_CODES = frozenset({"no_face", "multiple_faces", *ISSUE_ORDER})
 
 
-@pytest.fixture(scope="module")
-def edge_dir(shared_dir: Path) -> Path:
-    path = shared_dir / "datasets" / "edge"
-    if not (path / "README.md").is_file():
-        pytest.skip(f"edge-case images not found under {path}")
-    return path
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What the engine makes of one edge image."""

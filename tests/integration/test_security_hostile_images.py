@@ -10,7 +10,6 @@ resident memory must stay bounded. A hypothesis test then throws random bytes an
 from __future__ import annotations
 
 import base64
-import gc
 import io
 import re
 import struct
@@ -43,6 +42,7 @@ from security_support import (
 )
 
 from facegate_tools.local.inprocess import ApiResponse
+from helpers import rss_bytes
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -568,11 +568,6 @@ class RssSampler:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
-def _rss() -> int:
-    gc.collect()
-    return int(psutil.Process().memory_info().rss)
-
-
 def test_resident_memory_stays_bounded_over_the_corpus(lab: Lab) -> None:
     # Given a warm process (one pass over the corpus already made: decoders, model arenas and caches allocated)
     items = corpus()
@@ -584,11 +579,11 @@ def test_resident_memory_stays_bounded_over_the_corpus(lab: Lab) -> None:
                 assert lab.send(route, body, content_type).status < 500, item.name
 
     one_pass()
-    before = _rss()
+    before = rss_bytes()
     # When the whole corpus is posted to both routes once more, with RSS sampled every 2 ms
     with RssSampler() as sampler:
         one_pass()
-    after = _rss()
+    after = rss_bytes()
     peak_growth, final_growth = (sampler.peak - before) / MIB, (after - before) / MIB
     print(f"RSS before {before / MIB:.0f} MiB, peak +{peak_growth:.0f} MiB, after +{final_growth:.0f} MiB")
     # Then the peak above the warm baseline stays far below the door function's 2 GiB (the largest accepted

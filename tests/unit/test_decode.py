@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import gc
 import io
 import struct
 import subprocess
@@ -14,7 +13,6 @@ import zlib
 from collections.abc import Callable
 
 import numpy as np
-import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +27,7 @@ from facegate.vision.decode import (
     decode_image,
     sniff_format,
 )
+from helpers import peak_rss_bytes, reset_peak_rss, rss_bytes
 
 MIB = 1024 * 1024
 
@@ -808,27 +807,6 @@ def test_mutated_valid_images_give_an_image_or_a_typed_error(data: bytes) -> Non
 
 
 # ---------------------------------------------------------------- memory stays bounded
-
-
-def rss_bytes() -> int:
-    gc.collect()
-    return int(psutil.Process().memory_info().rss)
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux only); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_bytes() -> int:
-    with open("/proc/self/status") as handle:
-        line = next(line for line in handle if line.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
 
 
 def hostile_inputs() -> list[bytes]:
