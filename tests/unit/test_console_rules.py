@@ -14,7 +14,7 @@ import pytest
 
 from facegate.adapters import memory
 from facegate.domain.invite_status import InviteStatus, invite_status
-from facegate.domain.models import Consent, Invite
+from facegate.domain.models import AuditFilter, AuditKind, Consent, Invite
 from facegate.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from facegate.usecases import admin, console, pairing
 from facegate.usecases.context import Principal, Services
@@ -230,3 +230,29 @@ def test_only_admins_issue_codes(world: tuple[Services, str, str]) -> None:
     with pytest.raises(Exception) as refused:
         pairing.issue_pairing(services, host, site_id, terminal_id, "https://api.example")
     assert getattr(refused.value, "code", None) == "forbidden"
+
+
+def test_a_csv_export_spans_pages_and_says_when_it_was_cut(
+    world: tuple[Services, str, str], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given seven audited invites on the site, exported two records per page with room for five rows
+    services, site_id, _ = world
+    for _ in range(7):
+        admin.create_invite(services, ADMIN, site_id, _doors(services, site_id), clock(), clock() + timedelta(hours=1))
+        clock.advance(1)
+    monkeypatch.setattr(console, "CSV_PAGE", 2)
+    monkeypatch.setattr(console, "CSV_MAX_ROWS", 5)
+    # When exported
+    export = console.audit_csv(services, ADMIN, site_id, None, None, AuditFilter(kind=AuditKind.INVITE))
+    # Then five rows in time order come out, and the export says it was cut
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert export.rows == 5 and export.truncated and [r["event"] for r in rows] == ["invite"] * 5
+    assert [r["at"] for r in rows] == sorted(r["at"] for r in rows)
+    # And with room for all of them it is not cut
+    monkeypatch.setattr(console, "CSV_MAX_ROWS", 100)
+    whole = console.audit_csv(services, ADMIN, site_id, None, None, AuditFilter(kind=AuditKind.INVITE))
+    assert whole.rows == 7 and not whole.truncated
+
+
+def _doors(services: Services, site_id: str) -> list[str]:
+    return [door.door_id for door in services.repo.list_doors(site_id)]
