@@ -33,26 +33,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from facegate.domain.models import Movement as Movement  # re-exported: the challenge steps are domain values
 from facegate.vision.quality import FRONTAL_NOSE_RATIO, GREY_WEIGHTS
 from facegate.vision.types import FloatArray, ImageArray
 
 F64 = npt.NDArray[np.float64]
-
-
-class Movement(StrEnum):
-    """One step of a challenge: the pose the visitor is asked to take, in the visitor's own directions."""
-
-    STRAIGHT = "straight"
-    LEFT = "left"
-    RIGHT = "right"
-    UP = "up"
-    DOWN = "down"
 
 
 TOO_FEW_FRAMES: Final = "too_few_frames"
