@@ -35,12 +35,4 @@ def invite_status(invite: Invite, now: datetime) -> InviteStatus:
         return InviteStatus.ERASED
     if invite.arrived_at is not None:
         return InviteStatus.ARRIVED
-    if now >= invite.valid_until:
-        return InviteStatus.EXPIRED
-    if invite.enrolled_at is not None:
-        return InviteStatus.ENROLLED
-    if invite.consent is not None:
-        return InviteStatus.CONSENTED
-    if invite.erased_at is not None:
-        return InviteStatus.ERASED
-    return InviteStatus.INVITED
+    return InviteStatus(invite.state(now).value)  # rules 3-7: the visitor's own state
