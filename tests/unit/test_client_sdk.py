@@ -291,6 +291,20 @@ def admin(api: FakeApi, **kwargs: Any) -> fc.AdminClient:
     return fc.AdminClient(api.url, "id-token-123", **kwargs)
 
 
+def invite_json(api: FakeApi, invite_id: str = "i_1", token: str = TOKEN, **extra: Any) -> dict[str, Any]:
+    """The answer of ``POST /sites/s_1/invites`` for an invite to DOOR from T0 to T1 (``extra``: more keys)."""
+    return {
+        "invite_id": invite_id,
+        "registration_url": f"{api.url}/register/{token}",
+        "token": token,
+        "site_id": "s_1",
+        "door_ids": [DOOR],
+        "valid_from": T0,
+        "valid_until": T1,
+        **extra,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -847,15 +861,7 @@ def test_admin_creations_send_bearer_and_contract_bodies(api: FakeApi) -> None:
 
 def test_create_invite_sends_rfc3339_utc(api: FakeApi) -> None:
     # Given an invite route
-    invite = {
-        "invite_id": "i_1",
-        "registration_url": f"{api.url}/register/{TOKEN}",
-        "token": TOKEN,
-        "site_id": "s_1",
-        "door_ids": [DOOR],
-        "valid_from": T0,
-        "valid_until": T1,
-    }
+    invite = invite_json(api)
     api.on("POST", "/sites/s_1/invites", (201, invite, {}))
     seoul = timezone(timedelta(hours=9))
     # When inviting with an aware Seoul datetime and an offset string
@@ -1115,15 +1121,7 @@ def test_cli_verify_exit_codes_with_local(api: FakeApi, local_stack: Path) -> No
 
 def test_cli_invite_enroll_status_erase_with_local(api: FakeApi, local_stack: Path) -> None:
     # Given the local stack file and visitor/admin routes
-    invite = {
-        "invite_id": "i_2",
-        "registration_url": f"{api.url}/register/{TOKEN}",
-        "token": TOKEN,
-        "site_id": "s_1",
-        "door_ids": [DOOR],
-        "valid_from": T0,
-        "valid_until": T1,
-    }
+    invite = invite_json(api, "i_2")
     api.on("POST", "/sites/s_1/invites", (201, invite, {}))
     api.on("GET", f"{REGISTER}/notice", (200, notice_json(), {}))
     api.on("GET", f"{REGISTER}/status", (200, status_json("invited"), {}))
@@ -1196,23 +1194,11 @@ def test_small_jpeg_with_gps_metadata_is_reencoded_without_it() -> None:
 # ----- issue 15: what a new user ran into -------------------------------------------------------
 
 
-def other_invite(api: FakeApi, token: str) -> dict[str, Any]:
-    return {
-        "invite_id": "i_new",
-        "registration_url": f"{api.url}/register/{token}",
-        "token": token,
-        "site_id": "s_1",
-        "door_ids": [DOOR],
-        "valid_from": T0,
-        "valid_until": T1,
-    }
-
-
 def test_item1_enroll_without_url_uses_the_invite_just_created(api: FakeApi, local_stack: Path) -> None:
     # Given the local stack file (its demo invite is TOKEN) and an invite route that creates another invite
     new_token = "tok_" + "B" * 39
     new_register = f"/register/{new_token}"
-    api.on("POST", "/sites/s_1/invites", (201, other_invite(api, new_token), {}))
+    api.on("POST", "/sites/s_1/invites", (201, invite_json(api, "i_new", new_token), {}))
     for register in (REGISTER, new_register):
         api.on("GET", f"{register}/notice", (200, notice_json(), {}))
         api.on("GET", f"{register}/status", (200, status_json("invited"), {}))
@@ -1244,7 +1230,7 @@ def test_item1_enroll_without_url_uses_the_invite_just_created(api: FakeApi, loc
 def test_item1_an_explicit_url_still_wins_and_erasing_the_invite_forgets_it(api: FakeApi, local_stack: Path) -> None:
     # Given an invite created with --local, then the demo link given explicitly
     new_token = "tok_" + "C" * 39
-    api.on("POST", "/sites/s_1/invites", (201, other_invite(api, new_token), {}))
+    api.on("POST", "/sites/s_1/invites", (201, invite_json(api, "i_new", new_token), {}))
     api.on("GET", f"{REGISTER}/status", (200, status_json("invited"), {}))
     api.on("DELETE", "/invites/i_new", (200, {"erased_at": T1, "items": []}, {}))
     assert run_cli("--local", "invite")[0] == 0
@@ -1299,7 +1285,7 @@ def test_item9_an_option_given_before_the_subcommand_is_kept_and_after_it_overri
 def test_item1_a_remembered_invite_older_than_local_json_is_ignored(api: FakeApi, local_stack: Path) -> None:
     # Given an invite remembered before the local stack restarted (local.json rewritten after it)
     new_token = "tok_" + "D" * 39
-    api.on("POST", "/sites/s_1/invites", (201, other_invite(api, new_token), {}))
+    api.on("POST", "/sites/s_1/invites", (201, invite_json(api, "i_new", new_token), {}))
     api.on("GET", f"{REGISTER}/status", (200, status_json("invited"), {}))
     assert run_cli("--local", "invite")[0] == 0
     remembered = local_stack / ".facegate" / "last_invite.json"

@@ -4,33 +4,18 @@ of test_client_sdk."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from test_client_sdk import DOOR, T0, T1, TOKEN, FakeApi, admin, api, error, run_cli  # noqa: F401
+from test_client_sdk import DOOR, T0, T1, TOKEN, FakeApi, admin, api, error, invite_json, run_cli  # noqa: F401
 
 import facegate_client as fc
 
 EMAIL = "visitor@example.com"
 
 
-def invite_reply(api: FakeApi, **extra: Any) -> dict[str, Any]:  # noqa: F811
-    return {
-        "invite_id": "i_1",
-        "registration_url": f"{api.url}/register/{TOKEN}",
-        "token": TOKEN,
-        "site_id": "s_1",
-        "door_ids": [DOOR],
-        "valid_from": T0,
-        "valid_until": T1,
-        **extra,
-    }
-
-
 def test_create_invite_sends_the_email_and_the_opt_in_and_reads_them_back(api: FakeApi) -> None:  # noqa: F811
     # Given an invite route that answers with the mail fields
     api.on(
-        "POST", "/sites/s_1/invites", (201, invite_reply(api, email=EMAIL, notify_on_arrival=True, email_sent=True), {})
+        "POST", "/sites/s_1/invites", (201, invite_json(api, email=EMAIL, notify_on_arrival=True, email_sent=True), {})
     )
     # When a host invites with an e-mail and the arrival opt-in
     invite = admin(api).create_invite("s_1", [DOOR], T0, T1, email=EMAIL, notify_on_arrival=True)
@@ -43,7 +28,7 @@ def test_create_invite_sends_the_email_and_the_opt_in_and_reads_them_back(api: F
 
 def test_create_invite_without_email_sends_neither_field_and_reads_an_older_server(api: FakeApi) -> None:  # noqa: F811
     # Given a server that predates the mail fields
-    api.on("POST", "/sites/s_1/invites", (201, invite_reply(api), {}))
+    api.on("POST", "/sites/s_1/invites", (201, invite_json(api), {}))
     # When inviting without an e-mail
     invite = admin(api).create_invite("s_1", [DOOR], T0, T1)
     # Then the request carries neither field and the result defaults to no mail
@@ -80,7 +65,7 @@ def test_resend_invite_email_and_its_errors(api: FakeApi) -> None:  # noqa: F811
 def test_cli_invite_with_email_and_resend_invite(api: FakeApi) -> None:  # noqa: F811
     # Given the API's invite and resend routes
     api.on(
-        "POST", "/sites/s_1/invites", (201, invite_reply(api, email=EMAIL, notify_on_arrival=True, email_sent=True), {})
+        "POST", "/sites/s_1/invites", (201, invite_json(api, email=EMAIL, notify_on_arrival=True, email_sent=True), {})
     )
     api.on("POST", "/invites/i_1/email", (200, {"invite_id": "i_1", "email": EMAIL, "sent_at": T0}, {}))
     common = ["--api-url", api.url, "--token", "id-token-123"]
