@@ -1147,6 +1147,7 @@ def test_the_template_routes_every_api_route_with_one_auth_mechanism() -> None:
         ("GET", "/register/{token}/status"): "RegisterVisitorFunction",
         ("DELETE", "/register/{token}"): "RegisterVisitorFunction",
         ("POST", "/doors/{door_id}/verify"): "VerifyAtDoorFunction",
+        ("POST", "/doors/{door_id}/challenge"): "VerifyAtDoorFunction",
         ("GET", "/openapi.json"): "ServePagesFunction",
         ("GET", "/register/{token}"): "ServePagesFunction",
         ("GET", "/kiosk"): "ServePagesFunction",

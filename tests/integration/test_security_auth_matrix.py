@@ -585,13 +585,15 @@ def test_openapi_security_agrees_with_the_template() -> None:
     # is documented
     assert set(operations) == set(template) - PUBLIC
     # And the documented credential is the deployed one: JWT routes declare cognitoJwt, the door route the
-    # terminal signature, visitor routes nothing (their token is in the path)
+    # terminal signature, visitor routes and pairing nothing (a token in the path, a one-time code in the body)
     for key, security in operations.items():
         schemes = {name for requirement in security for name in requirement}
         if template[key].auth == "jwt":
             assert schemes == {"cognitoJwt"}, key
         elif key in TERMINAL_ROUTES:
             assert schemes == {"terminalSignature"}, key
+        elif key in PAIRING_ROUTES:
+            assert schemes == set(), key
         else:
             assert schemes == set() and "{token}" in key[1], key
 
