@@ -23,22 +23,24 @@ def shared_dir() -> Path:
     return path
 
 
+def dataset_dir(shared_dir: Path, name: str, marker: str) -> Path:
+    """``datasets/<name>`` of the shared folder; skips the test when its file ``marker`` is absent."""
+    path = shared_dir / "datasets" / name
+    if not (path / marker).is_file():
+        pytest.skip(f"data set {name} not found under {path} (no {marker})")
+    return path
+
+
 @pytest.fixture(scope="session")
 def lfw_dev_dir(shared_dir: Path) -> Path:
     """LFW View 1 development images (``datasets/lfw-dev``); skips the test when absent."""
-    path = shared_dir / "datasets" / "lfw-dev"
-    if not (path / "pairsDevTest.txt").is_file():
-        pytest.skip(f"LFW dev set not found under {path}")
-    return path
+    return dataset_dir(shared_dir, "lfw-dev", "pairsDevTest.txt")
 
 
 @pytest.fixture(scope="session")
 def edge_dir(shared_dir: Path) -> Path:
     """The edge-case photos (``datasets/edge``: masks, profiles, full-body shots); skips the test when absent."""
-    path = shared_dir / "datasets" / "edge"
-    if not (path / "README.md").is_file():
-        pytest.skip(f"edge-case images not found under {path}")
-    return path
+    return dataset_dir(shared_dir, "edge", "README.md")
 
 
 # --- backend harness: the API in-process over any wired Services --------------------------------
