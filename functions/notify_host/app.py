@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.deps import provide_services
-from facegate.api.observability import count, logger, metrics
+from facegate.api.observability import count, logger, metrics, tracer
 from facegate.usecases.delivery import DOOR_DECISION, notify_arrival
 
 resolver = None
@@ -21,6 +21,7 @@ resolver = None
 
 
 @logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Handle one EventBridge event (``source`` facegate, ``detail-type`` door.decision)."""
