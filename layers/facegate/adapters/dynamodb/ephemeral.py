@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -86,34 +86,26 @@ class DynamoEphemeral:
         until = parse_rfc3339(str(decode(item)["until"]))
         return until if until > now else None
 
-    def put_pairing(self, pairing: PairingCode) -> None:
-        """One conditional PutItem (``PAIR#<code hash>``), deleted by TTL after ``expires_at``."""
+    def _put_new(self, pk: str, expires_at: datetime, fields: dict[str, Any]) -> None:
+        """One conditional PutItem of a new item ``pk`` with ``fields``, deleted by TTL after ``expires_at``."""
         with unavailable_on_transient():
             self._client.put_item(
                 TableName=self._table,
                 Item=encode(
-                    {
-                        "pk": f"PAIR#{pairing.code_hash}",
-                        "terminal_id": pairing.terminal_id,
-                        "site_id": pairing.site_id,
-                        "issued_at": rfc3339_text(pairing.issued_at),
-                        "issued_by": pairing.issued_by,
-                        "until": rfc3339_text(pairing.expires_at),
-                        TTL_ATTRIBUTE: epoch_seconds(pairing.expires_at),
-                    }
+                    {"pk": pk, **fields, "until": rfc3339_text(expires_at), TTL_ATTRIBUTE: epoch_seconds(expires_at)}
                 ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
 
-    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
-        """One conditional DeleteItem (``attribute_exists(pk)``) returning the old item: of concurrent takes only
-        one gets it (single use; the condition makes the losers fail rather than delete nothing). TTL deletion
-        lags, so the expiry is checked here too."""
+    def _take(self, pk: str) -> dict[str, Any] | None:
+        """One conditional DeleteItem (``attribute_exists(pk)``) returning the old item's values: of concurrent
+        takes only one gets it (single use; the condition makes the losers fail rather than delete nothing, also
+        on DynamoDB Local, whose unconditional deletes all return the item)."""
         try:
             with unavailable_on_transient():
                 response = self._client.delete_item(
                     TableName=self._table,
-                    Key={"pk": {"S": f"PAIR#{code_hash}"}},
+                    Key={"pk": {"S": pk}},
                     ConditionExpression="attribute_exists(pk)",
                     ReturnValues="ALL_OLD",
                 )
@@ -122,9 +114,23 @@ class DynamoEphemeral:
                 return None
             raise
         item = response.get("Attributes")
-        if not item:
+        return decode(item) if item else None
+
+    def put_pairing(self, pairing: PairingCode) -> None:
+        """One conditional PutItem (``PAIR#<code hash>``), deleted by TTL after ``expires_at``."""
+        fields = {
+            "terminal_id": pairing.terminal_id,
+            "site_id": pairing.site_id,
+            "issued_at": rfc3339_text(pairing.issued_at),
+            "issued_by": pairing.issued_by,
+        }
+        self._put_new(f"PAIR#{pairing.code_hash}", pairing.expires_at, fields)
+
+    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
+        """Single use (:meth:`_take`); TTL deletion lags, so the expiry is checked here too."""
+        values = self._take(f"PAIR#{code_hash}")
+        if values is None:
             return None
-        values = decode(item)
         pairing = PairingCode(
             code_hash=code_hash,
             terminal_id=str(values["terminal_id"]),
@@ -136,44 +142,20 @@ class DynamoEphemeral:
         return pairing if pairing.expires_at > now else None
 
     def put_challenge(self, challenge: Challenge) -> None:
-        """One PutItem (``CHALLENGE#<id>``), deleted by TTL after ``expires_at``."""
-        with unavailable_on_transient():
-            self._client.put_item(
-                TableName=self._table,
-                Item=encode(
-                    {
-                        "pk": f"CHALLENGE#{challenge.challenge_id}",
-                        "terminal_id": challenge.terminal_id,
-                        "door_id": challenge.door_id,
-                        "steps": [step.value for step in challenge.steps],
-                        "issued_at": rfc3339_text(challenge.issued_at),
-                        "until": rfc3339_text(challenge.expires_at),
-                        TTL_ATTRIBUTE: epoch_seconds(challenge.expires_at),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+        """One conditional PutItem (``CHALLENGE#<id>``), deleted by TTL after ``expires_at``."""
+        fields = {
+            "terminal_id": challenge.terminal_id,
+            "door_id": challenge.door_id,
+            "steps": [step.value for step in challenge.steps],
+            "issued_at": rfc3339_text(challenge.issued_at),
+        }
+        self._put_new(f"CHALLENGE#{challenge.challenge_id}", challenge.expires_at, fields)
 
     def take_challenge(self, challenge_id: str, now: datetime) -> Challenge | None:
-        """One conditional DeleteItem returning the old item: of concurrent takes only one gets it (single use;
-        the condition makes that hold on DynamoDB Local too, whose unconditional deletes all return the item).
-        TTL deletion lags, so the expiry is checked here too."""
-        try:
-            with unavailable_on_transient():
-                response = self._client.delete_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": f"CHALLENGE#{challenge_id}"}},
-                    ConditionExpression="attribute_exists(pk)",
-                    ReturnValues="ALL_OLD",
-                )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return None
-            raise
-        item = response.get("Attributes")
-        if not item:
+        """Single use (:meth:`_take`); TTL deletion lags, so the expiry is checked here too."""
+        values = self._take(f"CHALLENGE#{challenge_id}")
+        if values is None:
             return None
-        values = decode(item)
         challenge = Challenge(
             challenge_id=challenge_id,
             terminal_id=str(values["terminal_id"]),
