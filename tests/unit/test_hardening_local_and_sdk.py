@@ -75,14 +75,14 @@ def test_admin_token_minted_with_motos_bundled_key_is_refused_by_the_local_gatew
     forged = [_mint(moto_key, kid, claims), _mint(moto_key, issuer.kid, claims)]
     # Then both are refused, while the run's own token is accepted
     assert all(verifier.claims(token) is None for token in forged)
-    own = verifier.claims(issuer.token("admin-sub", "admin@facegate_tools.local", ["admins"]))
+    own = verifier.claims(issuer.token("admin-sub", "admin@facegate.local", ["admins"]))
     assert own is not None and own["cognito:groups"] == ["admins"]
 
 
 def test_each_run_signs_with_a_fresh_key_that_the_previous_run_does_not_accept() -> None:
     # Given two runs of the local stack / When a token of the first is shown to the second / Then it is refused
     first, second = LocalIssuer(ISSUER, AUDIENCE), LocalIssuer(ISSUER, AUDIENCE)
-    token = first.token("admin-sub", "admin@facegate_tools.local", ["admins"])
+    token = first.token("admin-sub", "admin@facegate.local", ["admins"])
     assert first.kid != second.kid
     assert second.verifier().claims(token) is None
 
