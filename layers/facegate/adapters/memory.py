@@ -176,21 +176,8 @@ class MemoryRepository:
             invite = self.invites.get(invite_id)
             if invite is None:
                 raise NotFound("invite not found")
-            items: list[str] = []
-            if self.templates.pop((invite.site_id, invite_id), None) is not None:
-                items.append("template")
-            if invite.claim_code_ct is not None:
-                items.append("claim_code")
-            if invite.consent is not None:
-                items.append("consent")
-            if invite.email is not None:
-                items.append("email")
-            if invite.arrived_at is not None:
-                items.append("arrival")
-            if revoke:
-                items.append("invite_token")
-                if invite.display_name:
-                    items.append("display_name")
+            has_template = self.templates.pop((invite.site_id, invite_id), None) is not None
+            items = invite.erasure_items(has_template, revoke)
             self.invites[invite_id] = replace(
                 invite,
                 consent=None,
@@ -204,7 +191,7 @@ class MemoryRepository:
                 arrived_at=None,
             )
             self._bump(invite.site_id)
-            return tuple(items)
+            return items
 
     def get_template_model_id(self, site_id: str, visitor_id: str) -> str | None:
         template = self.templates.get((site_id, visitor_id))

@@ -182,6 +182,24 @@ class Invite:
         """True when this invite admits ``door_id`` at ``now`` (window is [valid_from, valid_until))."""
         return door_id in self.door_ids and self.valid_from <= now < self.valid_until
 
+    def erasure_items(self, has_template: bool, revoke: bool) -> tuple[str, ...]:
+        """What erasing this visitor removes, in receipt order: ``template`` (when one is stored), the personal
+        data the invite holds (``claim_code``, ``consent``, ``email``, ``arrival``) and, when a host or admin
+        revokes the invite, ``invite_token`` and ``display_name``."""
+        held: dict[str, object] = {
+            "claim_code": self.claim_code_ct,
+            "consent": self.consent,
+            "email": self.email,
+            "arrival": self.arrived_at,
+        }
+        items = ["template"] if has_template else []
+        items += [kind for kind, value in held.items() if value is not None]
+        if revoke:
+            items.append("invite_token")
+            if self.display_name:
+                items.append("display_name")
+        return tuple(items)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Eligible:

@@ -409,17 +409,6 @@ class DynamoRepository:
                 raise NotFound("invite not found")
             invite = invite_of(values)
             has_template = self._get(self._templates, key_of(invite.site_id, invite_id), projection="pk") is not None
-            kinds: list[str] = []
-            if has_template:
-                kinds.append("template")
-            if invite.claim_code_ct is not None:
-                kinds.append("claim_code")
-            if invite.consent is not None:
-                kinds.append("consent")
-            if invite.email is not None:
-                kinds.append("email")
-            if invite.arrived_at is not None:
-                kinds.append("arrival")
             sets = ["erased_at = :at", "rev = :next"]
             removes = [
                 "consent_version",
@@ -431,9 +420,6 @@ class DynamoRepository:
                 "arrived_at",
             ]
             if revoke:
-                kinds.append("invite_token")
-                if invite.display_name:
-                    kinds.append("display_name")
                 sets.append("revoked_at = :at")
                 removes.append("display_name")
             rev = int(values.get("rev", 0))
@@ -456,7 +442,7 @@ class DynamoRepository:
             ]
             try:
                 self._transact(items)
-                return tuple(kinds)
+                return invite.erasure_items(has_template, revoke)
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException":
                     raise
