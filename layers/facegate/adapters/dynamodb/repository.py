@@ -210,6 +210,11 @@ class DynamoRepository:
         }
         if projection is not None:
             kwargs["ProjectionExpression"] = projection
+        return self._pages(kwargs)
+
+    def _pages(self, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The decoded items of one Query, following ``LastEvaluatedKey`` page by page (lazily: a caller that
+        stops early reads no further page)."""
         while True:
             with unavailable_on_transient():
                 page = self._client.query(**kwargs)
@@ -485,15 +490,7 @@ class DynamoRepository:
         }
         if page_size is not None:
             kwargs["Limit"] = page_size
-        while True:
-            with unavailable_on_transient():
-                page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                yield decode(item)
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        return self._pages(kwargs)
 
     def list_sites(self) -> list[Site]:
         """One Query of the ``lists`` index (``list_pk = SITES``), oldest first."""
@@ -592,21 +589,14 @@ class DynamoRepository:
                 "list_sk": {"S": sort_key},
             }
         page: list[tuple[Invite, str]] = []
-        while True:
-            with unavailable_on_transient():
-                response = self._client.query(**kwargs)
-            for item in response.get("Items", []):
-                values = decode(item)
-                invite = invite_of(values)
-                if keep is not None and not keep(invite):
-                    continue
-                if len(page) == limit:
-                    return [found for found, _ in page], _encode_list_cursor(page[-1][1])
-                page.append((invite, str(values["list_sk"])))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return [found for found, _ in page], None
-            kwargs["ExclusiveStartKey"] = last
+        for values in self._pages(kwargs):
+            invite = invite_of(values)
+            if keep is not None and not keep(invite):
+                continue
+            if len(page) == limit:
+                return [found for found, _ in page], _encode_list_cursor(page[-1][1])
+            page.append((invite, str(values["list_sk"])))
+        return [found for found, _ in page], None
 
     def mark_arrived(self, invite_id: str, at: datetime) -> bool:
         """One conditional UpdateItem (``attribute_not_exists(arrived_at)``): only the first arrival sets it."""
