@@ -249,7 +249,7 @@ def test_fingerprint_survives_noise_and_tells_different_faces_apart() -> None:
     # When fingerprinted
     a, b, c = fingerprint(chip), fingerprint(noisy), fingerprint(other)
     # Then the noisy copy is a near-duplicate and the other is not
-    assert 0 <= a < 2**64
+    assert 0 <= a < 2**63
     assert hamming(a, b) <= LIVENESS_THRESHOLDS.duplicate_hamming
     assert hamming(a, c) > 3 * LIVENESS_THRESHOLDS.duplicate_hamming
 
