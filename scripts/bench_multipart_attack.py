@@ -26,6 +26,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 from facegate.adapters import memory
 from facegate.api.app import ALL_ROUTERS, build_resolver
 from facegate.api.deps import provide_services
+from facegate.runtime import memory_services
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate_tools.local.inprocess import InProcessApi
@@ -39,15 +40,7 @@ def hostile_body(parts: int) -> tuple[bytes, str]:
 
 
 def _services() -> Services:
-    return Services(
-        settings=Settings(),
-        repo=memory.MemoryRepository(),
-        audit=memory.MemoryAuditLog(),
-        ephemeral=memory.MemoryEphemeral(),
-        keys=memory.MemoryKeyService(),
-        engine=memory.MemoryFaceEngine,
-        idempotency=memory.MemoryIdempotencyStore(),
-    )
+    return memory_services(Settings(), memory.MemoryFaceEngine)
 
 
 def _valid_token(api: InProcessApi) -> str:

@@ -136,20 +136,10 @@ class Stack:
 def in_memory_services(engine: Any, clock: Callable[[], datetime], policy: Any = None) -> Services:
     """Services over the in-memory adapters, with ``engine`` as the face engine (``policy`` None = the
     shipped calibration's door policy)."""
-    from facegate.adapters import memory
+    from facegate.runtime import memory_services
     from facegate.settings import Settings
 
-    return Services(
-        settings=Settings(),
-        policy=policy,
-        repo=memory.MemoryRepository(),
-        audit=memory.MemoryAuditLog(),
-        ephemeral=memory.MemoryEphemeral(),
-        keys=memory.MemoryKeyService(),
-        engine=lambda: engine,
-        idempotency=memory.MemoryIdempotencyStore(),
-        clock=clock,
-    )
+    return memory_services(Settings(), lambda: engine, policy=policy, clock=clock)
 
 
 def in_process_api(services: Services) -> InProcessApi:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from facegate.ports import Directory, EventPublisher, FaceEnginePort, Mailer
 from facegate.settings import Settings
@@ -30,6 +31,23 @@ def engine_loader(settings: Settings) -> Callable[[], FaceEnginePort]:
     return load
 
 
+def memory_services(settings: Settings, engine: Callable[[], FaceEnginePort], **extra: Any) -> Services:
+    """Every store on the in-memory adapters (quick experiments, tests, benchmarks); ``extra``: further
+    :class:`Services` fields (``clock``, ``policy``, ``mailer``, ...)."""
+    from facegate.adapters import memory
+
+    return Services(
+        settings=settings,
+        repo=memory.MemoryRepository(),
+        audit=memory.MemoryAuditLog(),
+        ephemeral=memory.MemoryEphemeral(),
+        keys=memory.MemoryKeyService(),
+        engine=engine,
+        idempotency=memory.MemoryIdempotencyStore(),
+        **extra,
+    )
+
+
 def build_services(settings: Settings | None = None, backend: str | None = None) -> Services:
     """Wire every port for ``settings`` (default: read from the environment)."""
     settings = settings or Settings.from_env()
@@ -37,14 +55,9 @@ def build_services(settings: Settings | None = None, backend: str | None = None)
     if backend == "memory":
         from facegate.adapters import memory
 
-        return Services(
-            settings=settings,
-            repo=memory.MemoryRepository(),
-            audit=memory.MemoryAuditLog(),
-            ephemeral=memory.MemoryEphemeral(),
-            keys=memory.MemoryKeyService(),
-            engine=engine_loader(settings),
-            idempotency=memory.MemoryIdempotencyStore(),
+        return memory_services(
+            settings,
+            engine_loader(settings),
             mailer=memory.MemoryMailer() if settings.mail_from else None,
             events=memory.MemoryEventPublisher() if settings.event_bus_name else None,
             directory=memory.MemoryDirectory(),

@@ -34,6 +34,7 @@ from facegate.adapters.dynamodb import (
 from facegate.adapters.kms import KmsKeyService
 from facegate.errors import ModelUnavailable
 from facegate.ports import FaceEnginePort, KeyService
+from facegate.runtime import memory_services
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate.vision import FaceEngine
@@ -188,15 +189,7 @@ def backend(request: pytest.FixtureRequest, aws_env: None) -> Iterator[Backend]:
         yield Backend(
             name="memory",
             settings=settings,
-            services=Services(
-                settings=settings,
-                repo=memory.MemoryRepository(),
-                audit=memory.MemoryAuditLog(),
-                ephemeral=memory.MemoryEphemeral(),
-                keys=memory.MemoryKeyService(),
-                engine=_no_engine,
-                idempotency=memory.MemoryIdempotencyStore(),
-            ),
+            services=memory_services(settings, _no_engine),
         )
     elif request.param == "moto":
         clients: AwsClients = request.getfixturevalue("moto_dynamodb")

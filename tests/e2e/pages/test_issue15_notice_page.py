@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 from facegate.adapters import memory
 from facegate.api.app import ALL_ROUTERS, build_resolver
 from facegate.api.deps import provide_services
+from facegate.runtime import memory_services
 from facegate.settings import Settings
-from facegate.usecases.context import Services
 from facegate_tools.local.inprocess import InProcessApi
 
 from .conftest import Harness
@@ -31,15 +31,7 @@ ADMIN = {"sub": "admin-1", "cognito:groups": "[admins]"}
 @pytest.fixture(scope="module")
 def real_notice() -> dict[str, Any]:
     """``GET /register/{token}/notice`` of a fresh invite, from the real routes over in-memory adapters."""
-    services = Services(
-        settings=Settings(),
-        repo=memory.MemoryRepository(),
-        audit=memory.MemoryAuditLog(),
-        ephemeral=memory.MemoryEphemeral(),
-        keys=memory.MemoryKeyService(),
-        engine=memory.MemoryFaceEngine,
-        idempotency=memory.MemoryIdempotencyStore(),
-    )
+    services = memory_services(Settings(), memory.MemoryFaceEngine)
     resolver = build_resolver(*ALL_ROUTERS)
     resolver.dependency_overrides[provide_services] = lambda: services
     api = InProcessApi(resolver)
