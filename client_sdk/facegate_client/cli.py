@@ -381,8 +381,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_global_options(shared, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, parents=[shared])
+    visitor = argparse.ArgumentParser(add_help=False)
+    visitor.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
+    terminal = argparse.ArgumentParser(add_help=False)
+    terminal.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
+    terminal.add_argument("--key-id", help="terminal key id (env FACEGATE_KEY_ID)")
+    terminal.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
+
+    def command(name: str, help: str, *options: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, parents=[shared, *options])
 
     invite = command("invite", help="create an invite (admin or host)")
     invite.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
@@ -402,45 +409,38 @@ def _parser() -> argparse.ArgumentParser:
     resend.set_defaults(handler=_cmd_resend_invite)
 
     enroll = command(
-        "enroll", help="upload 1-3 selfies (visitor); without --url: the invite last created by `invite --local`"
+        "enroll", "upload 1-3 selfies (visitor); without --url: the invite last created by `invite --local`", visitor
     )
     enroll.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, HEIC)")
-    enroll.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
     enroll.add_argument("--consent", action="store_true", help="first consent to the current notice")
     enroll.add_argument("--idempotency-key", help="Idempotency-Key header (default: random)")
     enroll.set_defaults(handler=_cmd_enroll)
 
-    status = command("status", help="registration status (visitor)")
-    status.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
+    status = command("status", "registration status (visitor)", visitor)
     status.set_defaults(handler=_cmd_status)
 
     verify = command(
         "verify",
-        help="verify a face at a door (terminal); prints decision, decision_id, unlock_token, next "
+        "verify a face at a door (terminal); prints decision, decision_id, unlock_token, next "
         "(show_code | retry | see_reception on a deny) and hint (lower_mask or null); exit 1 on deny",
+        terminal,
     )
     verify.add_argument("images", nargs="+", metavar="FRAME", help="1-3 face images (with --challenge: 1-2 per step)")
-    verify.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
     verify.add_argument("--claim", help="the visitor's claim code")
     verify.add_argument("--challenge", help="the challenge id the frames answer (frames in step order)")
     verify.add_argument("--liveness", choices=("passed", "failed"), help="this terminal's own liveness verdict")
-    verify.add_argument("--key-id", help="terminal key id (env FACEGATE_KEY_ID)")
-    verify.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
     verify.set_defaults(handler=_cmd_verify)
 
     challenge = command(
         "challenge",
-        help="ask for a head-turn challenge at a door (terminal); prints challenge_id, steps and expires_at "
+        "ask for a head-turn challenge at a door (terminal); prints challenge_id, steps and expires_at "
         "(about 10 s): take 1-2 frames per step and run verify --challenge",
+        terminal,
     )
-    challenge.add_argument("--door-id", help="door (env FACEGATE_DOOR_ID)")
     challenge.add_argument("--movements", help="comma-separated, at least two of left,right,up,down (default all)")
-    challenge.add_argument("--key-id", help="terminal key id (env FACEGATE_KEY_ID)")
-    challenge.add_argument("--secret", help="terminal secret (env FACEGATE_SECRET)")
     challenge.set_defaults(handler=_cmd_challenge)
 
-    erase = command("erase", help="erase a visitor (registration link) or an invite (admin)")
-    erase.add_argument("--url", help="registration link (env FACEGATE_REGISTRATION_URL)")
+    erase = command("erase", "erase a visitor (registration link) or an invite (admin)", visitor)
     erase.add_argument("--invite-id", help="erase this invite as admin/host instead")
     erase.set_defaults(handler=_cmd_erase)
 
