@@ -12,6 +12,7 @@
  */
 
 import { request } from './api.js';
+import { renderLongQR } from './qr.js';
 import { applyTranslations, formatDateTime, initialLanguage, saveLanguage, t } from './i18n.js';
 import './console-i18n.js';
 
@@ -665,34 +666,14 @@ async function copyLink() {
 
 // ---------------------------------------------------------------- QR codes
 
-let qrModule = null;
-
 /** Draws `text` as a QR code (qrcode-generator, vendored by `make web-vendor`); hides the canvas without it. */
 async function drawQr(canvas, text) {
   delete canvas.dataset.text;
   try {
-    qrModule = qrModule || (await import('./qrcodegen.js'));
+    await renderLongQR(canvas, text);
   } catch {
     canvas.hidden = true;
     return;
-  }
-  const qr = qrModule.default(0, 'M');
-  qr.addData(text, 'Byte');
-  qr.make();
-  const modules = qr.getModuleCount();
-  const quiet = 4;
-  const scale = Math.max(3, Math.floor(264 / (modules + 2 * quiet)));
-  const size = (modules + 2 * quiet) * scale;
-  canvas.width = size;
-  canvas.height = size;
-  const context = canvas.getContext('2d');
-  context.fillStyle = '#ffffff';
-  context.fillRect(0, 0, size, size);
-  context.fillStyle = '#000000';
-  for (let row = 0; row < modules; row++) {
-    for (let col = 0; col < modules; col++) {
-      if (qr.isDark(row, col)) context.fillRect((col + quiet) * scale, (row + quiet) * scale, scale, scale);
-    }
   }
   canvas.dataset.text = text;
   canvas.hidden = false;

@@ -7,6 +7,9 @@
  *     modules[row][col] is true for a dark module; mask = null picks the lowest-penalty mask.
  *   renderQR(canvas, text, {scale = 8, quiet = 4}) -> the encodeQR result, drawn on the canvas
  *     (black on white, `quiet` light modules around, `scale` canvas pixels per module).
+ *   renderLongQR(canvas, text) -> draws text of any length with the vendored qrcode-generator
+ *     (`make web-vendor`; rejects without it), about 264 px a side.
+ *   paintModules(canvas, count, isDark, {scale, quiet}) -> draws any square module matrix.
  */
 
 const EC_LEVEL_M_BITS = 0b00;
@@ -318,20 +321,39 @@ export function encodeQR(text, { minVersion = 1, mask = null } = {}) {
   return { version, size: matrix.size, mask: best.mask, modules };
 }
 
-/** Draws the QR code of `text` on `canvas` and returns the encodeQR result. */
-export function renderQR(canvas, text, { scale = 8, quiet = 4 } = {}) {
-  const qr = encodeQR(text);
-  const side = (qr.size + 2 * quiet) * scale;
+/** Draws `count` x `count` modules on `canvas`, black where `isDark(row, col)`, on white with `quiet`
+ * light modules around and `scale` canvas pixels per module. */
+export function paintModules(canvas, count, isDark, { scale = 8, quiet = 4 } = {}) {
+  const side = (count + 2 * quiet) * scale;
   canvas.width = side;
   canvas.height = side;
   const context = canvas.getContext('2d');
   context.fillStyle = '#ffffff';
   context.fillRect(0, 0, side, side);
   context.fillStyle = '#000000';
-  for (let row = 0; row < qr.size; row++) {
-    for (let col = 0; col < qr.size; col++) {
-      if (qr.modules[row][col]) context.fillRect((col + quiet) * scale, (row + quiet) * scale, scale, scale);
+  for (let row = 0; row < count; row++) {
+    for (let col = 0; col < count; col++) {
+      if (isDark(row, col)) context.fillRect((col + quiet) * scale, (row + quiet) * scale, scale, scale);
     }
   }
+}
+
+/** Draws the QR code of `text` on `canvas` and returns the encodeQR result. */
+export function renderQR(canvas, text, { scale = 8, quiet = 4 } = {}) {
+  const qr = encodeQR(text);
+  paintModules(canvas, qr.size, (row, col) => qr.modules[row][col], { scale, quiet });
   return qr;
+}
+
+/** Draws `text` (any length: links) on `canvas` with the vendored qrcode-generator, level M, about 264 px a
+ * side (at least 3 px per module); rejects when the vendored module is missing. */
+export async function renderLongQR(canvas, text) {
+  const generator = await import('./qrcodegen.js');
+  const qr = generator.default(0, 'M');
+  qr.addData(text, 'Byte');
+  qr.make();
+  const count = qr.getModuleCount();
+  const quiet = 4;
+  const scale = Math.max(3, Math.floor(264 / (count + 2 * quiet)));
+  paintModules(canvas, count, (row, col) => qr.isDark(row, col), { scale, quiet });
 }

@@ -31,7 +31,7 @@
 import { applyTranslations, formatDateTime, hasString, initialLanguage, localized, saveLanguage, t } from './i18n.js';
 import { request } from './api.js';
 import { fileToJpeg, frameToJpeg } from './imaging.js';
-import { renderQR } from './qr.js';
+import { renderLongQR, renderQR } from './qr.js';
 
 const MAX_SIDE_PX = 720;
 const JPEG_QUALITY = 0.9;
@@ -197,26 +197,8 @@ async function showPhoneHandoff() {
   }
   const link = `${window.location.origin}${window.location.pathname}`;
   try {
-    const module = await import('./qrcodegen.js');
-    const qr = module.default(0, 'M');
-    qr.addData(link, 'Byte');
-    qr.make();
-    const modules = qr.getModuleCount();
-    const quiet = 4;
-    const scale = Math.max(3, Math.floor(264 / (modules + 2 * quiet)));
-    const size = (modules + 2 * quiet) * scale;
     const canvas = $('#handoff-qr');
-    canvas.width = size;
-    canvas.height = size;
-    const context = canvas.getContext('2d');
-    context.fillStyle = '#ffffff';
-    context.fillRect(0, 0, size, size);
-    context.fillStyle = '#000000';
-    for (let row = 0; row < modules; row++) {
-      for (let col = 0; col < modules; col++) {
-        if (qr.isDark(row, col)) context.fillRect((col + quiet) * scale, (row + quiet) * scale, scale, scale);
-      }
-    }
+    await renderLongQR(canvas, link);
     canvas.dataset.text = link;
     canvas.setAttribute('aria-label', tr('handoff.qr_label'));
     panel.hidden = false;
