@@ -67,23 +67,30 @@ def signed_headers(
     now: datetime,
     *,
     claim: str | None = None,
+    challenge: str | None = None,
+    liveness: str | None = None,
     nonce: str | None = None,
     timestamp: int | None = None,
-    content_type: str = "image/jpeg",
+    content_type: str | None = "image/jpeg",
     method: str = "POST",
 ) -> dict[str, str]:
-    """The signature headers of a terminal request (``timestamp`` in unix seconds, default: ``now``)."""
+    """The headers of a terminal request: its signature (``timestamp`` in unix seconds, default: ``now``), the
+    claim, challenge and liveness headers that are given, and ``content_type`` unless None."""
     ts = str(timestamp if timestamp is not None else int(now.timestamp()))
     nonce = nonce or secrets.token_urlsafe(18)
     headers = {
-        "content-type": content_type,
         "x-facegate-key-id": key_id,
         "x-facegate-timestamp": ts,
         "x-facegate-nonce": nonce,
-        "x-facegate-signature": sign(secret, method, path, ts, nonce, body, claim),
+        "x-facegate-signature": sign(secret, method, path, ts, nonce, body, claim, challenge, liveness),
     }
-    if claim is not None:
-        headers["x-facegate-claim"] = claim
+    optional = {
+        "content-type": content_type,
+        "x-facegate-claim": claim,
+        "x-facegate-challenge": challenge,
+        "x-facegate-liveness": liveness,
+    }
+    headers.update({name: value for name, value in optional.items() if value is not None})
     return headers
 
 

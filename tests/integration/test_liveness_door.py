@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import itertools
 import math
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -33,7 +32,6 @@ from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
 from facegate.errors import FacegateError
 from facegate.runtime import engine_loader
-from facegate.security.signing import sign
 from facegate.settings import Settings
 from facegate.vision.liveness import FrameObservation, Movement, check_challenge, fingerprint, pose_index
 
@@ -136,19 +134,8 @@ def door(backend: Any, clock: Any, make_stack: Callable[[Any], Any], shared_dir:
 
 
 def signed(stack: Any, path: str, body: bytes, content_type: str | None, challenge: str | None = None) -> Any:
-    ts = str(int(stack.clock().timestamp()))
-    nonce = secrets.token_urlsafe(18)
-    term = stack.terminal
-    headers = {
-        "x-facegate-key-id": term["key_id"],
-        "x-facegate-timestamp": ts,
-        "x-facegate-nonce": nonce,
-        "x-facegate-signature": sign(term["secret"], "POST", path, ts, nonce, body, None, challenge),
-    }
-    if content_type:
-        headers["content-type"] = content_type
-    if challenge:
-        headers["x-facegate-challenge"] = challenge
+    """Send the stack's terminal's signed request (with the challenge header when given)."""
+    headers = stack.signed_headers(path, body, content_type=content_type, challenge=challenge)
     return stack.api.request("POST", path, body=body, headers=headers)
 
 

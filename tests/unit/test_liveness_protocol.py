@@ -17,7 +17,6 @@ import pytest
 from facegate.adapters.memory import MemoryEphemeral, MemoryFaceEngine
 from facegate.domain.models import Challenge, DecisionMode, DecisionReason, Movement, SecurityLevel
 from facegate.domain.policy import DoorPolicy
-from facegate.security.signing import sign
 from facegate.usecases import liveness
 from facegate.usecases.context import Services
 
@@ -169,22 +168,8 @@ def door(
 
 
 def signed(stack: Stack, path: str, body: bytes, content_type: str | None, **extra: str) -> dict[str, str]:
-    ts = str(int(stack.clock().timestamp()))
-    nonce = secrets.token_urlsafe(18)
-    term = stack.terminal
-    headers = {
-        "x-facegate-key-id": term["key_id"],
-        "x-facegate-timestamp": ts,
-        "x-facegate-nonce": nonce,
-        "x-facegate-signature": sign(term["secret"], "POST", path, ts, nonce, body, None, **extra),
-    }
-    if content_type:
-        headers["content-type"] = content_type
-    if "challenge" in extra:
-        headers["x-facegate-challenge"] = extra["challenge"]
-    if "liveness" in extra:
-        headers["x-facegate-liveness"] = extra["liveness"]
-    return headers
+    """The stack's terminal's headers for this request (``extra``: ``challenge``, ``liveness``)."""
+    return stack.signed_headers(path, body, content_type=content_type, **extra)
 
 
 def ask_challenge(stack: Stack) -> dict[str, Any]:
