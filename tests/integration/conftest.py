@@ -15,7 +15,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from facegate.adapters.dynamodb import (
 from facegate.adapters.kms import KmsKeyService
 from facegate.errors import ModelUnavailable
 from facegate.ports import FaceEnginePort, KeyService
-from facegate.runtime import memory_services
+from facegate.runtime import engine_loader, memory_services
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate.vision import FaceEngine
@@ -204,3 +204,16 @@ def backend(request: pytest.FixtureRequest, aws_env: None) -> Iterator[Backend]:
         yield wire("dynamodb-local", settings, clients, memory.MemoryKeyService())
         for field in TABLE_SETTINGS.values():
             clients.dynamodb.delete_table(TableName=getattr(settings, field))
+
+
+@pytest.fixture
+def real_stack(backend: Backend, clock: Any, make_stack: Callable[[Services], Any]) -> Any:
+    """The API in-process over the backend's tables with the real engine (``build/models``; skips the test when
+    the models are not built), the shipped door policy and a site."""
+    directory = model_dir()
+    if not (directory / "manifest.json").is_file():
+        pytest.skip(f"face models not built in {directory}: run `make models`")
+    settings = backend.settings.with_overrides(model_dir=directory)
+    stack = make_stack(replace(backend.services, settings=settings, engine=engine_loader(settings), clock=clock))
+    stack.create_site()
+    return stack

@@ -12,19 +12,15 @@ face alone at a door with one candidate where the policy allows it for this mode
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from security_support import model_dir
 
 from facegate.domain.models import SecurityLevel
-from facegate.runtime import engine_loader
 from facegate.security.tokens import read_unlock_token
-from facegate.settings import Settings
 from facegate.usecases.keys import door_context
 
 PERSON_A = "Emma_Watson"
@@ -42,16 +38,9 @@ def photo(lfw_dev_dir: Path) -> Callable[[str, int], bytes]:
 
 
 @pytest.fixture
-def stack(backend: Any, clock: Any, make_stack: Callable[[Any], Any]) -> Any:
+def stack(real_stack: Any) -> Any:
     """The API in-process over the backend's tables, with the real engine and the shipped door policy."""
-    directory = model_dir()
-    if not (directory / "manifest.json").is_file():
-        pytest.skip(f"face models not built in {directory}: run `make models`")
-    settings: Settings = backend.settings.with_overrides(model_dir=directory)
-    services = replace(backend.services, settings=settings, engine=engine_loader(settings), clock=clock)
-    built = make_stack(services)
-    built.create_site()
-    return built
+    return real_stack
 
 
 def verify_record(stack: Any, response: Any) -> Any:

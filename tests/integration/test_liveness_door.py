@@ -16,7 +16,6 @@ import io
 import itertools
 import math
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -26,13 +25,10 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from security_support import model_dir
 
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import DoorPolicy, shipped_calibration
 from facegate.errors import FacegateError
-from facegate.runtime import engine_loader
-from facegate.settings import Settings
 from facegate.vision.liveness import FrameObservation, Movement, check_challenge, fingerprint, pose_index
 
 MIN_YAW_TURN = 0.22
@@ -113,19 +109,13 @@ def pick_person(engine: Any, root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def door(backend: Any, clock: Any, make_stack: Callable[[Any], Any], shared_dir: Path) -> Any:
+def door(real_stack: Any, shared_dir: Path) -> Any:
     """The API in-process over moto with the real engine, a site, and the picked person enrolled."""
     root = shared_dir / "datasets" / "east-asian-dev"
     if not root.is_dir():
         pytest.skip(f"east-asian-dev not found under {root}")
-    directory = model_dir()
-    if not (directory / "manifest.json").is_file():
-        pytest.skip(f"face models not built in {directory}: run `make models`")
-    settings: Settings = backend.settings.with_overrides(model_dir=directory)
-    services = replace(backend.services, settings=settings, engine=engine_loader(settings), clock=clock)
-    stack = make_stack(services)
-    stack.create_site()
-    stack.person = pick_person(services.engine(), root)
+    stack = real_stack
+    stack.person = pick_person(stack.services.engine(), root)
     invite = stack.invite()
     assert stack.consent(invite["token"]).status == 201
     enrolled = stack.enroll(invite["token"], stack.person["enroll"])
