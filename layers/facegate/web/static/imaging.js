@@ -7,6 +7,7 @@
  *   fileToJpeg(file, maxSide, quality) -> Promise<Blob>    decodes a picked file (EXIF-upright), then as above.
  *   frameQuality(canvas, qualityWidth = 160) -> {score, sharpness, brightness}   for choosing burst frames.
  *   pickFrames(candidates [{score, at}], count, gapMs) -> indices: the best, at least gapMs apart, in time order.
+ *   playStream(video, stream) -> Promise                   shows a camera stream in a <video> and plays it.
  */
 
 export function fitWithin(width, height, maxSide) {
@@ -122,4 +123,15 @@ export function pickFrames(candidates, count, gapMs) {
     if (chosen.every((other) => Math.abs(candidates[other].at - candidates[index].at) >= gapMs)) chosen.push(index);
   }
   return chosen.sort((a, b) => candidates[a].at - candidates[b].at);
+}
+
+/** Shows the camera `stream` in `video` and starts playing it (a muted inline video also starts on its own
+ * once frames arrive, so a refused play() is not an error). */
+export async function playStream(video, stream) {
+  video.srcObject = stream;
+  try {
+    await video.play();
+  } catch {
+    // muted, inline: frames arrive either way
+  }
 }

@@ -49,7 +49,7 @@
 
 import { applyTranslations, initialLanguage, hasString, saveLanguage, t } from './i18n.js';
 import { request } from './api.js';
-import { fitWithin, frameQuality, pickFrames } from './imaging.js';
+import { fitWithin, frameQuality, pickFrames, playStream } from './imaging.js';
 import { buildMultipart, signedHeaders } from './terminal.js';
 import { normalisePairingCode, pairKiosk, pairingCodeFrom, validPairingCode } from './pairing.js';
 import './console-i18n.js';
@@ -243,13 +243,7 @@ async function startCamera() {
     $('#camera-start').hidden = false;
     return;
   }
-  const video = $('#kiosk-video');
-  video.srcObject = state.stream;
-  try {
-    await video.play();
-  } catch {
-    // Muted inline video plays on its own once frames arrive.
-  }
+  await playStream($('#kiosk-video'), state.stream);
   $('#camera-start').hidden = true;
 }
 

@@ -30,7 +30,7 @@
 
 import { applyTranslations, formatDateTime, hasString, initialLanguage, localized, saveLanguage, t } from './i18n.js';
 import { request } from './api.js';
-import { fileToJpeg, frameToJpeg } from './imaging.js';
+import { fileToJpeg, frameToJpeg, playStream } from './imaging.js';
 import { renderLongQR, renderQR } from './qr.js';
 
 const MAX_SIDE_PX = 720;
@@ -374,13 +374,7 @@ async function startCamera() {
     stopCamera();
     return;
   }
-  const video = $('#camera-video');
-  video.srcObject = state.stream;
-  try {
-    await video.play();
-  } catch {
-    // autoplay muted playsinline normally starts on its own; frames arrive either way.
-  }
+  await playStream($('#camera-video'), state.stream);
   button.hidden = true;
   button.disabled = false;
   button.textContent = tr('capture.start');
