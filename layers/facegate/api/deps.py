@@ -1,6 +1,6 @@
 """Dependencies injected into routes with Powertools ``Depends``: services, caller identity, source; and the
 annotated parameter types every route module shares (:data:`ServicesDep`, :data:`ActorDep`, :data:`SourceDep`,
-:data:`Id`).
+:data:`Id`, :data:`Limit`, :data:`NextToken`).
 
 Tests and the local stack replace :func:`provide_services` through the resolver's
 ``dependency_overrides`` or :func:`use_services`.
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Request
 from aws_lambda_powertools.event_handler.depends import Depends
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from facegate.errors import Unauthorized
 from facegate.usecases.context import Principal, Services
@@ -87,3 +87,7 @@ SourceDep = Annotated[str, Depends(source_ip)]
 """A route parameter: the caller's IP address."""
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 """A path parameter naming a site, door, terminal or invite."""
+Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
+"""A list route's page size query parameter (items)."""
+NextToken = Annotated[str | None, Query(max_length=512, description="from the previous page")]
+"""A list route's cursor query parameter (the ``next_token`` of the previous page)."""

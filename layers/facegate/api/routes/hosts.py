@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Request
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from facegate.api.deps import ActorDep, ServicesDep
+from facegate.api.deps import ActorDep, Limit, NextToken, ServicesDep
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import CreateHost, HostOut, HostPage, MeOut, NewHostOut
 from facegate.domain.models import HostUser
@@ -78,8 +78,8 @@ def create_host(body: CreateHost, services: ServicesDep, actor: ActorDep) -> New
 def list_hosts(
     services: ServicesDep,
     actor: ActorDep,
-    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 50,
-    next_token: Annotated[str | None, Query(max_length=512, description="from the previous page")] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
 ) -> HostPage:
     """Host users, by e-mail (admins)."""
     page = hosts.list_hosts(services, actor, limit, next_token)

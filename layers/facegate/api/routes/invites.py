@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from facegate.api.deps import ActorDep, Id, ServicesDep
+from facegate.api.deps import ActorDep, Id, Limit, NextToken, ServicesDep
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
     CreateInvite,
@@ -114,8 +114,8 @@ def list_invites(
     services: ServicesDep,
     actor: ActorDep,
     status: Annotated[InviteStatusName | None, Query(description="only invites of this status")] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 50,
-    next_token: Annotated[str | None, Query(max_length=512, description="from the previous page")] = None,
+    limit: Limit = 50,
+    next_token: NextToken = None,
 ) -> InvitePage:
     """A site's invites, newest first, with their status (hosts of the site, admins)."""
     wanted = None if status is None else InviteStatus(status)

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from facegate.api.deps import ActorDep, Id, ServicesDep
+from facegate.api.deps import ActorDep, Id, Limit, NextToken, ServicesDep
 from facegate.api.errors import SECURITY_HEADERS
 from facegate.api.openapi import ADMIN_SECURITY, responses
 from facegate.api.schemas import (
@@ -38,8 +38,6 @@ from facegate.usecases import admin, console, pairing
 from facegate.usecases.context import Services
 
 router = Router()
-Limit = Annotated[int, Query(ge=1, le=100, description="items per page")]
-NextToken = Annotated[str | None, Query(max_length=512, description="from the previous page")]
 DecisionFilter = Annotated[Literal["grant", "deny", "refused"] | None, Query(description="only this decision")]
 EventFilter = Annotated[AuditKind | None, Query(description="only this event")]
 DoorFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
