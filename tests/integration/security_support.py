@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -328,6 +329,13 @@ class Harness:
             for route in template_routes()
         ]
         self.gateway = LocalGateway(table, self.issuer.verifier())
+
+    @classmethod
+    def over(cls, services: Services, engine: FaceEnginePort, **fields: Any) -> Harness:
+        """Every function on ``services`` with ``engine`` and a new :class:`FakeClock`; ``fields``: more
+        :class:`Services` fields to replace (``policy``, ...)."""
+        clock = FakeClock()
+        return cls(default=dataclasses.replace(services, engine=lambda: engine, clock=clock, **fields), clock=clock)
 
     def parallel(self, instance: int) -> Harness:
         """The same world served by another set of warm instances (for concurrent requests)."""

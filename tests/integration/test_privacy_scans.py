@@ -11,7 +11,6 @@ codes, terminal secrets and unlock keys; and, after erasure, for anything still 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import inspect
 import io
 import logging
@@ -28,7 +27,6 @@ from security_support import (
     IMPOSTOR,
     SECOND,
     TEMPLATE,
-    FakeClock,
     Harness,
     ImageWindows,
     decodings,
@@ -150,10 +148,8 @@ def flow(
         yield _FLOWS[backend.name]
         return
     engine = real_engine()
-    clock = FakeClock()
     settings = backend.settings
-    services = dataclasses.replace(backend.services, policy=lfw_policy(), engine=lambda: engine, clock=clock)
-    h = Harness(default=services, clock=clock)
+    h = Harness.over(backend.services, engine, policy=lfw_policy())
     result = Flow(backend=backend, h=h)
     people = {name: lfw_images(lfw_dev_dir, name) for name in (GENUINE, SECOND, IMPOSTOR)}
     capfd.readouterr()
@@ -433,13 +429,9 @@ def test_logging_and_tracing_are_configured_not_to_carry_data() -> None:
 def test_an_expired_invite_never_matches_while_its_template_is_still_stored(backend: Any, lfw_dev_dir: Path) -> None:
     # Given a visitor enrolled for a one-hour window
     _require_dynamodb(backend)
-    engine = real_engine()
-    clock = FakeClock()
     settings = backend.settings
-    h = Harness(
-        default=dataclasses.replace(backend.services, policy=lfw_policy(), engine=lambda: engine, clock=clock),
-        clock=clock,
-    )
+    h = Harness.over(backend.services, real_engine(), policy=lfw_policy())
+    clock = h.clock
     try:
         images = lfw_images(lfw_dev_dir, GENUINE)
         site = h.create_site()
@@ -475,9 +467,7 @@ def test_an_expired_invite_never_matches_while_its_template_is_still_stored(back
 def test_a_replayed_enrollment_after_erasure_does_not_claim_to_be_enrolled(backend: Any, lfw_dev_dir: Path) -> None:
     # Given a visitor who enrolled with an Idempotency-Key and erased their data (which ends the link:
     # issue 15 item 2, so a new consent is refused)
-    engine = real_engine()
-    clock = FakeClock()
-    h = Harness(default=dataclasses.replace(backend.services, engine=lambda: engine, clock=clock), clock=clock)
+    h = Harness.over(backend.services, real_engine())
     try:
         images = lfw_images(lfw_dev_dir, GENUINE)[:3]
         site = h.create_site()
@@ -514,13 +504,8 @@ def tampered(backend: Any, lfw_dev_dir: Path) -> Iterator[Tampered]:
     # an insider with write access to the templates table copies the first visitor's ciphertext into the
     # second visitor's row, and bumps the site's version so that every warm instance reloads
     _require_dynamodb(backend)
-    engine = real_engine()
-    clock = FakeClock()
     settings = backend.settings
-    h = Harness(
-        default=dataclasses.replace(backend.services, policy=lfw_policy(), engine=lambda: engine, clock=clock),
-        clock=clock,
-    )
+    h = Harness.over(backend.services, real_engine(), policy=lfw_policy())
     site = h.create_site()
     door = h.create_door(site)["door_id"]
     terminal = h.create_terminal(site, [door])

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import threading
@@ -365,10 +364,7 @@ class Shop:
 
 @pytest.fixture
 def shop(backend: Any) -> Iterator[Shop]:
-    clock = FakeClock()
-    engine = _fake_engine(0.004)
-    services = dataclasses.replace(backend.services, engine=lambda: engine, clock=clock)
-    h = Harness(default=services, clock=clock)
+    h = Harness.over(backend.services, _fake_engine(0.004))
     site = h.create_site()
     door = h.create_door(site)["door_id"]
     yield Shop(h, backend, site, door)
