@@ -65,8 +65,8 @@ web-vendor: $(WEB_VENDOR)  ## copy the vendored npm browser code (jsQR, qrcode-g
 bootstrap: venv models web-vendor  ## everything the product and the tests need
 
 lint: venv  ## ruff + mypy + import-linter (layers, runtime apart from tooling)
-	$(VENV)/bin/ruff check layers functions tests client_sdk scripts
-	$(VENV)/bin/ruff format --check layers functions tests client_sdk
+	$(VENV)/bin/ruff check layers tools functions tests client_sdk scripts infra
+	$(VENV)/bin/ruff format --check layers tools functions tests client_sdk infra
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	cd client_sdk && ../$(VENV)/bin/mypy --strict facegate_client

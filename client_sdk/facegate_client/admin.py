@@ -370,9 +370,7 @@ class AdminClient(ApiClient):
         path = f"/sites/{segment(site_id)}/doors/{segment(door_id)}"
         return load(DoorSummary, self.call("DELETE", path, headers=self._auth, idempotent=True))
 
-    def terminals_page(
-        self, site_id: str, *, limit: int | None = None, next_token: str | None = None
-    ) -> TerminalPage:
+    def terminals_page(self, site_id: str, *, limit: int | None = None, next_token: str | None = None) -> TerminalPage:
         """One page of a site's terminals, oldest first (admins); never a secret."""
         path = f"/sites/{segment(site_id)}/terminals"
         query = _page_query(limit, next_token)
