@@ -83,6 +83,13 @@ class TimedEngine:
         finally:
             self.last_probe_ms = (time.perf_counter() - started) * 1000.0
 
+    def observe(self, frames: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.engine.observe(frames)
+        finally:
+            self.last_probe_ms = (time.perf_counter() - started) * 1000.0
+
 
 def _people(shared: Path, engine: Any) -> list[list[bytes]]:
     """LFW dev identities with at least 4 images (3 enroll, 1 at the door) that the engine accepts."""
