@@ -8,6 +8,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 import pytest
+from synthetic_head import HEAD, flat_photo, project, unit
 
 from facegate.vision.liveness import (
     LIVENESS_THRESHOLDS,
@@ -27,45 +28,9 @@ from facegate.vision.liveness import (
 
 F64 = npt.NDArray[np.float64]
 
-HEAD = np.array(
-    [
-        [-0.5, 0.0, 0.0],  # eye on the image's left (the visitor's right eye)
-        [0.5, 0.0, 0.0],
-        [0.0, 0.58, -0.5],  # nose tip, half an eye distance toward the camera
-        [-0.4, 1.04, 0.0],
-        [0.4, 1.04, 0.0],
-    ]
-)
-"""A generic face in eye distances: x to the image's right, y down, z away from the camera."""
-
-
-def project(points: F64, yaw: float = 0.0, pitch: float = 0.0, distance: float = 8.0, focal: float = 600.0) -> F64:
-    """Image pixels of ``points`` rotated by ``yaw`` (degrees, + = the visitor turns to their own left, the nose
-    toward the image's right) and ``pitch`` (+ = chin down), ``distance`` eye distances in front of the camera."""
-    a, b = math.radians(yaw), math.radians(pitch)
-    # The nose (z < 0) moves to +x for a turn to the visitor's left, to +y for chin down.
-    rot_y = np.array([[math.cos(a), 0.0, -math.sin(a)], [0.0, 1.0, 0.0], [math.sin(a), 0.0, math.cos(a)]])
-    rot_x = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(b), -math.sin(b)], [0.0, math.sin(b), math.cos(b)]])
-    centre = np.array([0.0, 0.5, 0.0])
-    turned = (points - centre) @ (rot_x @ rot_y).T + np.array([0.0, 0.0, distance])
-    image: F64 = focal * turned[:, :2] / turned[:, 2:3] + np.array([320.0, 240.0])
-    return image
-
 
 def live(yaw: float = 0.0, pitch: float = 0.0) -> F64:
     return project(HEAD, yaw, pitch)
-
-
-def photo(plane_yaw: float = 0.0, plane_pitch: float = 0.0, face_yaw: float = 0.0) -> F64:
-    """A printed face (itself photographed at ``face_yaw``) held as a plane turned by the given angles."""
-    printed = project(HEAD, face_yaw, 0.0)
-    flat = np.column_stack([(printed - np.array([320.0, 240.0])) / 600.0 * 8.0, np.zeros(5)])
-    return project(flat + np.array([0.0, 0.5, 0.0]), plane_yaw, plane_pitch)
-
-
-def unit(seed: int) -> F64:
-    vector: F64 = np.random.default_rng(seed).normal(size=128)
-    return vector / float(np.linalg.norm(vector))
 
 
 PERSON = unit(1)
@@ -125,7 +90,7 @@ def test_homography_maps_the_four_points_exactly_and_refuses_collinear_ones() ->
 def test_parallax_separates_a_turning_head_from_a_tilted_picture() -> None:
     # Given a head turning 25 degrees and a picture turned 35 degrees with perspective
     head = nose_parallax(live(), live(yaw=25.0))
-    picture = nose_parallax(photo(), photo(plane_yaw=35.0, plane_pitch=15.0))
+    picture = nose_parallax(flat_photo(), flat_photo(plane_yaw=35.0, plane_pitch=15.0))
     # Then only the head shows the nose leaving the plane of eyes and mouth
     assert picture < 1e-6
     assert head > 0.1
@@ -158,7 +123,7 @@ def test_straight_after_a_turn_asks_for_the_way_back() -> None:
 def test_a_photo_moved_as_a_plane_is_refused() -> None:
     # Given a frontal photo turned 35 degrees as a plane where a left turn was asked
     steps = [Movement.STRAIGHT, Movement.LEFT]
-    observed = frames([photo(), photo(plane_yaw=-35.0, plane_pitch=10.0)])
+    observed = frames([flat_photo(), flat_photo(plane_yaw=-35.0, plane_pitch=10.0)])
     # When it is checked
     verdict = check_challenge(steps, observed)
     # Then it is refused for not turning
@@ -168,7 +133,7 @@ def test_a_photo_moved_as_a_plane_is_refused() -> None:
 def test_parallax_refuses_what_moves_enough_but_stays_planar() -> None:
     # Given a picture whose perspective fakes the asked yaw change, and a lax movement minimum
     lax = dataclasses.replace(LIVENESS_THRESHOLDS, min_yaw_change=0.005)
-    observed = frames([photo(), photo(plane_yaw=35.0)])
+    observed = frames([flat_photo(), flat_photo(plane_yaw=35.0)])
     assert pose_index(observed[1].landmarks)[0] - pose_index(observed[0].landmarks)[0] > 0.005
     # When it is checked
     verdict = check_challenge([Movement.STRAIGHT, Movement.LEFT], observed, thresholds=lax)

@@ -3,30 +3,28 @@ store (single use, expiry), and challenge → verify through the HTTP handlers w
 
 from __future__ import annotations
 
-import math
 import secrets
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from synthetic_head import HEAD, flat_photo, project, unit
 
 from facegate.adapters.memory import MemoryEphemeral, MemoryFaceEngine
 from facegate.domain.models import Challenge, DecisionMode, DecisionReason, Movement, SecurityLevel
 from facegate.domain.policy import DoorPolicy
 from facegate.usecases import liveness
 from facegate.usecases.context import Services
+from helpers import multipart
 
 if TYPE_CHECKING:
     from conftest import FakeClock, Stack
 
 F64 = npt.NDArray[np.float64]
 
-HEAD = np.array([[-0.5, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.58, -0.5], [-0.4, 1.04, 0.0], [0.4, 1.04, 0.0]])
-"""A generic face in eye distances (x to the image's right, y down, z away from the camera; the nose in front)."""
 POSE = {
     Movement.STRAIGHT: (0.0, 0.0),
     Movement.LEFT: (28.0, 0.0),
@@ -37,40 +35,7 @@ POSE = {
 """(yaw, pitch) degrees of each asked pose: + yaw = the visitor's own left (nose to the image's right)."""
 
 
-def project(points: F64, yaw: float, pitch: float) -> F64:
-    """Pinhole image (pixels) of ``points`` turned by ``yaw``/``pitch`` degrees, 8 eye distances from the camera."""
-    a, b = math.radians(yaw), math.radians(pitch)
-    rot_y = np.array([[math.cos(a), 0.0, -math.sin(a)], [0.0, 1.0, 0.0], [math.sin(a), 0.0, math.cos(a)]])
-    rot_x = np.array([[1.0, 0.0, 0.0], [0.0, math.cos(b), -math.sin(b)], [0.0, math.sin(b), math.cos(b)]])
-    turned = (points - np.array([0.0, 0.5, 0.0])) @ (rot_x @ rot_y).T + np.array([0.0, 0.0, 8.0])
-    image: F64 = 600.0 * turned[:, :2] / turned[:, 2:3] + np.array([320.0, 240.0])
-    return image
-
-
-def flat_photo(yaw: float, pitch: float) -> F64:
-    """A frontal photo of the face held as a plane and turned by ``yaw``/``pitch``: all five points on one plane."""
-    printed = project(HEAD, 0.0, 0.0)
-    plane = np.column_stack([(printed - np.array([320.0, 240.0])) / 600.0 * 8.0, np.zeros(5)])
-    return project(plane + np.array([0.0, 0.5, 0.0]), yaw, pitch)
-
-
-def unit(seed: int) -> F64:
-    vector: F64 = np.random.default_rng(seed).normal(size=128)
-    return vector / float(np.linalg.norm(vector))
-
-
 VISITOR = unit(7)
-
-
-def multipart(parts: Sequence[bytes], name: str) -> tuple[bytes, str]:
-    boundary = f"fg{uuid.uuid4().hex}"
-    chunks = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
-        + part
-        + b"\r\n"
-        for part in parts
-    ]
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @pytest.fixture
