@@ -93,14 +93,16 @@ def _mailer(settings: Settings) -> Mailer | None:
     if not settings.mail_from:
         return None
     from facegate.adapters import ses
+    from facegate.adapters.dynamodb import aws_client
 
-    return ses.SesMailer(ses.aws_client("ses", settings), settings.mail_from)
+    return ses.SesMailer(aws_client("ses", settings), settings.mail_from)
 
 
 def _event_publisher(settings: Settings) -> EventPublisher | None:
     """EventBridge when a bus is configured (``FACEGATE_EVENT_BUS_NAME``), else None."""
     if not settings.event_bus_name:
         return None
-    from facegate.adapters import events, ses
+    from facegate.adapters import events
+    from facegate.adapters.dynamodb import aws_client
 
-    return events.EventBridgePublisher(ses.aws_client("events", settings), settings.event_bus_name)
+    return events.EventBridgePublisher(aws_client("events", settings), settings.event_bus_name)

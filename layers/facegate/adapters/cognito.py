@@ -13,11 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from facegate.adapters.dynamodb._client import MAX_ATTEMPTS, error_code, unavailable_on_transient
+from facegate.adapters.dynamodb._client import aws_client, error_code, unavailable_on_transient
 from facegate.domain.models import HostUser
 from facegate.errors import Conflict, InvalidRequest
 from facegate.settings import Settings
@@ -34,15 +32,8 @@ _SUB = re.compile(r"[0-9a-fA-F-]{8,64}")
 
 def cognito_client(settings: Settings) -> CognitoIdentityProviderClient:
     """A ``cognito-idp`` client for ``settings`` (the emulator endpoint when configured)."""
-    config = Config(
-        region_name=settings.aws_region,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        connect_timeout=2.0,
-        read_timeout=5.0,
-    )
-    return boto3.session.Session().client(
-        "cognito-idp", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
-    )
+    client: CognitoIdentityProviderClient = aws_client("cognito-idp", settings)
+    return client
 
 
 def _attributes(user: Mapping[str, Any]) -> dict[str, str]:

@@ -8,31 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from facegate.adapters.dynamodb import MAX_ATTEMPTS
 from facegate.errors import DeliveryFailed, ServiceUnavailable
-from facegate.settings import Settings
 
 CHARSET = "UTF-8"
-
-
-def aws_client(service: str, settings: Settings) -> Any:
-    """A boto3 client of ``service`` for ``settings`` (the emulator endpoint when configured)."""
-    config = Config(
-        region_name=settings.aws_region,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        connect_timeout=2.0,
-        read_timeout=5.0,
-    )
-    return boto3.session.Session().client(
-        service,  # type: ignore[call-overload]
-        region_name=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        config=config,
-    )
 
 
 class SesMailer:

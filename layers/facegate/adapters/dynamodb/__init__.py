@@ -38,6 +38,7 @@ from facegate.adapters.dynamodb._client import (
     RETRY_AFTER_SECONDS,
     TRANSACTION_ATTEMPTS,
     AwsClients,
+    aws_client,
     error_code,
     unavailable_on_transient,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "DynamoAuditLog",
     "DynamoEphemeral",
     "DynamoRepository",
+    "aws_client",
     "error_code",
     "idempotency_store",
     "template_item_of",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -140,3 +140,20 @@ class AwsClients:
             "kms", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url, config=config
         )
         return cls(dynamodb=dynamodb, kms=kms)
+
+
+def aws_client(service: str, settings: Settings) -> Any:
+    """A boto3 client of ``service`` for ``settings`` (the emulator endpoint when configured), with standard
+    retries (:data:`MAX_ATTEMPTS` attempts), 2 s to connect and 5 s per read."""
+    config = Config(
+        region_name=settings.aws_region,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        connect_timeout=2.0,
+        read_timeout=5.0,
+    )
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=config,
+    )
