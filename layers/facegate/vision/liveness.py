@@ -82,7 +82,7 @@ class LivenessThresholds:
     duplicate_hamming: int = 3
     """Frames of consecutive steps whose fingerprints (:func:`fingerprint`, 63 bits) are at most this many bits
     apart are one frame sent twice."""
-    replay_hamming: int = 12
+    replay_hamming: int = 16
     """A frame at most this many bits from a fingerprint of an earlier challenge repeats it; a challenge is
     replayed when every step has such a frame."""
     min_consistency: float = 0.4
