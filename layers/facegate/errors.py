@@ -126,34 +126,33 @@ class Gone(FacegateError):
     default_message = "this resource is no longer available"
 
 
-class RateLimited(FacegateError):
-    """Too many requests from this caller (HTTP 429).
+class RetryLater(FacegateError):
+    """An error the client may retry after ``retry_after`` seconds (the ``Retry-After`` header).
 
     Args:
-        retry_after: seconds until the caller may try again (>= 1).
+        retry_after: seconds to wait (>= 1); default: the class's ``default_retry_after``.
     """
+
+    default_retry_after: ClassVar[int] = 1
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, int(self.default_retry_after if retry_after is None else retry_after))
+
+
+class RateLimited(RetryLater):
+    """Too many requests from this caller (HTTP 429); ``retry_after``: seconds until it may try again."""
 
     code = "rate_limited"
     default_message = "too many requests"
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int = 1) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = max(1, int(retry_after))
 
-
-class ServiceUnavailable(FacegateError):
-    """A dependency (DynamoDB, KMS) failed after retries (HTTP 503).
-
-    Args:
-        retry_after: seconds the client should wait before retrying (>= 1).
-    """
+class ServiceUnavailable(RetryLater):
+    """A dependency (DynamoDB, KMS) failed after retries (HTTP 503); ``retry_after``: seconds to wait (default 2)."""
 
     code = "service_unavailable"
     default_message = "the service is temporarily unavailable"
-
-    def __init__(self, message: str | None = None, *, code: str | None = None, retry_after: int = 2) -> None:
-        super().__init__(message, code=code)
-        self.retry_after = max(1, int(retry_after))
+    default_retry_after = 2
 
 
 class DeliveryFailed(ServiceUnavailable):
