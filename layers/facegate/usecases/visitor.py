@@ -174,6 +174,22 @@ def consent(
     return record
 
 
+def _audit_refused(
+    services: Services, invite: Invite, engine: FaceEnginePort, reason: str, details: dict[str, str] | None = None
+) -> None:
+    """Audit a refused enrollment of ``invite`` with its precise ``reason`` (never the images)."""
+    record_event(
+        services,
+        invite.site_id,
+        AuditKind.ENROLL_REFUSED,
+        VISITOR,
+        visitor_id=invite.invite_id,
+        reason=reason,
+        model_id=engine.model_id,
+        details=details,
+    )
+
+
 def _require_live_selfies(services: Services, invite: Invite, images: Sequence[bytes], engine: FaceEnginePort) -> None:
     """At a ``high`` site the first three selfies must show the poses of the notice's ``pose_order`` and pass
     the door's liveness checks (a flat photo cannot be enrolled).
@@ -184,16 +200,7 @@ def _require_live_selfies(services: Services, invite: Invite, images: Sequence[b
     reason = liveness.enrollment_refusal(engine, images)
     if reason is None:
         return
-    record_event(
-        services,
-        invite.site_id,
-        AuditKind.ENROLL_REFUSED,
-        VISITOR,
-        visitor_id=invite.invite_id,
-        reason="liveness_failed",
-        model_id=engine.model_id,
-        details={"liveness_reason": reason},
-    )
+    _audit_refused(services, invite, engine, "liveness_failed", {"liveness_reason": reason})
     raise FaceRejected(
         "take three photos: looking straight, then turned to your left, then to your right", code="liveness_failed"
     )
@@ -229,15 +236,7 @@ def enroll(services: Services, invite: Invite, images: Sequence[bytes], site: Si
     try:
         template = engine.enroll_template(list(images))
     except FaceRejected as exc:
-        record_event(
-            services,
-            invite.site_id,
-            AuditKind.ENROLL_REFUSED,
-            VISITOR,
-            visitor_id=invite.invite_id,
-            reason=exc.code,
-            model_id=engine.model_id,
-        )
+        _audit_refused(services, invite, engine, exc.code)
         raise
     site = site or require_site(services, invite.site_id)
     if site.security_level is SecurityLevel.HIGH:
