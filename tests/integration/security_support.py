@@ -229,6 +229,21 @@ def kms_key(clients: AwsClients) -> str:
     return str(clients.kms.create_key(Description="facegate security tests")["KeyMetadata"]["KeyId"])
 
 
+def user_pool(cognito: Any, name: str = "facegate-test") -> str:
+    """A new (moto) Cognito user pool shaped like the template's: e-mail user names, the ``site_ids`` attribute,
+    the groups ``admins`` and ``hosts``; returns its id."""
+    pool_id = str(
+        cognito.create_user_pool(
+            PoolName=name,
+            UsernameAttributes=["email"],
+            Schema=[{"Name": "site_ids", "AttributeDataType": "String", "Mutable": True}],
+        )["UserPool"]["Id"]
+    )
+    for group in ("admins", "hosts"):
+        cognito.create_group(UserPoolId=pool_id, GroupName=group)
+    return pool_id
+
+
 def aws_services(
     clients: AwsClients,
     settings: Settings,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
+from security_support import scan_table, user_pool
 
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import MAX_ATTEMPTS, AwsClients
@@ -695,14 +696,7 @@ def directory(request: pytest.FixtureRequest, aws_env: None) -> Iterator[Any]:
 
     with mock_aws():
         client = boto3.client("cognito-idp", region_name=REGION)
-        pool = client.create_user_pool(
-            PoolName="contract",
-            UsernameAttributes=["email"],
-            Schema=[{"Name": "site_ids", "AttributeDataType": "String", "Mutable": True}],
-        )["UserPool"]["Id"]
-        for group in ("admins", "hosts"):
-            client.create_group(UserPoolId=pool, GroupName=group)
-        yield CognitoDirectory(client, pool)
+        yield CognitoDirectory(client, user_pool(client, "contract"))
 
 
 def test_hosts_are_created_once_listed_disabled_and_named(directory: Any) -> None:
@@ -900,7 +894,7 @@ def test_every_expiring_item_carries_its_ttl(backend: Backend) -> None:
     run_once(services, "enroll#h", "key-00000001", "body", lambda: {"ok": True})
     # When the raw items are scanned
     client = backend.dynamodb
-    items = {field: _scan(client, getattr(settings, field)) for field in TABLE_FIELDS}
+    items = {field: scan_table(client, getattr(settings, field)) for field in TABLE_FIELDS}
     # Then invites, tokens and templates expire at valid_until + grace, audit at its expires_at,
     # every ephemeral item has a TTL, and sites/doors/terminals never expire
     retention = int((invite.valid_until + timedelta(seconds=settings.retention_grace_seconds)).timestamp())
@@ -925,17 +919,6 @@ def test_every_expiring_item_carries_its_ttl(backend: Backend) -> None:
 
 
 TABLE_FIELDS = ("directory_table", "templates_table", "audit_table", "ephemeral_table")
-
-
-def _scan(client: Any, table: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    while True:
-        page = client.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 # --------------------------------------------------------------------------------------- failures

@@ -24,6 +24,7 @@ from security_support import (
     create_stores,
     kms_key,
     moto_aws,
+    user_pool,
 )
 
 from facegate.adapters import memory
@@ -104,13 +105,7 @@ def console() -> Iterator[Console]:
         import boto3
 
         cognito = boto3.client("cognito-idp", region_name="us-east-1")
-        pool_id = cognito.create_user_pool(
-            PoolName="facegate-test",
-            UsernameAttributes=["email"],
-            Schema=[{"Name": "site_ids", "AttributeDataType": "String", "Mutable": True}],
-        )["UserPool"]["Id"]
-        for group in ("admins", "hosts"):
-            cognito.create_group(UserPoolId=pool_id, GroupName=group)
+        pool_id = user_pool(cognito)
         created = cognito.admin_create_user(
             UserPoolId=pool_id,
             Username="ada@example.com",

@@ -37,6 +37,7 @@ from security_support import (
     multipart,
     real_engine,
     template_routes,
+    user_pool,
 )
 
 from facegate.adapters.cognito import CognitoDirectory
@@ -225,7 +226,7 @@ def world(lfw_dev_dir: Path) -> Iterator[World]:
         settings = settings.with_overrides(kms_key_id=kms_key(clients))
         clock = FakeClock()
         services = aws_services(clients, settings, lambda: engine, clock)
-        services.directory = CognitoDirectory(clients_cognito(), user_pool())
+        services.directory = CognitoDirectory(clients_cognito(), matrix_pool())
         harness = Harness(default=services, clock=clock)
         w = World(h=harness, clock=clock, selfies=images[:3], frame=images[3])
         w.site_a, w.site_b = harness.create_site("Site A"), harness.create_site("Site B")
@@ -260,13 +261,9 @@ def clients_cognito() -> Any:
     return boto3.client("cognito-idp", region_name="us-east-1")
 
 
-def user_pool() -> str:
-    """A moto user pool with the template's two groups."""
-    cognito = clients_cognito()
-    pool_id = str(cognito.create_user_pool(PoolName="matrix", UsernameAttributes=["email"])["UserPool"]["Id"])
-    for group in ("admins", "hosts"):
-        cognito.create_group(UserPoolId=pool_id, GroupName=group)
-    return pool_id
+def matrix_pool() -> str:
+    """A moto user pool like the template's."""
+    return user_pool(clients_cognito(), "matrix")
 
 
 def fresh_host(world: World, email: str | None = None) -> str:
