@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gc
 import secrets
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psutil
@@ -115,3 +118,28 @@ def peak_rss_bytes() -> int:
     with open("/proc/self/status") as handle:
         line = next(line for line in handle if line.startswith("VmHWM:"))
     return int(line.split()[1]) * 1024
+
+
+@contextmanager
+def local_http_server(serve: Callable[[BaseHTTPRequestHandler, bytes], None]) -> Iterator[str]:
+    """A threaded HTTP server on a free local port for the block: every GET, POST, PATCH and DELETE is answered by
+    ``serve(handler, body)`` (the request body already read); yields the server's base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            serve(self, self.rfile.read(length) if length else b"")
+
+        do_GET = do_POST = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

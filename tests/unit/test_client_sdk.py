@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +32,7 @@ from PIL import Image
 import facegate_client as fc
 from facegate_client import cli
 from facegate_client.errors import parse_retry_after
+from helpers import local_http_server
 
 TOKEN = "tok_" + "A" * 39
 KEY_ID = "k_test"
@@ -95,41 +96,29 @@ class FakeApi:
 def api() -> Iterator[FakeApi]:
     fake = FakeApi()
 
-    class RequestHandler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            status, payload, headers = fake.handle(Seen(self.command, self.path, self.headers, body))
-            if isinstance(payload, bytes):
-                data = payload
-            elif isinstance(payload, str):
-                data = payload.encode()
-            else:
-                data = json.dumps(payload).encode()
-            self.send_response(status)
-            content_type = "application/json" if not isinstance(payload, bytes | str) else "text/html"
-            self.send_header("Content-Type", headers.pop("Content-Type", content_type))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def serve(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        status, payload, headers = fake.handle(Seen(handler.command, handler.path, handler.headers, body))
+        if isinstance(payload, bytes):
+            data = payload
+        elif isinstance(payload, str):
+            data = payload.encode()
+        else:
+            data = json.dumps(payload).encode()
+        handler.send_response(status)
+        content_type = "application/json" if not isinstance(payload, bytes | str) else "text/html"
+        handler.send_header("Content-Type", headers.pop("Content-Type", content_type))
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
-        do_GET = do_POST = do_DELETE = do_PATCH = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        server.shutdown()
-        server.server_close()
+    with local_http_server(serve) as url:
+        fake.url = url
+        try:
+            yield fake
+        finally:
+            fake.release.set()
 
 
 # ----- contract-shaped bodies -------------------------------------------------------------------

@@ -10,10 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from facegate.adapters import memory
 from facegate.domain.policy import Calibration, DoorPolicy
 from facegate.usecases.context import Services
 from facegate_client import cli
+from helpers import local_http_server
 
 ADMIN_TOKEN = "admin"
 
@@ -68,41 +68,27 @@ def served(
     services.directory = memory.MemoryDirectory(clock)
     stack = make_stack(services)
 
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            split = urlsplit(self.path)
-            headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}
-            answer = stack.api.request(
-                self.command,
-                split.path,
-                body=body,
-                headers=headers,
-                query=split.query,
-                claims=claims_of(self.headers.get("Authorization")),
-            )
-            self.send_response(answer.status)
-            for name, value in answer.headers.items():
-                if name.lower() not in ("content-length", "connection"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            self.wfile.write(answer.body)
+    def serve(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        split = urlsplit(handler.path)
+        headers = {k.lower(): v for k, v in handler.headers.items() if k.lower() != "authorization"}
+        answer = stack.api.request(
+            handler.command,
+            split.path,
+            body=body,
+            headers=headers,
+            query=split.query,
+            claims=claims_of(handler.headers.get("Authorization")),
+        )
+        handler.send_response(answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(answer.body)))
+        handler.end_headers()
+        handler.wfile.write(answer.body)
 
-        do_GET = do_POST = do_DELETE = do_PATCH = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", stack
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_http_server(serve) as url:
+        yield url, stack
 
 
 def test_the_sdk_runs_the_console_flow(served: tuple[str, Any]) -> None:
