@@ -257,23 +257,17 @@ class LocalOAuth:
         extra = {"cognito:username": user.username}
         if user.name:
             extra["name"] = user.name
-        id_token = self.issuer.token(
-            user.sub,
-            user.email,
-            user.groups,
-            user.site_ids,
-            ttl_seconds=self.id_token_ttl_seconds,
-            extra=extra,
-            now=now,
-        )
-        access_token = self.issuer.token(
-            user.sub,
-            user.email,
-            user.groups,
-            user.site_ids,
-            ttl_seconds=self.id_token_ttl_seconds,
-            extra={**extra, "token_use": "access", "scope": SCOPE},
-            now=now,
+        id_token, access_token = (
+            self.issuer.token(
+                user.sub,
+                user.email,
+                user.groups,
+                user.site_ids,
+                ttl_seconds=self.id_token_ttl_seconds,
+                extra=claims,
+                now=now,
+            )
+            for claims in (extra, {**extra, "token_use": "access", "scope": SCOPE})
         )
         return {
             "id_token": id_token,
