@@ -173,26 +173,30 @@ def _audit_resend(services: Services, actor: Principal, invite: Invite, result: 
     )
 
 
-def decision_detail(
-    *,
-    site_id: str,
-    door_id: str,
-    terminal_id: str,
-    decision: Decision,
-    decision_id: str,
-    at: datetime,
-    first_arrival: bool,
-) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class DoorDecided:
+    """One door decision as the door phase hands it to delivery (``at``: when it was decided, UTC)."""
+
+    site_id: str
+    door_id: str
+    terminal_id: str
+    decision: Decision
+    decision_id: str
+    at: datetime
+
+
+def decision_detail(event: DoorDecided, first_arrival: bool) -> dict[str, object]:
     """The public detail of a door-decision event: who decided what where and when, the invite on a grant,
     the kiosk's ``next`` step on a deny. Never a score, a threshold, the precise reason, an image, a template
     or a token."""
+    decision = event.decision
     detail: dict[str, object] = {
-        "site_id": site_id,
-        "door_id": door_id,
-        "terminal_id": terminal_id,
+        "site_id": event.site_id,
+        "door_id": event.door_id,
+        "terminal_id": event.terminal_id,
         "decision": "grant" if decision.granted else "deny",
-        "decision_id": decision_id,
-        "time": rfc3339(at),
+        "decision_id": event.decision_id,
+        "time": rfc3339(event.at),
         "mode": decision.mode.value,
         "first_arrival": bool(first_arrival and decision.granted),
     }
@@ -216,16 +220,7 @@ def publish_decision(services: Services, detail: Mapping[str, object], at: datet
     return True
 
 
-def announce_decision(
-    services: Services,
-    site_id: str,
-    door_id: str,
-    terminal_id: str,
-    decision: Decision,
-    decision_id: str,
-    at: datetime,
-    arrived: Future[bool] | None,
-) -> bool:
+def announce_decision(services: Services, event: DoorDecided, arrived: Future[bool] | None) -> bool:
     """The record phase's delivery step: publish the door decision once ``arrived`` (the grant's conditional
     write of the invite's ``arrived_at``; True when this grant set it) is known; ``first_arrival`` is False
     when there was none or it failed. Never raises: a failed publish is logged and counted, the door decision
@@ -236,17 +231,8 @@ def announce_decision(
             first_arrival = arrived.result()
         except Exception as exc:  # the door phase reports its own failure; the event just says not first
             delivery_failed("arrival_mark", exc)
-    detail = decision_detail(
-        site_id=site_id,
-        door_id=door_id,
-        terminal_id=terminal_id,
-        decision=decision,
-        decision_id=decision_id,
-        at=at,
-        first_arrival=first_arrival,
-    )
     try:
-        return publish_decision(services, detail, at)
+        return publish_decision(services, decision_detail(event, first_arrival), event.at)
     except Exception as exc:  # an unexpected client error must not fail the door decision either
         delivery_failed("door_event", exc)
         return False

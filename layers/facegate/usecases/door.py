@@ -463,17 +463,15 @@ def _record(
     if decision.granted and decision.visitor_id is not None:
         arrived = _IO.submit(services.repo.mark_arrived, decision.visitor_id, auth.now)
     # The EventBridge event overlaps the audit write (it waits for the arrival mark only); it never raises.
-    announced = _IO.submit(
-        delivery.announce_decision,
-        services,
-        site.site_id,
-        auth.door_id,
-        terminal.terminal_id,
-        decision,
-        decision_id,
-        auth.now,
-        arrived,
+    event = delivery.DoorDecided(
+        site_id=site.site_id,
+        door_id=auth.door_id,
+        terminal_id=terminal.terminal_id,
+        decision=decision,
+        decision_id=decision_id,
+        at=auth.now,
     )
+    announced = _IO.submit(delivery.announce_decision, services, event, arrived)
     if decision.granted:
         if auth.cooldown.result() is not None:
             cleared = _IO.submit(services.ephemeral.block, f"cooldown#{terminal.terminal_id}", auth.now)
