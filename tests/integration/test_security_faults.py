@@ -52,14 +52,15 @@ from facegate_tools.local.inprocess import ApiResponse
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 DDB = "com.amazonaws.dynamodb.v20120810#"
-DYNAMODB_FAULTS = {
+FaultSpec = tuple[int, str | None, float]
+"""(HTTP status, error type or None for a read timeout, botocore's back-off base in seconds)."""
+DYNAMODB_FAULTS: dict[str, FaultSpec] = {
     "throttled": (400, DDB + "ThrottlingException", 1.0),
     "provisioned-throughput": (400, DDB + "ProvisionedThroughputExceededException", 1.0),
     "internal-error": (500, DDB + "InternalServerError", 0.025),
     "read-timeout": (0, None, 0.025),
 }
-"""name -> (HTTP status, error type or None for a read timeout, botocore's back-off base in seconds)."""
-KMS_FAULTS = {
+KMS_FAULTS: dict[str, FaultSpec] = {
     "throttled": (400, "ThrottlingException", 1.0),
     "internal-error": (500, "KMSInternalException", 0.05),
     "dependency-timeout": (503, "DependencyTimeoutException", 0.05),
@@ -121,19 +122,27 @@ def check_backoff(pauses: Sequence[float], base: float) -> None:
         assert 0 <= pause < base * 2**i, (i, pause)
 
 
-@pytest.mark.parametrize("fault", DYNAMODB_FAULTS)
-def test_dynamodb_faults_at_the_door_are_retried_then_503(plant: Plant, fault: str) -> None:
-    # Given DynamoDB failing every read of the terminal's key with the fault
-    status, error, base = DYNAMODB_FAULTS[fault]
+def door_request_under_fault(plant: Plant, service: str, operation: str, label: str, fault: FaultSpec) -> Harness:
+    """A signed door request on a cold instance while ``service``'s ``operation`` fails every attempt with
+    ``fault`` (status, error, botocore back-off base): it was tried MAX_ATTEMPTS times with jittered exponential
+    pauses and answered 503. Returns the instance's harness (the fault is gone)."""
+    status, error, base = fault
     h, clients = plant.harness()
-    with botocore_pauses() as pauses, inject(clients.dynamodb, "GetItem", status, error) as injected:
-        # When the terminal sends a signed request
+    with botocore_pauses() as pauses, inject(getattr(clients, service), operation, status, error) as injected:
         response = h.verify(plant.terminal, plant.door, plant.frame)
-    show(f"door, DynamoDB {fault}", injected.attempts, pauses)
-    # Then the read was tried MAX_ATTEMPTS times with jittered exponential pauses, and the API answers 503
+    show(label, injected.attempts, pauses)
     assert len(injected.attempts) == MAX_ATTEMPTS
     check_backoff(pauses, base)
     expect_unavailable(response)
+    return h
+
+
+@pytest.mark.parametrize("fault", DYNAMODB_FAULTS)
+def test_dynamodb_faults_at_the_door_are_retried_then_503(plant: Plant, fault: str) -> None:
+    # Given DynamoDB failing every read of the terminal's key with the fault
+    # When the terminal sends a signed request
+    # Then the read was tried MAX_ATTEMPTS times with jittered exponential pauses, and the API answers 503
+    h = door_request_under_fault(plant, "dynamodb", "GetItem", f"door, DynamoDB {fault}", DYNAMODB_FAULTS[fault])
     # And once DynamoDB recovers, the same terminal is served (nothing was spent by the failure)
     assert h.verify(plant.terminal, plant.door, plant.frame).json()["decision"] == "grant"
 
@@ -156,16 +165,9 @@ def test_the_backoff_pauses_are_jittered(plant: Plant) -> None:
 @pytest.mark.parametrize("fault", KMS_FAULTS)
 def test_kms_faults_are_retried_then_503(plant: Plant, fault: str) -> None:
     # Given a cold door instance (nothing decrypted yet) and KMS failing every Decrypt with the fault
-    status, error, base = KMS_FAULTS[fault]
-    h, clients = plant.harness()
-    with botocore_pauses() as pauses, inject(clients.kms, "Decrypt", status, error) as injected:
-        # When the terminal sends a signed request (its secret must be decrypted)
-        response = h.verify(plant.terminal, plant.door, plant.frame)
-    show(f"door, KMS {fault}", injected.attempts, pauses)
+    # When the terminal sends a signed request (its secret must be decrypted)
     # Then Decrypt was retried with jittered back-off, and the API answers 503 with Retry-After
-    assert len(injected.attempts) == MAX_ATTEMPTS
-    check_backoff(pauses, base)
-    expect_unavailable(response)
+    door_request_under_fault(plant, "kms", "Decrypt", f"door, KMS {fault}", KMS_FAULTS[fault])
 
 
 def test_a_decision_that_cannot_be_audited_opens_nothing(plant: Plant) -> None:
