@@ -280,19 +280,26 @@ def qr_camera_browser(browser: Any, lfw_images: list[Path], tmp_path_factory: py
     instance.close()
 
 
+def qr_kiosk(browser: Any, web_base: str, api: FakeDoorApi, locale: str) -> Harness:
+    """A configured kiosk page (not opened yet) in ``browser``, whose camera shows a face with a QR code beside it;
+    ``api`` answers its requests and page errors are collected. Close it with ``harness.page.context.close()``."""
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
+    context.add_init_script(INIT_SCRIPT)
+    context.add_init_script(preset(configured()))
+    harness = Harness(page=context.new_page(), base=web_base)
+    harness.page.on("pageerror", lambda error: harness.errors.append(str(error)))
+    api.install(harness.page)
+    return harness
+
+
 def test_a_qr_code_in_view_goes_with_the_frames_in_one_request(
     qr_camera_browser: Any, web_base: str, open_page: Callable[..., Harness]
 ) -> None:
     # Given a configured kiosk whose camera shows a face with a QR code held up beside it
     api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
     api.replies.append(decision("grant"))
-    context = qr_camera_browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
-    context.add_init_script(INIT_SCRIPT)
-    context.add_init_script(preset(configured()))
-    page = context.new_page()
-    harness = Harness(page=page, base=web_base)
-    page.on("pageerror", lambda error: harness.errors.append(str(error)))
-    api.install(page)
+    harness = qr_kiosk(qr_camera_browser, web_base, api, "en-US")
+    page = harness.page
 
     # When the kiosk page runs, with nobody pressing anything
     page.goto(f"{web_base}/kiosk")
@@ -312,7 +319,7 @@ def test_a_qr_code_in_view_goes_with_the_frames_in_one_request(
     assert len(api.calls) == 1
     harness.screenshot("kiosk-qr-grant-en")
     harness.assert_clean()
-    context.close()
+    harness.page.context.close()
 
 
 @pytest.mark.parametrize(
@@ -442,13 +449,8 @@ def test_a_code_in_view_is_tried_again_after_retry(
     api = FakeDoorApi(key_id=KEY_ID, secret=SECRET, door_id=DOOR_ID)
     api.replies.append(decision("deny", "retry"))
     api.replies.append(decision("grant"))
-    context = qr_camera_browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 800})
-    context.add_init_script(INIT_SCRIPT)
-    context.add_init_script(preset(configured()))
-    page = context.new_page()
-    harness = Harness(page=page, base=web_base)
-    page.on("pageerror", lambda error: harness.errors.append(str(error)))
-    api.install(page)
+    harness = qr_kiosk(qr_camera_browser, web_base, api, "ko-KR")
+    page = harness.page
 
     # When the kiosk runs with the code held in view
     page.goto(f"{web_base}/kiosk")
@@ -460,7 +462,7 @@ def test_a_code_in_view_is_tried_again_after_retry(
     expect(page.locator("#result-decision")).to_have_text("출입 허가", use_inner_text=True)
     assert_no_oracle(harness)
     harness.assert_clean()
-    context.close()
+    harness.page.context.close()
 
 
 def test_burst_frames_are_chosen_for_sharpness_and_exposure(
