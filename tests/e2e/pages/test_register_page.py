@@ -66,6 +66,14 @@ def wait_view(harness: Harness, view: str) -> None:
     harness.page.wait_for_selector(f"body[data-view='{view}']")
 
 
+def on_capture_view(open_page: Callable[..., Harness], **kwargs: Any) -> tuple[FakeRegistrationApi, Harness]:
+    """A visitor who already consented, on the capture view (``kwargs``: for ``open_page``)."""
+    api = FakeRegistrationApi("consented")
+    harness = open_register(open_page, api, **kwargs)
+    wait_view(harness, "capture")
+    return api, harness
+
+
 def photo_files(tmp_path: Path, sizes: list[tuple[int, int]], fmt: str = "PNG") -> list[Path]:
     """Synthetic photos (a gradient with a face-like oval) of the given sizes in pixels."""
     paths = []
@@ -148,10 +156,8 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
 
 def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[..., Harness], camera: Path) -> None:
     # Given a consented visitor with the LFW fake camera
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    api, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
 
     # When the camera is turned on
     page.click("#camera-start")
@@ -216,10 +222,8 @@ def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[...
 
 def test_countdown_option_still_takes_the_photo(open_page: Callable[..., Harness], camera: Path) -> None:
     # Given a consented visitor with the camera on and the 3-second timer switched on
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    _, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
     page.click("#camera-start")
     page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
     page.check("#countdown-toggle")
@@ -244,10 +248,8 @@ def test_refused_camera_falls_back_to_files_downscaled_on_the_device(
     open_page: Callable[..., Harness], tmp_path: Path
 ) -> None:
     # Given a consented visitor whose browser refuses the camera
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api, init_script=REFUSE_CAMERA)
+    api, harness = on_capture_view(open_page, init_script=REFUSE_CAMERA)
     page = harness.page
-    wait_view(harness, "capture")
 
     # When they try the camera
     page.click("#camera-start")
@@ -279,10 +281,8 @@ def test_refused_camera_falls_back_to_files_downscaled_on_the_device(
 @pytest.mark.parametrize("lang", ["en", "ko"])
 def test_every_refusal_is_explained_in_words(open_page: Callable[..., Harness], tmp_path: Path, lang: str) -> None:
     # Given a consented visitor with three photos ready, in English or Korean
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api, locale="ko-KR" if lang == "ko" else "en-US")
+    api, harness = on_capture_view(open_page, locale="ko-KR" if lang == "ko" else "en-US")
     page = harness.page
-    wait_view(harness, "capture")
     strings = harness.strings(lang)
     fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
     shown: dict[str, str] = {}
@@ -337,10 +337,8 @@ def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
     open_page: Callable[..., Harness], tmp_path: Path
 ) -> None:
     # Given a consented visitor with photos ready whose first upload fails on the network
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    api, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
     fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
     api.queue("selfie", Reply(0, None, abort=True))
     page.click("#send-btn")
@@ -378,10 +376,8 @@ def test_upload_errors_that_change_the_step(
     open_page: Callable[..., Harness], tmp_path: Path, reply: Reply, view: str, message: str
 ) -> None:
     # Given a consented visitor with photos ready
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    api, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
     fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
 
     # When the upload is refused for the invite or the consent
@@ -571,10 +567,8 @@ def test_no_horizontal_overflow_at_360_px(open_page: Callable[..., Harness], tmp
 
 def test_touch_targets_and_labels(open_page: Callable[..., Harness], tmp_path: Path) -> None:
     # Given the capture step with photos (a 360 px phone)
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api, width=360, height=740)
+    _, harness = on_capture_view(open_page, width=360, height=740)
     page = harness.page
-    wait_view(harness, "capture")
     fill_with_files(harness, photo_files(tmp_path, [(640, 480)] * 3, "JPEG"))
 
     # Then every visible button is at least 44 px tall and has an accessible name
@@ -724,10 +718,8 @@ def test_item7_file_mode_asks_for_three_photos_like_camera_mode(
     open_page: Callable[..., Harness], tmp_path: Path
 ) -> None:
     # Given a consented visitor who uses photos from the phone
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    api, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
     page.click("#use-files-btn")
 
     # When they pick a single photo
@@ -757,10 +749,8 @@ def test_item8_hidden_status_no_longer_says_registered_after_deletion(
     open_page: Callable[..., Harness], tmp_path: Path
 ) -> None:
     # Given a visitor who enrolled on this page (the live region says "You are registered.")
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    _, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
     fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
     page.click("#send-btn")
     wait_view(harness, "enrolled")
@@ -783,10 +773,8 @@ def test_issue11_optional_fourth_and_fifth_selfie_with_the_camera(
     open_page: Callable[..., Harness], camera: Path
 ) -> None:
     # Given a consented visitor who took the three required photos
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api)
+    api, harness = on_capture_view(open_page)
     page = harness.page
-    wait_view(harness, "capture")
     expect(page.locator("#add-photo")).to_be_hidden()
     page.click("#camera-start")
     page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
@@ -831,10 +819,8 @@ def test_issue11_optional_fourth_and_fifth_selfie_with_the_camera(
 
 def test_issue11_optional_photos_from_files_in_korean(open_page: Callable[..., Harness], tmp_path: Path) -> None:
     # Given a Korean visitor who picks five photos at once from the phone
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api, locale="ko-KR")
+    api, harness = on_capture_view(open_page, locale="ko-KR")
     page = harness.page
-    wait_view(harness, "capture")
     strings = harness.strings("ko")
     page.click("#use-files-btn")
     page.set_input_files("#file-input", [str(f) for f in photo_files(tmp_path, [(400, 300)] * 6, "JPEG")])
