@@ -313,44 +313,28 @@ class DoorPolicy:
 
     # -- decisions ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _refused(
+        reason: DecisionReason, mode: DecisionMode, level: SecurityLevel, n_candidates: int, f: int
+    ) -> Decision:
+        """A deny decided before any matching (no similarity, no threshold)."""
+        return Decision(granted=False, reason=reason, mode=mode, level=level, n_candidates=n_candidates, f=f)
+
     def no_face(self, level: SecurityLevel, mode: DecisionMode, n_candidates: int, f: int = 0) -> Decision:
         """No usable face in the frames."""
-        return Decision(
-            granted=False, reason=DecisionReason.NO_FACE, mode=mode, level=level, n_candidates=n_candidates, f=f
-        )
+        return self._refused(DecisionReason.NO_FACE, mode, level, n_candidates, f)
 
     def face_only_suspended(self, level: SecurityLevel, n_candidates: int, f: int = 0) -> Decision:
         """The terminal is cooling down: face-only matching is suspended there for now (``show_code``)."""
-        return Decision(
-            granted=False,
-            reason=DecisionReason.FACE_ONLY_SUSPENDED,
-            mode=DecisionMode.IDENTIFY,
-            level=level,
-            n_candidates=n_candidates,
-            f=f,
-        )
+        return self._refused(DecisionReason.FACE_ONLY_SUSPENDED, DecisionMode.IDENTIFY, level, n_candidates, f)
 
     def claim_blocked(self, level: SecurityLevel, n_candidates: int, f: int = 0) -> Decision:
         """The claim code is blocked after repeated denials with it: not compared (``see_reception``)."""
-        return Decision(
-            granted=False,
-            reason=DecisionReason.CLAIM_BLOCKED,
-            mode=DecisionMode.CLAIM,
-            level=level,
-            n_candidates=n_candidates,
-            f=f,
-        )
+        return self._refused(DecisionReason.CLAIM_BLOCKED, DecisionMode.CLAIM, level, n_candidates, f)
 
     def liveness_failed(self, level: SecurityLevel, mode: DecisionMode, n_candidates: int, f: int = 0) -> Decision:
         """The liveness check that came with the frames failed: a deny before any matching (``retry``)."""
-        return Decision(
-            granted=False,
-            reason=DecisionReason.LIVENESS_FAILED,
-            mode=mode,
-            level=level,
-            n_candidates=n_candidates,
-            f=f,
-        )
+        return self._refused(DecisionReason.LIVENESS_FAILED, mode, level, n_candidates, f)
 
     @staticmethod
     def face_only_needs_liveness(level: SecurityLevel) -> bool:
