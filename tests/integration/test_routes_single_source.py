@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from security_support import REPO, TEMPLATE
 from test_security_auth_matrix import kind
 
 from facegate.api.app import ALL_ROUTERS, build_resolver
@@ -25,9 +26,6 @@ from facegate_tools.routes import (
     splice_events,
     template_functions,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "template.yaml"
 
 NOT_IN_SDK: set[str] = set()
 """Documented routes the SDK deliberately does not wrap (the browser console's and the kiosk's own); any other
