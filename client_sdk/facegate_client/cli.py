@@ -391,17 +391,19 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, help: str, *options: argparse.ArgumentParser) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, parents=[shared, *options])
 
-    invite = command("invite", help="create an invite (admin or host)")
-    invite.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
-    invite.add_argument("--door-id", action="append", help="door the visitor may open (repeatable)")
-    invite.add_argument("--valid-from", help="RFC 3339 start (default: now)")
-    invite.add_argument("--valid-until", help="RFC 3339 end (default: --hours after now)")
-    invite.add_argument("--hours", type=float, default=8.0, help="window length when --valid-until is absent")
-    invite.add_argument("--display-name", help="optional visitor name")
-    invite.add_argument("--email", help="visitor e-mail: the server mails the registration link there (ko/en)")
-    invite.add_argument(
+    new_invite = argparse.ArgumentParser(add_help=False)
+    new_invite.add_argument("--door-id", action="append", help="door the visitor may open (repeatable)")
+    new_invite.add_argument("--valid-from", help="RFC 3339 start (default: now)")
+    new_invite.add_argument("--valid-until", help="RFC 3339 end (default: --hours after now)")
+    new_invite.add_argument("--hours", type=float, default=8.0, help="window length when --valid-until is absent")
+    new_invite.add_argument("--display-name", help="optional visitor name")
+    new_invite.add_argument("--email", help="visitor e-mail: the server mails the registration link there (ko/en)")
+    new_invite.add_argument(
         "--notify-on-arrival", action="store_true", help="e-mail me (the token's e-mail) on the visitor's first entry"
     )
+
+    invite = command("invite", "create an invite (admin or host)", new_invite)
+    invite.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
     invite.set_defaults(handler=_cmd_invite)
 
     resend = command("resend-invite", help="send the invite mail again (admin or host of the site)")
@@ -459,20 +461,23 @@ def _parser() -> argparse.ArgumentParser:
     command("me", help="who the token belongs to: role admin or host, and the host's sites").set_defaults(
         handler=_cmd_me
     )
-    _console_commands(commands, shared)
+    _console_commands(commands, shared, new_invite)
     return parser
 
 
-def _console_commands(commands: Any, shared: argparse.ArgumentParser) -> None:
-    """``sites``, ``doors``, ``terminals``, ``invites`` and ``hosts``, each with actions."""
+def _console_commands(commands: Any, shared: argparse.ArgumentParser, new_invite: argparse.ArgumentParser) -> None:
+    """``sites``, ``doors``, ``terminals``, ``invites`` and ``hosts``, each with actions; ``new_invite``: the
+    options of a new invite, shared with the ``invite`` command."""
 
     def group(name: str, help: str, handler: Any) -> Any:
         parser = commands.add_parser(name, help=help, parents=[shared])
         parser.set_defaults(handler=handler)
         return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    def action(actions: Any, name: str, help: str, *, site: bool = False) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = actions.add_parser(name, help=help, parents=[shared])
+    def action(
+        actions: Any, name: str, help: str, *options: argparse.ArgumentParser, site: bool = False
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=help, parents=[shared, *options])
         if site:
             parser.add_argument("--site-id", help="site (env FACEGATE_SITE_ID)")
         return parser
@@ -515,14 +520,7 @@ def _console_commands(commands: Any, shared: argparse.ArgumentParser) -> None:
     listed.add_argument("--status", choices=INVITE_STATUSES)
     listed.add_argument("--max-items", type=int, default=500, help="stop after this many (default 500)")
     action(invites, "show", "one invite with its status and link").add_argument("invite", metavar="INVITE_ID")
-    made = action(invites, "create", "invite a visitor (like the invite command)", site=True)
-    made.add_argument("--door-id", action="append", help="door the visitor may open (repeatable)")
-    made.add_argument("--valid-from", help="RFC 3339 start (default: now)")
-    made.add_argument("--valid-until", help="RFC 3339 end (default: --hours after now)")
-    made.add_argument("--hours", type=float, default=8.0, help="window length when --valid-until is absent")
-    made.add_argument("--display-name", help="optional visitor name")
-    made.add_argument("--email", help="visitor e-mail: the server mails the link there")
-    made.add_argument("--notify-on-arrival", action="store_true", help="e-mail me on the visitor's first entry")
+    action(invites, "create", "invite a visitor (like the invite command)", new_invite, site=True)
     action(invites, "cancel", "cancel an invite and erase its data").add_argument("invite", metavar="INVITE_ID")
     action(invites, "resend", "send the invite mail again").add_argument("invite", metavar="INVITE_ID")
 
