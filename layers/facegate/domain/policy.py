@@ -315,10 +315,18 @@ class DoorPolicy:
 
     @staticmethod
     def _refused(
-        reason: DecisionReason, mode: DecisionMode, level: SecurityLevel, n_candidates: int, f: int
+        reason: DecisionReason,
+        mode: DecisionMode,
+        level: SecurityLevel,
+        n_candidates: int,
+        f: int,
+        visitor_id: str | None = None,
     ) -> Decision:
-        """A deny decided before any matching (no similarity, no threshold)."""
-        return Decision(granted=False, reason=reason, mode=mode, level=level, n_candidates=n_candidates, f=f)
+        """A deny decided before any matching (no similarity, no threshold); ``visitor_id`` only for
+        ``reenroll_required``."""
+        return Decision(
+            granted=False, reason=reason, mode=mode, level=level, visitor_id=visitor_id, n_candidates=n_candidates, f=f
+        )
 
     def no_face(self, level: SecurityLevel, mode: DecisionMode, n_candidates: int, f: int = 0) -> Decision:
         """No usable face in the frames."""
@@ -360,7 +368,7 @@ class DoorPolicy:
         n = len(scores)
         mode = DecisionMode.IDENTIFY
         if n == 0:
-            return Decision(granted=False, reason=DecisionReason.NO_CANDIDATES, mode=mode, level=level, f=f)
+            return self._refused(DecisionReason.NO_CANDIDATES, mode, level, 0, f)
         order = heapq.nlargest(2, range(n), key=scores.__getitem__)
         best = order[0]
         runner_up = float(scores[order[1]]) if n > 1 else None
@@ -409,25 +417,10 @@ class DoorPolicy:
         """
         mode = DecisionMode.CLAIM
         if visitor_id is None:
-            return Decision(
-                granted=False,
-                reason=DecisionReason.CLAIM_UNKNOWN,
-                mode=mode,
-                level=level,
-                n_candidates=n_candidates,
-                f=f,
-            )
+            return self._refused(DecisionReason.CLAIM_UNKNOWN, mode, level, n_candidates, f)
         if stale_model or score is None:
             # the audit names who must enroll again (reception can help them); the terminal never learns it
-            return Decision(
-                granted=False,
-                reason=DecisionReason.REENROLL_REQUIRED,
-                mode=mode,
-                level=level,
-                visitor_id=visitor_id,
-                n_candidates=n_candidates,
-                f=f,
-            )
+            return self._refused(DecisionReason.REENROLL_REQUIRED, mode, level, n_candidates, f, visitor_id)
         threshold = self.claim(level, template_images, f).threshold
         threshold = 1.0 if threshold is None else threshold
         granted = score >= threshold
