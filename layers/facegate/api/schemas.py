@@ -446,21 +446,21 @@ class CreateHost(Strict):
     site_ids: list[IdStr] = Field(min_length=1, max_length=50)
 
 
-class HostOut(BaseModel):
+class _HostFields(BaseModel):
+    """What every answer about a host user carries."""
+
     username: str
     email: str
     name: str
     site_ids: list[IdStr]
     enabled: bool
+
+
+class HostOut(_HostFields):
     created_at: datetime
 
 
-class NewHostOut(BaseModel):
-    username: str
-    email: str
-    name: str
-    site_ids: list[IdStr]
-    enabled: bool
+class NewHostOut(_HostFields):
     temporary_password: str = Field(description="shown once; the host sets a new password at first sign-in")
 
 

@@ -64,14 +64,7 @@ def create_host(body: CreateHost, services: ServicesDep, actor: ActorDep) -> New
     """Create a host user scoped to sites (admins); the temporary password is shown once and must be changed
     at first sign-in."""
     user, password = hosts.create_host(services, actor, body.email, body.name, body.site_ids)
-    return NewHostOut(
-        username=user.username,
-        email=user.email,
-        name=user.name,
-        site_ids=list(user.site_ids),
-        enabled=user.enabled,
-        temporary_password=password,
-    )
+    return NewHostOut(**_host_out(user).model_dump(exclude={"created_at"}), temporary_password=password)
 
 
 @router.get("/hosts", security=ADMIN_SECURITY, responses=responses(200, HostPage, 400, 401, 403, 503), tags=["admin"])
