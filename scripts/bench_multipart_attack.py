@@ -24,7 +24,8 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # one JSON line of resul
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 from facegate.adapters import memory
-from facegate.api.app import ALL_ROUTERS, build_resolver
+from facegate.api.app import build_resolver
+from facegate.api.catalog import ALL_ROUTERS
 from facegate.api.deps import provide_services
 from facegate.runtime import memory_services
 from facegate.settings import Settings

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field  # noqa: E402
 from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from facegate.api.app import ALL_ROUTERS, build_resolver  # noqa: E402
+from facegate.api.app import build_resolver  # noqa: E402
+from facegate.api.catalog import ALL_ROUTERS  # noqa: E402
 from facegate.api.deps import provide_services  # noqa: E402
 from facegate.usecases.context import Services  # noqa: E402
 from facegate_tools.local.inprocess import ApiResponse, InProcessApi  # noqa: E402

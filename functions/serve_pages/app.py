@@ -5,8 +5,8 @@ A thin Lambda handler: the resolver is built once per warm instance; the event i
 
 from __future__ import annotations
 
-from facegate.api.app import build_resolver, lambda_entry
-from facegate.api.routes import pages
+from facegate.api.app import lambda_entry
+from facegate.api.catalog import pages_resolver
 
-resolver = build_resolver(pages.router)
+resolver = pages_resolver()
 lambda_handler = lambda_entry(resolver)

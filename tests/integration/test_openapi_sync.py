@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from facegate.api.app import openapi_json
+from facegate.api.catalog import openapi_json
 from facegate_tools.local.aws import load_template, routes
 from facegate_tools.local.events import LambdaContext, http_event
 from facegate_tools.local.inprocess import to_response
@@ -61,7 +61,7 @@ def test_repository_openapi_json_is_the_generated_document() -> None:
     # Then they are identical, byte for byte
     assert committed == generated, (
         "openapi.json is out of date: regenerate it with "
-        "`.venv/bin/python -c 'from facegate.api.app import openapi_json; print(openapi_json(), end=\"\")' "
+        "`.venv/bin/python -c 'from facegate.api.catalog import openapi_json; print(openapi_json(), end=\"\")' "
         "> openapi.json`"
     )
 

@@ -41,7 +41,7 @@ from security_support import (
 )
 
 from facegate.adapters.cognito import CognitoDirectory
-from facegate.api.app import openapi_document
+from facegate.api.catalog import openapi_document
 from facegate.domain.notice import CONSENT_VERSION
 from facegate_tools.local.aws import TemplateRoute
 from facegate_tools.local.inprocess import ApiResponse

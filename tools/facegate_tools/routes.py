@@ -221,7 +221,7 @@ def generated_template(repo: Path, template_path: Path) -> str:
 
 def generated_openapi() -> str:
     """The OpenAPI document of every router (what ``openapi.json`` and the SDK's copy hold)."""
-    from facegate.api.app import openapi_json
+    from facegate.api.catalog import openapi_json
 
     return openapi_json()
 

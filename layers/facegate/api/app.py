@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,19 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from facegate.api import guard
 from facegate.api.errors import SECURITY_HEADERS, error_response, response_for
 from facegate.api.observability import logger, metrics, tracer
-from facegate.api.openapi import document_json, document_of
-from facegate.api.routes import door, hosts, invites, pages, pairing, sites, visitor
 from facegate.errors import FacegateError
 
-ALL_ROUTERS: tuple[Router, ...] = (
-    sites.router,
-    hosts.router,
-    invites.router,
-    visitor.router,
-    door.router,
-    pairing.router,
-    pages.router,
-)
 RETRYABLE_AWS_CODES = frozenset(
     {
         "ThrottlingException",
@@ -70,8 +58,6 @@ def build_resolver(*routers: Router) -> APIGatewayHttpResolver:
     for router in routers:
         app.include_router(router)
     app.use(middlewares=[security_headers])
-    if pages.router in routers:
-        app.get("/openapi.json", include_in_schema=False)(_serve_openapi)
 
     @app.exception_handler(FacegateError)
     def typed_error(error: FacegateError) -> Response[str]:
@@ -122,19 +108,3 @@ def lambda_entry(resolver: APIGatewayHttpResolver) -> LambdaHandler:
 
     handler: LambdaHandler = lambda_handler
     return handler
-
-
-def _serve_openapi() -> Response[str]:
-    """The OpenAPI 3.1 document of the whole API (served with the pages)."""
-    return Response(status_code=200, content_type="application/json", body=openapi_json())
-
-
-@functools.cache
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every route as a dict (built once per process)."""
-    return document_of(build_resolver(*ALL_ROUTERS))
-
-
-def openapi_json() -> str:
-    """The document as stable, pretty JSON text (what ``openapi.json`` in the repository holds)."""
-    return document_json(openapi_document())

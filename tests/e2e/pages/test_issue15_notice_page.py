@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from facegate.adapters import memory
-from facegate.api.app import ALL_ROUTERS, build_resolver
+from facegate.api.app import build_resolver
+from facegate.api.catalog import ALL_ROUTERS
 from facegate.api.deps import provide_services
 from facegate.runtime import memory_services
 from facegate.settings import Settings
