@@ -577,7 +577,13 @@ function inviteItem(invite) {
     linkButton.addEventListener('click', () => showInviteLink(invite.invite_id));
     const erase = el('button', { type: 'button', className: 'button danger-outline small', text: t(state.lang, 'console.cancel_invite') });
     erase.addEventListener('click', () => eraseInvite(invite, name));
-    actions.append(linkButton, erase);
+    actions.append(linkButton);
+    if (invite.email) {
+      const resend = el('button', { type: 'button', className: 'button secondary small', text: t(state.lang, 'console.resend_mail') });
+      resend.addEventListener('click', () => resendInviteMail(invite, resend));
+      actions.append(resend);
+    }
+    actions.append(erase);
   }
   const meta = [`${when(invite.valid_from)} – ${when(invite.valid_until)}`];
   if (doors) meta.push(doors);
@@ -623,6 +629,14 @@ async function createInvite(event) {
   setInviteDefaults();
   await renderInviteLink({ ...result.data, display_name: name });
   await loadInvites();
+}
+
+async function resendInviteMail(invite, button) {
+  button.disabled = true;
+  const result = await api('POST', `/invites/${encodeURIComponent(invite.invite_id)}/email`);
+  button.disabled = false;
+  if (!result.ok) return show($('invite-status'), errorText(result), 'error');
+  show($('invite-status'), t(state.lang, 'console.mail_resent', { email: invite.email }));
 }
 
 async function showInviteLink(inviteId) {
