@@ -8,6 +8,7 @@ signature headers. ``openapi.json`` in the repository is this document (a test k
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -54,6 +55,27 @@ def responses(success: int, model: type[BaseModel], *errors: int) -> dict[int, O
             response["headers"] = {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}
         out[status] = response
     return out
+
+
+def admin_route[H: Callable[..., Any]](
+    method: Callable[..., Callable[[H], H]],
+    path: str,
+    success: int,
+    model: type[BaseModel],
+    *errors: int,
+    tags: list[str],
+) -> Callable[[H], H]:
+    """The decorator of a console route behind the Cognito JWT (:data:`ADMIN_SECURITY`).
+
+    Args:
+        method: the router's ``get``, ``post``, ``put`` or ``delete``.
+        path: the route, with ``<name>`` path parameters.
+        success: the HTTP status of success (also the route's status code when it is not 200), answered with
+            ``model``; ``errors``: the statuses answered with the error body (see :func:`responses`).
+        tags: the OpenAPI tags (``admin``, ``host``).
+    """
+    options: dict[str, Any] = {} if success == 200 else {"status_code": success}
+    return method(path, security=ADMIN_SECURITY, responses=responses(success, model, *errors), tags=tags, **options)
 
 
 def _image_body(part_name: str, description: str, max_items: int) -> dict[str, Any]:

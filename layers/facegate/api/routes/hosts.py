@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from facegate.api.deps import ActorDep, Limit, NextToken, ServicesDep
-from facegate.api.openapi import ADMIN_SECURITY, responses
+from facegate.api.openapi import admin_route
 from facegate.api.schemas import CreateHost, HostOut, HostPage, MeOut, NewHostOut
 from facegate.domain.models import HostUser
 from facegate.usecases import hosts
@@ -25,7 +25,7 @@ def _claims(request: Request) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-@router.get("/me", security=ADMIN_SECURITY, responses=responses(200, MeOut, 401, 403), tags=["admin", "host"])
+@admin_route(router.get, "/me", 200, MeOut, 401, 403, tags=["admin", "host"])
 def me(actor: ActorDep, request: Request) -> MeOut:
     """Who the bearer token belongs to and what it may do (admins and hosts)."""
     actor.require_host_or_admin()
@@ -53,13 +53,7 @@ def _host_out(user: HostUser) -> HostOut:
     )
 
 
-@router.post(
-    "/hosts",
-    status_code=201,
-    security=ADMIN_SECURITY,
-    responses=responses(201, NewHostOut, 400, 401, 403, 409, 413, 415, 503),
-    tags=["admin"],
-)
+@admin_route(router.post, "/hosts", 201, NewHostOut, 400, 401, 403, 409, 413, 415, 503, tags=["admin"])
 def create_host(body: CreateHost, services: ServicesDep, actor: ActorDep) -> NewHostOut:
     """Create a host user scoped to sites (admins); the temporary password is shown once and must be changed
     at first sign-in."""
@@ -67,7 +61,7 @@ def create_host(body: CreateHost, services: ServicesDep, actor: ActorDep) -> New
     return NewHostOut(**_host_out(user).model_dump(exclude={"created_at"}), temporary_password=password)
 
 
-@router.get("/hosts", security=ADMIN_SECURITY, responses=responses(200, HostPage, 400, 401, 403, 503), tags=["admin"])
+@admin_route(router.get, "/hosts", 200, HostPage, 400, 401, 403, 503, tags=["admin"])
 def list_hosts(
     services: ServicesDep,
     actor: ActorDep,
@@ -79,12 +73,7 @@ def list_hosts(
     return HostPage(items=[_host_out(user) for user in page.items], next_token=page.next_token)
 
 
-@router.delete(
-    "/hosts/<username>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, HostOut, 401, 403, 404, 503),
-    tags=["admin"],
-)
+@admin_route(router.delete, "/hosts/<username>", 200, HostOut, 401, 403, 404, 503, tags=["admin"])
 def disable_host(username: Username, services: ServicesDep, actor: ActorDep) -> HostOut:
     """Disable a host user (admins): sign-in is refused from now on."""
     return _host_out(hosts.disable_host(services, actor, username))

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.deps import ActorDep, Id, Limit, NextToken, ServicesDep
-from facegate.api.openapi import ADMIN_SECURITY, responses
+from facegate.api.openapi import admin_route
 from facegate.api.schemas import (
     CreateInvite,
     ErasureOut,
@@ -26,13 +26,7 @@ from facegate.usecases import admin, console, delivery
 router = Router()
 
 
-@router.post(
-    "/sites/<site_id>/invites",
-    status_code=201,
-    security=ADMIN_SECURITY,
-    responses=responses(201, InviteOut, 400, 401, 403, 404, 413, 415),
-    tags=["host"],
-)
+@admin_route(router.post, "/sites/<site_id>/invites", 201, InviteOut, 400, 401, 403, 404, 413, 415, tags=["host"])
 def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor: ActorDep) -> InviteOut:
     """Invite a visitor (hosts of the site, admins)."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
@@ -64,21 +58,14 @@ def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor:
     )
 
 
-@router.delete(
-    "/invites/<invite_id>", security=ADMIN_SECURITY, responses=responses(200, ErasureOut, 401, 403, 404), tags=["host"]
-)
+@admin_route(router.delete, "/invites/<invite_id>", 200, ErasureOut, 401, 403, 404, tags=["host"])
 def erase_invite(invite_id: Id, services: ServicesDep, actor: ActorDep) -> ErasureOut:
     """Erase everything biometric of an invite and cancel it (hosts of the site, admins)."""
     receipt = admin.erase_invite(services, actor, invite_id)
     return ErasureOut.of(receipt)
 
 
-@router.post(
-    "/invites/<invite_id>/email",
-    security=ADMIN_SECURITY,
-    responses=responses(200, InviteMailOut, 401, 403, 404, 409, 410, 503),
-    tags=["host"],
-)
+@admin_route(router.post, "/invites/<invite_id>/email", 200, InviteMailOut, 401, 403, 404, 409, 410, 503, tags=["host"])
 def resend_invite_email(invite_id: Id, services: ServicesDep, actor: ActorDep) -> InviteMailOut:
     """Send the invite mail again to the invite's e-mail (hosts of the site, admins)."""
     sent = delivery.resend_invite_mail(services, actor, invite_id)
@@ -103,12 +90,7 @@ def _summary(view: console.InviteView) -> dict[str, object]:
     }
 
 
-@router.get(
-    "/sites/<site_id>/invites",
-    security=ADMIN_SECURITY,
-    responses=responses(200, InvitePage, 400, 401, 403, 404),
-    tags=["host"],
-)
+@admin_route(router.get, "/sites/<site_id>/invites", 200, InvitePage, 400, 401, 403, 404, tags=["host"])
 def list_invites(
     site_id: Id,
     services: ServicesDep,
@@ -125,12 +107,7 @@ def list_invites(
     )
 
 
-@router.get(
-    "/invites/<invite_id>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, InviteDetail, 401, 403, 404),
-    tags=["host"],
-)
+@admin_route(router.get, "/invites/<invite_id>", 200, InviteDetail, 401, 403, 404, tags=["host"])
 def get_invite(invite_id: Id, services: ServicesDep, actor: ActorDep) -> InviteDetail:
     """One invite with its status and registration link, to show or copy the link and its QR code again
     (hosts of its site, admins; another site's invite is 404 like an unknown one)."""

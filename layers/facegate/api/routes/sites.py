@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from facegate.api.deps import ActorDep, Id, Limit, NextToken, ServicesDep
 from facegate.api.errors import SECURITY_HEADERS
-from facegate.api.openapi import ADMIN_SECURITY, responses
+from facegate.api.openapi import ADMIN_SECURITY, admin_route, responses
 from facegate.api.schemas import (
     AuditItem,
     AuditPage,
@@ -43,25 +43,14 @@ EventFilter = Annotated[AuditKind | None, Query(description="only this event")]
 DoorFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.post(
-    "/sites",
-    status_code=201,
-    security=ADMIN_SECURITY,
-    responses=responses(201, SiteOut, 400, 401, 403, 413, 415),
-    tags=["admin"],
-)
+@admin_route(router.post, "/sites", 201, SiteOut, 400, 401, 403, 413, 415, tags=["admin"])
 def create_site(body: CreateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """Create a site at a security level (admins); the response shows the level's thresholds and rates."""
     site = admin.create_site(services, actor, body.name, body.timezone, SecurityLevel(body.security_level))
     return _site_out(services, site)
 
 
-@router.patch(
-    "/sites/<site_id>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, SiteOut, 400, 401, 403, 404, 413, 415),
-    tags=["admin"],
-)
+@admin_route(router.patch, "/sites/<site_id>", 200, SiteOut, 400, 401, 403, 404, 413, 415, tags=["admin"])
 def update_site(site_id: Id, body: UpdateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """Rename a site or change its security level (admins); the response shows the level's thresholds and rates."""
     level = None if body.security_level is None else SecurityLevel(body.security_level)
@@ -86,46 +75,26 @@ def _terminal_summary(terminal: Terminal) -> TerminalSummary:
     return TerminalSummary.of(terminal)
 
 
-@router.get(
-    "/sites",
-    security=ADMIN_SECURITY,
-    responses=responses(200, SitePage, 400, 401, 403),
-    tags=["admin", "host"],
-)
+@admin_route(router.get, "/sites", 200, SitePage, 400, 401, 403, tags=["admin", "host"])
 def list_sites(services: ServicesDep, actor: ActorDep, limit: Limit = 50, next_token: NextToken = None) -> SitePage:
     """Sites, oldest first: every site for admins, their own sites for hosts."""
     page = console.list_sites(services, actor, limit, next_token)
     return SitePage(items=[_site_summary(site) for site in page.items], next_token=page.next_token)
 
 
-@router.get(
-    "/sites/<site_id>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, SiteOut, 401, 403, 404),
-    tags=["admin", "host"],
-)
+@admin_route(router.get, "/sites/<site_id>", 200, SiteOut, 401, 403, 404, tags=["admin", "host"])
 def get_site(site_id: Id, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """One site with its level's thresholds and rates (admins, hosts of the site)."""
     return _site_out(services, console.get_site(services, actor, site_id))
 
 
-@router.delete(
-    "/sites/<site_id>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, SiteOut, 401, 403, 404),
-    tags=["admin"],
-)
+@admin_route(router.delete, "/sites/<site_id>", 200, SiteOut, 401, 403, 404, tags=["admin"])
 def retire_site(site_id: Id, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """Retire a site (admins): no new doors, terminals or invites (409 ``site_retired``); its doors deny."""
     return _site_out(services, console.retire_site(services, actor, site_id))
 
 
-@router.get(
-    "/sites/<site_id>/doors",
-    security=ADMIN_SECURITY,
-    responses=responses(200, DoorPage, 400, 401, 403, 404),
-    tags=["admin", "host"],
-)
+@admin_route(router.get, "/sites/<site_id>/doors", 200, DoorPage, 400, 401, 403, 404, tags=["admin", "host"])
 def list_doors(
     site_id: Id, services: ServicesDep, actor: ActorDep, limit: Limit = 50, next_token: NextToken = None
 ) -> DoorPage:
@@ -134,23 +103,13 @@ def list_doors(
     return DoorPage(items=[_door_summary(door) for door in page.items], next_token=page.next_token)
 
 
-@router.delete(
-    "/sites/<site_id>/doors/<door_id>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, DoorSummary, 401, 403, 404),
-    tags=["admin"],
-)
+@admin_route(router.delete, "/sites/<site_id>/doors/<door_id>", 200, DoorSummary, 401, 403, 404, tags=["admin"])
 def retire_door(site_id: Id, door_id: Id, services: ServicesDep, actor: ActorDep) -> DoorSummary:
     """Retire a door (admins): terminals can no longer open it, new invites cannot name it."""
     return _door_summary(console.retire_door(services, actor, site_id, door_id))
 
 
-@router.get(
-    "/sites/<site_id>/terminals",
-    security=ADMIN_SECURITY,
-    responses=responses(200, TerminalPage, 400, 401, 403, 404),
-    tags=["admin"],
-)
+@admin_route(router.get, "/sites/<site_id>/terminals", 200, TerminalPage, 400, 401, 403, 404, tags=["admin"])
 def list_terminals(
     site_id: Id, services: ServicesDep, actor: ActorDep, limit: Limit = 50, next_token: NextToken = None
 ) -> TerminalPage:
@@ -159,11 +118,8 @@ def list_terminals(
     return TerminalPage(items=[_terminal_summary(t) for t in page.items], next_token=page.next_token)
 
 
-@router.post(
-    "/sites/<site_id>/terminals/<terminal_id>/rotate",
-    security=ADMIN_SECURITY,
-    responses=responses(200, TerminalOut, 401, 403, 404, 409),
-    tags=["admin"],
+@admin_route(
+    router.post, "/sites/<site_id>/terminals/<terminal_id>/rotate", 200, TerminalOut, 401, 403, 404, 409, tags=["admin"]
 )
 def rotate_terminal(site_id: Id, terminal_id: Id, services: ServicesDep, actor: ActorDep) -> TerminalOut:
     """A new key id and secret for a terminal, shown once; the old key stops working at once (admins)."""
@@ -177,12 +133,8 @@ def rotate_terminal(site_id: Id, terminal_id: Id, services: ServicesDep, actor: 
     )
 
 
-@router.post(
-    "/sites/<site_id>/terminals/<terminal_id>/pairing",
-    status_code=201,
-    security=ADMIN_SECURITY,
-    responses=responses(201, PairingOut, 401, 403, 404, 409),
-    tags=["admin"],
+@admin_route(
+    router.post, "/sites/<site_id>/terminals/<terminal_id>/pairing", 201, PairingOut, 401, 403, 404, 409, tags=["admin"]
 )
 def create_pairing(site_id: Id, terminal_id: Id, services: ServicesDep, actor: ActorDep) -> PairingOut:
     """A one-time code (<= 10 minutes) a kiosk trades for this terminal's credentials at ``POST /pair``
@@ -196,26 +148,14 @@ def _origin() -> str:
     return f"https://{event.request_context.domain_name}"
 
 
-@router.post(
-    "/sites/<site_id>/doors",
-    status_code=201,
-    security=ADMIN_SECURITY,
-    responses=responses(201, DoorOut, 400, 401, 403, 404, 413, 415),
-    tags=["admin"],
-)
+@admin_route(router.post, "/sites/<site_id>/doors", 201, DoorOut, 400, 401, 403, 404, 413, 415, tags=["admin"])
 def create_door(site_id: Id, body: CreateDoor, services: ServicesDep, actor: ActorDep) -> DoorOut:
     """Create a door; the response carries its unlock key once (admins)."""
     new = admin.create_door(services, actor, site_id, body.name)
     return DoorOut(door_id=new.door.door_id, site_id=site_id, name=new.door.name, unlock_key=new.unlock_key)
 
 
-@router.post(
-    "/sites/<site_id>/terminals",
-    status_code=201,
-    security=ADMIN_SECURITY,
-    responses=responses(201, TerminalOut, 400, 401, 403, 404, 413, 415),
-    tags=["admin"],
-)
+@admin_route(router.post, "/sites/<site_id>/terminals", 201, TerminalOut, 400, 401, 403, 404, 413, 415, tags=["admin"])
 def create_terminal(site_id: Id, body: CreateTerminal, services: ServicesDep, actor: ActorDep) -> TerminalOut:
     """Register a door terminal; the response carries its secret once (admins)."""
     new = admin.create_terminal(services, actor, site_id, body.name, body.door_ids, body.attests_liveness)
@@ -230,12 +170,7 @@ def create_terminal(site_id: Id, body: CreateTerminal, services: ServicesDep, ac
     )
 
 
-@router.delete(
-    "/terminals/<terminal_id>",
-    security=ADMIN_SECURITY,
-    responses=responses(200, RevokedTerminalOut, 401, 403, 404),
-    tags=["admin"],
-)
+@admin_route(router.delete, "/terminals/<terminal_id>", 200, RevokedTerminalOut, 401, 403, 404, tags=["admin"])
 def revoke_terminal(terminal_id: Id, services: ServicesDep, actor: ActorDep) -> RevokedTerminalOut:
     """Revoke a terminal's key at once (admins)."""
     terminal = admin.revoke_terminal(services, actor, terminal_id)
@@ -243,12 +178,7 @@ def revoke_terminal(terminal_id: Id, services: ServicesDep, actor: ActorDep) -> 
     return RevokedTerminalOut(terminal_id=terminal.terminal_id, revoked_at=terminal.revoked_at)
 
 
-@router.get(
-    "/sites/<site_id>/audit",
-    security=ADMIN_SECURITY,
-    responses=responses(200, AuditPage, 400, 401, 403, 404),
-    tags=["admin"],
-)
+@admin_route(router.get, "/sites/<site_id>/audit", 200, AuditPage, 400, 401, 403, 404, tags=["admin"])
 def read_audit(
     site_id: Id,
     services: ServicesDep,
