@@ -55,7 +55,7 @@ def _follow(fetch: Callable[[str | None], _Page[_T]], max_items: int | None) -> 
     """Items of every page ``fetch(next_token)`` returns, lazily, at most ``max_items``."""
     token: str | None = None
     produced = 0
-    while True:
+    while max_items is None or produced < max_items:
         page = fetch(token)
         for item in page.items:
             if max_items is not None and produced >= max_items:
@@ -255,11 +255,7 @@ class AdminClient(ApiClient):
     ) -> AuditPage:
         """Fetch one page of a site's audit log (``start``/``end`` are sent as the ``from``/``to`` query),
         optionally only one door's, one decision's (``grant``, ``deny``, ``refused``) or one event kind's."""
-        query: dict[str, str] = _filters(door_id, decision, event)
-        if start is not None:
-            query["from"] = to_rfc3339(start)
-        if end is not None:
-            query["to"] = to_rfc3339(end)
+        query = _audit_query(start, end, door_id, decision, event)
         if limit is not None:
             if limit < 1:
                 raise ValueError("limit must be ≥ 1")
@@ -289,10 +285,8 @@ class AdminClient(ApiClient):
             page_size: records per request (the ``limit`` query); default: the server's.
             max_items: stop after this many records; default: all.
         """
-        token: str | None = None
-        produced = 0
-        while max_items is None or produced < max_items:
-            page = self.audit_page(
+        return _follow(
+            lambda token: self.audit_page(
                 site_id,
                 start=start,
                 end=end,
@@ -301,15 +295,9 @@ class AdminClient(ApiClient):
                 door_id=door_id,
                 decision=decision,
                 event=event,
-            )
-            for record in page.items:
-                if max_items is not None and produced >= max_items:
-                    return
-                produced += 1
-                yield record
-            if not page.next_token or page.next_token == token:
-                return
-            token = page.next_token
+            ),
+            max_items,
+        )
 
     def audit_csv(
         self,
@@ -323,11 +311,7 @@ class AdminClient(ApiClient):
     ) -> str:
         """The audit log with the same filters as :meth:`audit` as CSV text (RFC 4180; text cells that start
         with ``= + - @`` carry a leading apostrophe; at most 10,000 rows)."""
-        query = _filters(door_id, decision, event)
-        if start is not None:
-            query["from"] = to_rfc3339(start)
-        if end is not None:
-            query["to"] = to_rfc3339(end)
+        query = _audit_query(start, end, door_id, decision, event)
         path = f"/sites/{segment(site_id)}/audit/csv"
         return self.call("GET", path, query=query, headers=self._auth, idempotent=True).body.decode("utf-8")
 
@@ -442,6 +426,19 @@ class AdminClient(ApiClient):
         return load(Host, self.call("DELETE", path, headers=self._auth, idempotent=True))
 
 
-def _filters(door_id: str | None, decision: str | None, event: str | None) -> dict[str, str]:
-    values = {"door_id": door_id, "decision": decision, "event": event}
+def _audit_query(
+    start: datetime | str | None,
+    end: datetime | str | None,
+    door_id: str | None,
+    decision: str | None,
+    event: str | None,
+) -> dict[str, str]:
+    """The query of an audit read: the window as ``from``/``to`` (RFC 3339) and the filters that are set."""
+    values = {
+        "from": None if start is None else to_rfc3339(start),
+        "to": None if end is None else to_rfc3339(end),
+        "door_id": door_id,
+        "decision": decision,
+        "event": event,
+    }
     return {name: value for name, value in values.items() if value is not None}
