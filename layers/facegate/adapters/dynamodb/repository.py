@@ -479,8 +479,15 @@ class DynamoRepository:
 
     # --- console lists, retirement, key rotation, arrival -----------------------------------------
 
-    def _list(self, list_pk: str, forward: bool = True, page_size: int | None = None) -> Iterator[dict[str, Any]]:
-        """Items of one list of the sparse ``lists`` index, all pages (eventually consistent, like every GSI)."""
+    def _list(
+        self,
+        list_pk: str,
+        forward: bool = True,
+        page_size: int | None = None,
+        start_key: dict[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Items of one list of the sparse ``lists`` index, all pages (eventually consistent, like every GSI),
+        from after ``start_key`` (an ``ExclusiveStartKey``) when given; ``page_size``: items per Query."""
         kwargs: dict[str, Any] = {
             "TableName": self._directory,
             "IndexName": LIST_INDEX,
@@ -490,6 +497,8 @@ class DynamoRepository:
         }
         if page_size is not None:
             kwargs["Limit"] = page_size
+        if start_key is not None:
+            kwargs["ExclusiveStartKey"] = start_key
         return self._pages(kwargs)
 
     def list_sites(self) -> list[Site]:
@@ -572,24 +581,13 @@ class DynamoRepository:
         """Newest first from the ``lists`` index, filtered by ``keep`` while reading, until one more than
         ``limit`` is found; the cursor is the base64url of the last returned item's ``list_sk``."""
         list_pk = invites_list(site_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self._directory,
-            "IndexName": LIST_INDEX,
-            "KeyConditionExpression": "list_pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": list_pk}},
-            "ScanIndexForward": False,
-            "Limit": min(100, limit + 1),
-        }
+        start_key: dict[str, Any] | None = None
         if cursor:
             sort_key = _decode_list_cursor(cursor)
             invite_id = sort_key.rsplit("#", 1)[1]
-            kwargs["ExclusiveStartKey"] = {
-                **invite_key(invite_id),
-                "list_pk": {"S": list_pk},
-                "list_sk": {"S": sort_key},
-            }
+            start_key = {**invite_key(invite_id), "list_pk": {"S": list_pk}, "list_sk": {"S": sort_key}}
         page: list[tuple[Invite, str]] = []
-        for values in self._pages(kwargs):
+        for values in self._list(list_pk, forward=False, page_size=min(100, limit + 1), start_key=start_key):
             invite = invite_of(values)
             if keep is not None and not keep(invite):
                 continue
