@@ -41,6 +41,8 @@ router = Router()
 DecisionFilter = Annotated[Literal["grant", "deny", "refused"] | None, Query(description="only this decision")]
 EventFilter = Annotated[AuditKind | None, Query(description="only this event")]
 DoorFilter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+WindowStart = Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339, inclusive")]
+WindowEnd = Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339, exclusive")]
 
 
 @admin_route(router.post, "/sites", 201, SiteOut, 400, 401, 403, 413, 415, tags=["admin"])
@@ -183,8 +185,8 @@ def read_audit(
     site_id: Id,
     services: ServicesDep,
     actor: ActorDep,
-    start: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339, inclusive")] = None,
-    end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
+    start: WindowStart = None,
+    end: WindowEnd = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     next_token: Annotated[str | None, Query(max_length=512)] = None,
     door_id: DoorFilter = None,
@@ -217,8 +219,8 @@ def export_audit_csv(
     site_id: Id,
     services: ServicesDep,
     actor: ActorDep,
-    start: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339, inclusive")] = None,
-    end: Annotated[Rfc3339 | None, Query(alias="to", description="RFC 3339, exclusive")] = None,
+    start: WindowStart = None,
+    end: WindowEnd = None,
     door_id: DoorFilter = None,
     decision: DecisionFilter = None,
     event: EventFilter = None,
