@@ -66,3 +66,47 @@ def store_kiosk_settings(page: Any, settings: dict[str, Any]) -> None:
     """Have the kiosk page find ``settings`` saved in its local storage when it opens (Playwright thread)."""
     stored = json.dumps(json.dumps(settings))
     page.context.add_init_script(f"localStorage.setItem({json.dumps(SETTINGS_KEY)}, {stored});")
+
+
+RESULT_RECORDER = """
+window.__shown = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const result = document.querySelector('#result');
+  if (!result) return;
+  const final = ['grant', 'deny', 'error', 'wait'];
+  let previous = 'idle';
+  let signature = '';
+  new MutationObserver(() => {
+    const decision = result.dataset.decision;
+    const title = document.querySelector('#result-decision').innerText;
+    const now = [decision, result.dataset.next, result.dataset.claim, result.dataset.hint, title].join('|');
+    if (final.includes(decision) && (!final.includes(previous) || now !== signature)) {
+      window.__shown.push({
+        decision,
+        next: result.dataset.next || null,
+        claim: result.dataset.claim || null,
+        keys: Object.keys(result.dataset).sort(),
+        title,
+        text: document.body.innerText,
+      });
+    }
+    previous = decision;
+    signature = now;
+  }).observe(result, { attributes: true, childList: true, subtree: true, characterData: true });
+});
+"""
+"""An init script that records what the kiosk's result box shows each time a decision appears (the box goes back
+to idle a few seconds later: a loaded machine may read it after that)."""
+
+
+def first_shown(page: Any, after: int = 0) -> dict[str, Any]:
+    """What the result box showed for decision number ``after`` (0 = the first since the page loaded; pass
+    ``shown_count(page)`` taken before an attempt for that attempt's), waiting until it appears."""
+    page.wait_for_function("(n) => window.__shown.length > n", arg=after)
+    shown: dict[str, Any] = page.evaluate("(n) => window.__shown[n]", after)
+    return shown
+
+
+def shown_count(page: Any) -> int:
+    """How many decisions the result box has shown since the page loaded."""
+    return int(page.evaluate("window.__shown.length"))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import fakecam
 import pytest
 import qrcam
-from kiosk_support import kiosk_door, store_kiosk_settings
+from kiosk_support import RESULT_RECORDER, first_shown, kiosk_door, store_kiosk_settings
 from pages.fakes import parse_multipart
 from pages.qrdecode import canvas_image
 from PIL import Image
@@ -67,6 +67,7 @@ def kiosk_attempt(
     recorder = new_page(browser, prefix, width=1024, height=720)
     page = recorder.page
     page.context.add_init_script(GRANT_LISTENER)
+    page.context.add_init_script(RESULT_RECORDER)
     store_kiosk_settings(page, settings)
     requests: list[Any] = []
     page.on("request", lambda request: requests.append(request) if request.url.endswith("/verify") else None)
@@ -79,6 +80,7 @@ def kiosk_attempt(
     request = requests[0]
     headers = request.all_headers()
     frames = parse_multipart(request.post_data_buffer or b"", headers.get("content-type", ""))
+    shown = first_shown(page)
     page.wait_for_timeout(1500)  # would a code still in view be sent again? (it must not)
     return {
         "recorder": recorder,
@@ -87,13 +89,13 @@ def kiosk_attempt(
         "claim_header": headers.get("x-facegate-claim"),
         "n_frames": len(frames),
         "n_requests": len(requests),
-        "shown": result.get_attribute("data-decision"),
-        "next_shown": result.get_attribute("data-next"),
-        "claim_shown": result.get_attribute("data-claim"),
-        "data_keys": sorted(page.eval_on_selector("#result", "(e) => Object.keys(e.dataset)")),
-        "title": page.inner_text("#result-decision"),
+        "shown": shown["decision"],
+        "next_shown": shown["next"],
+        "claim_shown": shown["claim"],
+        "data_keys": shown["keys"],
+        "title": shown["title"],
         "qr_decoder": page.get_attribute("body", "data-qr-decoder"),
-        "text": page.inner_text("body"),
+        "text": shown["text"],
         "grants": page.evaluate("window.__grants"),
     }
 

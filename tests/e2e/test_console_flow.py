@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import fakecam
 import pytest
 from console_support import admin_call, console_login, docs_screenshot, open_tab
+from kiosk_support import RESULT_RECORDER
 from pages.qrdecode import assert_qr_encodes
 from test_full_flow_browser import (
     GRANT_LISTENER,
@@ -91,6 +92,7 @@ def pair_kiosk(new_page: NewPage, browser: Any, api_url: str, code: str, capture
     recorder = new_page(browser, "console-kiosk", width=1024, height=720)
     page = recorder.page
     page.context.add_init_script(GRANT_LISTENER)
+    page.context.add_init_script(RESULT_RECORDER)
     record_bursts(page, captured)
     page.goto(f"{api_url}/kiosk")
     expect(page.locator("#pair-form")).to_be_visible()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import fakecam
 import numpy as np
 import pytest
+from kiosk_support import RESULT_RECORDER, first_shown, shown_count
 from pages.fakes import parse_multipart
 from pages.qrdecode import assert_qr_encodes
 from PIL import Image
@@ -163,6 +164,7 @@ def open_kiosk(
     recorder = new_page(browser, prefix, width=1024, height=720)
     page = recorder.page
     page.context.add_init_script(GRANT_LISTENER)
+    page.context.add_init_script(RESULT_RECORDER)
     record_bursts(page, captured)
     page.goto(f"{api_url}/kiosk")
     page.wait_for_selector("body[data-ready='true']")
@@ -179,6 +181,7 @@ def open_kiosk(
 def kiosk_check(recorder: PageRecorder, *, claim: str | None = None) -> dict[str, Any]:
     """Press the button (or send the claim code) and return the API's answer and what the page shows."""
     page = recorder.page
+    before = shown_count(page)
     with page.expect_response(lambda response: response.url.endswith("/verify"), timeout=60_000) as info:
         if claim is None:
             page.click("#verify-btn")
@@ -187,16 +190,14 @@ def kiosk_check(recorder: PageRecorder, *, claim: str | None = None) -> dict[str
             page.click("#claim-send")
     answer = info.value
     body = answer.json()
-    page.wait_for_function(
-        "() => ['grant', 'deny', 'error', 'wait'].includes(document.querySelector('#result').dataset.decision)"
-    )
+    shown = first_shown(page, after=before)
     return {
         "status": answer.status,
         "body": body,
-        "shown": page.get_attribute("#result", "data-decision"),
-        "next_shown": page.get_attribute("#result", "data-next"),
-        "claim_shown": page.get_attribute("#result", "data-claim"),
-        "title": page.inner_text("#result-decision"),
+        "shown": shown["decision"],
+        "next_shown": shown["next"],
+        "claim_shown": shown["claim"],
+        "title": shown["title"],
         "grants": page.evaluate("window.__grants"),
     }
 
