@@ -17,7 +17,7 @@ SAM_ENV     := SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(CURDIR)/.aws-sam/cli AWS_
                PATH=$(CURDIR)/$(SAM_VENV)/bin:$$PATH
 
 .PHONY: help bootstrap venv models web-vendor lint typecheck test test-unit test-integration test-e2e serve bench clean system-deps \
-        sam-venv sam-check routes
+        sam-venv sam-check routes soak-e2e
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -98,6 +98,11 @@ sam-check: sam-venv venv models node_modules/.stamp  ## sam validate --lint, cfn
 
 test: bootstrap system-deps node_modules/.stamp lint sam-check  ## every check (the CI command)
 	$(PY) -m pytest tests -q
+
+soak-e2e: bootstrap node_modules/.stamp  ## the e2e suite 5 times in a row under stress-ng CPU load (RUNS=5)
+	@command -v stress-ng >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends stress-ng; }
+	$(MAKE) system-deps
+	scripts/soak-e2e $(or $(RUNS),5)
 
 clean:  ## remove build outputs (keeps the virtualenv)
 	rm -rf build .aws-sam .facegate test-artifacts
