@@ -133,26 +133,24 @@ def test_pose_is_invariant_to_scale_and_translation() -> None:
     assert estimate_pose(small) == pytest.approx(estimate_pose(large), abs=1e-9)
 
 
-def test_nose_shift_sets_the_sign_of_yaw() -> None:
-    # Given a frontal layout with the nose moved to the image right, then to the left
-    right = project()
-    right[2, 0] += 8.0
-    left = project()
-    left[2, 0] -= 8.0
-    # When estimated / Then yaw is positive toward the image right, negative toward the left
-    assert estimate_pose(right)[0] > 10.0
-    assert estimate_pose(left)[0] < -10.0
-
-
-def test_nose_moving_toward_the_mouth_is_looking_down() -> None:
-    # Given a frontal layout with the nose lowered, then raised
-    down = project()
-    down[2, 1] += 6.0
-    up = project()
-    up[2, 1] -= 6.0
-    # When estimated / Then pitch is positive (down), then negative (up)
-    assert estimate_pose(down)[1] > 10.0
-    assert estimate_pose(up)[1] < -10.0
+@pytest.mark.parametrize(
+    ("axis", "shift"),
+    [
+        pytest.param(0, 8.0, id="nose-right-is-yaw-right"),
+        pytest.param(1, 6.0, id="nose-toward-the-mouth-is-looking-down"),
+    ],
+)
+def test_nose_shift_sets_the_sign_of_yaw_and_pitch(axis: int, shift: float) -> None:
+    # Given a frontal layout with the nose moved along one image axis (x: to the image right, y: down toward
+    # the mouth), then the other way
+    forward = project()
+    forward[2, axis] += shift
+    back = project()
+    back[2, axis] -= shift
+    # When estimated / Then the angle of that axis (yaw for x, pitch for y) is positive toward the image right
+    # or looking down, negative toward the left or looking up
+    assert estimate_pose(forward)[axis] > 10.0
+    assert estimate_pose(back)[axis] < -10.0
 
 
 def test_upside_down_face_reads_as_roll_180() -> None:
