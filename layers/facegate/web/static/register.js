@@ -759,21 +759,36 @@ function toggleLanguage() {
 
 // ---- wiring ---------------------------------------------------------------------------------------
 
+/** A click handler that runs `action`, then moves the keyboard focus to `selector` (the panel it opened or closed). */
+function thenFocus(action, selector) {
+  return () => {
+    action();
+    $(selector).focus();
+  };
+}
+
 function wire() {
-  $('#lang-switch').addEventListener('click', toggleLanguage);
+  const clicks = {
+    '#lang-switch': toggleLanguage,
+    '#camera-start': startCamera,
+    '#shutter-btn': shoot,
+    '#use-files-btn': thenFocus(enableFileMode, '#file-pick-btn'),
+    '#file-pick-btn': () => $('#file-input').click(),
+    '#add-photo-btn': addOptionalSlot,
+    '#restart-btn': restart,
+    '#send-btn': sendPhotos,
+    '#delete-btn': showDeleteConfirm,
+    '#delete-cancel-btn': thenFocus(hideDeleteConfirm, '#delete-btn'),
+    '#delete-confirm-btn': deleteData,
+    '#retry-load': load,
+  };
+  for (const [selector, handler] of Object.entries(clicks)) $(selector).addEventListener('click', handler);
   for (const box of ['#consent-checkbox', '#consent-biometric']) {
     $(box).addEventListener('change', () => {
       $('#consent-submit').disabled = !consentGiven() || state.busy;
     });
   }
   $('#consent-form').addEventListener('submit', submitConsent);
-  $('#camera-start').addEventListener('click', startCamera);
-  $('#shutter-btn').addEventListener('click', shoot);
-  $('#use-files-btn').addEventListener('click', () => {
-    enableFileMode();
-    $('#file-pick-btn').focus();
-  });
-  $('#file-pick-btn').addEventListener('click', () => $('#file-input').click());
   $('#file-input').addEventListener('change', async (event) => {
     await addFiles(event.target.files);
     event.target.value = '';
@@ -784,16 +799,6 @@ function wire() {
     const remove = event.target.closest('.remove');
     if (remove) removeOptionalSlot(Number(remove.dataset.slot));
   });
-  $('#add-photo-btn').addEventListener('click', addOptionalSlot);
-  $('#restart-btn').addEventListener('click', restart);
-  $('#send-btn').addEventListener('click', sendPhotos);
-  $('#delete-btn').addEventListener('click', showDeleteConfirm);
-  $('#delete-cancel-btn').addEventListener('click', () => {
-    hideDeleteConfirm();
-    $('#delete-btn').focus();
-  });
-  $('#delete-confirm-btn').addEventListener('click', deleteData);
-  $('#retry-load').addEventListener('click', load);
   window.addEventListener('pagehide', stopCamera);
 }
 
