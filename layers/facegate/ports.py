@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from facegate.domain.models import (
-    AuditFilter,
+    AuditQuery,
     AuditRecord,
     CandidateRow,
     Challenge,
@@ -163,17 +163,13 @@ class AuditLog(Protocol):
 
     def record(self, record: AuditRecord) -> None: ...
 
-    def query(
-        self,
-        site_id: str,
-        start: datetime,
-        end: datetime,
-        limit: int,
-        cursor: str | None,
-        filters: AuditFilter | None = None,
-    ) -> tuple[list[AuditRecord], str | None]:
-        """Records of ``site_id`` with ``start <= at < end`` that ``filters`` keeps, oldest first, at most
-        ``limit``; returns the next-page cursor (opaque) or None."""
+    def query(self, query: AuditQuery, limit: int, cursor: str | None) -> tuple[list[AuditRecord], str | None]:
+        """The records ``query`` selects, oldest first, at most ``limit`` after ``cursor`` (None: from the
+        first); returns the next-page cursor (opaque) or None.
+
+        Raises:
+            InvalidRequest: the cursor is not one this method returned for this query's site and window.
+        """
         ...
 
 

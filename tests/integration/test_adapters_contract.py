@@ -34,6 +34,7 @@ from facegate.api.idempotency import run_once
 from facegate.domain.models import (
     AuditFilter,
     AuditKind,
+    AuditQuery,
     AuditRecord,
     Consent,
     Door,
@@ -610,7 +611,7 @@ def test_audit_query_keeps_only_what_the_filter_names(backend: Backend) -> None:
     found: list[AuditRecord] = []
     cursor: str | None = None
     while True:
-        page, cursor = audit.query("site_a", T0, T0 + timedelta(hours=1), 4, cursor, wanted)
+        page, cursor = audit.query(AuditQuery("site_a", T0, T0 + timedelta(hours=1), wanted), 4, cursor)
         found += page
         if cursor is None:
             break
@@ -754,7 +755,7 @@ def test_audit_query_returns_the_range_oldest_first_in_pages(backend: Backend) -
     pages: list[list[AuditRecord]] = []
     cursor: str | None = None
     while True:
-        page, cursor = audit.query("site_a", start, end, 10, cursor)
+        page, cursor = audit.query(AuditQuery("site_a", start, end), 10, cursor)
         pages.append(page)
         if cursor is None:
             break
@@ -762,7 +763,7 @@ def test_audit_query_returns_the_range_oldest_first_in_pages(backend: Backend) -
     assert [len(page) for page in pages] == [10, 10, 5]
     assert [record for page in pages for record in page] == inside
     # And a limit equal to the remainder ends without a cursor
-    last, more = audit.query("site_a", start + timedelta(minutes=20), end, 5, None)
+    last, more = audit.query(AuditQuery("site_a", start + timedelta(minutes=20), end), 5, None)
     assert len(last) == 5 and more is None
 
 
@@ -772,15 +773,15 @@ def test_a_forged_audit_cursor_is_refused(backend: Backend) -> None:
     audit = backend.services.audit
     for n in range(3):
         audit.record(make_record("site_a", n, T0 + timedelta(minutes=n)))
-    _, cursor = audit.query("site_a", T0, T0 + timedelta(hours=1), 1, None)
+    _, cursor = audit.query(AuditQuery("site_a", T0, T0 + timedelta(hours=1)), 1, None)
     assert cursor is not None
     # When a cursor is garbage, not ours, or points outside the queried range
     # Then the query is an InvalidRequest (never a 500)
     for forged in ("%%%", "bm90IGpzb24", "eyJzayI6IDF9", cursor + "x"):
         with pytest.raises(InvalidRequest):
-            audit.query("site_a", T0, T0 + timedelta(hours=1), 1, forged)
+            audit.query(AuditQuery("site_a", T0, T0 + timedelta(hours=1)), 1, forged)
     with pytest.raises(InvalidRequest):
-        audit.query("site_a", T0 + timedelta(days=1), T0 + timedelta(days=2), 1, cursor)
+        audit.query(AuditQuery("site_a", T0 + timedelta(days=1), T0 + timedelta(days=2)), 1, cursor)
 
 
 # --------------------------------------------------------------------------------------- ephemeral

@@ -43,6 +43,7 @@ from security_support import (
 import facegate.adapters.dynamodb._client as dynamodb_client
 from facegate.adapters import memory
 from facegate.adapters.dynamodb import MAX_ATTEMPTS, RETRY_AFTER_SECONDS, TRANSACTION_ATTEMPTS, AwsClients
+from facegate.domain.models import AuditQuery
 from facegate.settings import Settings
 from facegate.usecases import visitor as visitor_usecases
 from facegate.usecases.context import Services
@@ -473,7 +474,8 @@ def test_a_repeated_idempotency_key_does_not_enroll_twice(shop: Shop) -> None:
     assert shop.version() == version + 1
     assert [op for op, _ in calls if op == "TransactWriteItems"] == []
     now = shop.h.clock()
-    records, _ = shop.services.audit.query(shop.site, now - timedelta(hours=1), now + timedelta(hours=1), 500, None)
+    window = AuditQuery(shop.site, now - timedelta(hours=1), now + timedelta(hours=1))
+    records, _ = shop.services.audit.query(window, 500, None)
     enrolls = [r for r in records if r.kind.value == "enroll" and r.visitor_id == invite["invite_id"]]
     assert len(enrolls) == 1
 

@@ -243,14 +243,15 @@ def test_a_csv_export_spans_pages_and_says_when_it_was_cut(
     monkeypatch.setattr(console, "CSV_PAGE", 2)
     monkeypatch.setattr(console, "CSV_MAX_ROWS", 5)
     # When exported
-    export = console.audit_csv(services, ADMIN, site_id, None, None, AuditFilter(kind=AuditKind.INVITE))
+    invites = admin.AuditSelection(site_id, filters=AuditFilter(kind=AuditKind.INVITE))
+    export = console.audit_csv(services, ADMIN, invites)
     # Then five rows in time order come out, and the export says it was cut
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert export.rows == 5 and export.truncated and [r["event"] for r in rows] == ["invite"] * 5
     assert [r["at"] for r in rows] == sorted(r["at"] for r in rows)
     # And with room for all of them it is not cut
     monkeypatch.setattr(console, "CSV_MAX_ROWS", 100)
-    whole = console.audit_csv(services, ADMIN, site_id, None, None, AuditFilter(kind=AuditKind.INVITE))
+    whole = console.audit_csv(services, ADMIN, invites)
     assert whole.rows == 7 and not whole.truncated
 
 

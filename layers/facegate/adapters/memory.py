@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facegate.domain.models import (
-    AuditFilter,
+    AuditQuery,
     AuditRecord,
     CandidateRow,
     Challenge,
@@ -300,25 +300,9 @@ class MemoryAuditLog:
         with self._lock:
             self.records.append(record)
 
-    def query(
-        self,
-        site_id: str,
-        start: datetime,
-        end: datetime,
-        limit: int,
-        cursor: str | None,
-        filters: AuditFilter | None = None,
-    ) -> tuple[list[AuditRecord], str | None]:
-        keeps = filters.keeps if filters is not None else None
+    def query(self, query: AuditQuery, limit: int, cursor: str | None) -> tuple[list[AuditRecord], str | None]:
         with self._lock:
-            rows = sorted(
-                (
-                    r
-                    for r in self.records
-                    if r.site_id == site_id and start <= r.at < end and (keeps is None or keeps(r))
-                ),
-                key=lambda r: (r.at, r.event_id),
-            )
+            rows = sorted(filter(query.keeps, self.records), key=lambda r: (r.at, r.event_id))
         if cursor is not None and not cursor.isdigit():
             raise InvalidRequest("next_token is not valid", code="invalid_request")
         offset = int(cursor) if cursor else 0

@@ -483,3 +483,19 @@ class AuditFilter:
             and (self.decision is None or record.decision == self.decision)
             and (self.kind is None or record.kind == self.kind)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Which audit records a query reads: those of ``site_id`` with ``start <= at < end`` that ``filters`` keeps
+    (None: all)."""
+
+    site_id: str
+    start: datetime
+    end: datetime
+    filters: AuditFilter | None = None
+
+    def keeps(self, record: AuditRecord) -> bool:
+        """True when ``record`` is of this site, in this window and passes the filters."""
+        in_window = record.site_id == self.site_id and self.start <= record.at < self.end
+        return in_window and (self.filters is None or self.filters.keeps(record))

@@ -12,6 +12,7 @@ from facegate.domain.mail import valid_email
 from facegate.domain.models import (
     AuditFilter,
     AuditKind,
+    AuditQuery,
     AuditRecord,
     Door,
     ErasureReceipt,
@@ -264,22 +265,27 @@ def erase_invite(services: Services, actor: Principal, invite_id: str) -> Erasur
     return ErasureReceipt(erased_at=now, items=items, invite_id=invite_id)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditSelection:
+    """The audit records an admin asks for: a site, a window [start, end) (None: the last 24 hours up to now)
+    and what the records must match (None: any)."""
+
+    site_id: str
+    start: datetime | None = None
+    end: datetime | None = None
+    filters: AuditFilter | None = None
+
+
 def read_audit(
-    services: Services,
-    actor: Principal,
-    site_id: str,
-    start: datetime | None,
-    end: datetime | None,
-    limit: int,
-    cursor: str | None,
-    filters: AuditFilter | None = None,
+    services: Services, actor: Principal, selection: AuditSelection, limit: int, cursor: str | None
 ) -> tuple[list[AuditRecord], str | None]:
-    """One page of the audit trail of ``site_id`` in [start, end) (default: the last 24 hours)."""
+    """One page (at most ``limit``, 1 to 500) of the selected audit trail, oldest first (admins)."""
     actor.require_admin()
-    require_site(services, site_id)
+    require_site(services, selection.site_id)
     now = services.clock()
-    end = end or now + timedelta(seconds=1)
-    start = start or end - timedelta(days=1)
+    end = selection.end or now + timedelta(seconds=1)
+    start = selection.start or end - timedelta(days=1)
     if start >= end:
         raise InvalidRequest("from must be before to", code="invalid_window")
-    return services.audit.query(site_id, start, end, max(1, min(limit, 500)), cursor, filters)
+    limit = max(1, min(limit, 500))
+    return services.audit.query(AuditQuery(selection.site_id, start, end, selection.filters), limit, cursor)

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from facegate.domain.invite_status import InviteStatus, invite_status
 from facegate.domain.models import (
-    AuditFilter,
     AuditKind,
     AuditRecord,
     Door,
@@ -262,17 +261,14 @@ def actor_names(
 def read_audit(
     services: Services,
     actor: Principal,
-    site_id: str,
-    start: datetime | None,
-    end: datetime | None,
-    filters: AuditFilter,
+    selection: admin.AuditSelection,
     limit: int,
     cursor: str | None,
     known: dict[str, str | None] | None = None,
 ) -> Page[NamedRecord]:
-    """One page of the filtered audit trail with actor names (admins); ``known``: names looked up before."""
-    records, next_token = admin.read_audit(services, actor, site_id, start, end, limit, cursor, filters)
-    names = actor_names(services, site_id, records, known)
+    """One page of the selected audit trail with actor names (admins); ``known``: names looked up before."""
+    records, next_token = admin.read_audit(services, actor, selection, limit, cursor)
+    names = actor_names(services, selection.site_id, records, known)
     if known is not None:
         known.update(names)
     return Page([NamedRecord(r, names.get(r.actor)) for r in records], next_token)
@@ -316,15 +312,8 @@ class AuditCsv:
     truncated: bool
 
 
-def audit_csv(
-    services: Services,
-    actor: Principal,
-    site_id: str,
-    start: datetime | None,
-    end: datetime | None,
-    filters: AuditFilter,
-) -> AuditCsv:
-    """The filtered audit trail as CSV (RFC 4180 quoting, formula-safe cells), oldest first, at most
+def audit_csv(services: Services, actor: Principal, selection: admin.AuditSelection) -> AuditCsv:
+    """The selected audit trail as CSV (RFC 4180 quoting, formula-safe cells), oldest first, at most
     :data:`CSV_MAX_ROWS` rows (admins)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -334,7 +323,7 @@ def audit_csv(
     truncated = False
     known: dict[str, str | None] = {}
     while True:
-        page = read_audit(services, actor, site_id, start, end, filters, CSV_PAGE, cursor, known)
+        page = read_audit(services, actor, selection, CSV_PAGE, cursor, known)
         for named in page.items:
             if rows == CSV_MAX_ROWS:
                 truncated = True

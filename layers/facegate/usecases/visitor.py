@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from facegate.domain.models import (
     AuditKind,
+    AuditQuery,
     Consent,
     ErasureReceipt,
     Invite,
@@ -321,7 +322,7 @@ def _erasure_items(services: Services, invite: Invite) -> tuple[str, ...]:
     end = start + timedelta(seconds=ERASURE_LOOKUP_SECONDS)
     cursor: str | None = None
     for _ in range(10):
-        records, cursor = services.audit.query(invite.site_id, start, end, 100, cursor)
+        records, cursor = services.audit.query(AuditQuery(invite.site_id, start, end), 100, cursor)
         for record in records:
             if record.kind is AuditKind.ERASE and record.visitor_id == invite.invite_id:
                 listed = record.details.get("items", "")

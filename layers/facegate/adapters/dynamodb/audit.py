@@ -9,10 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from facegate.domain.models import (
-    AuditFilter,
-    AuditRecord,
-)
+from facegate.domain.models import AuditFilter, AuditQuery, AuditRecord
 from facegate.errors import InvalidRequest
 from facegate.settings import Settings
 
@@ -43,24 +40,17 @@ class DynamoAuditLog:
                 TableName=self._table, Item=encode(values), ConditionExpression="attribute_not_exists(pk)"
             )
 
-    def query(
-        self,
-        site_id: str,
-        start: datetime,
-        end: datetime,
-        limit: int,
-        cursor: str | None,
-        filters: AuditFilter | None = None,
-    ) -> tuple[list[AuditRecord], str | None]:
-        """Records with ``start <= at < end`` that ``filters`` keeps (a FilterExpression), oldest first, at most
-        ``limit`` (>= 1).
+    def query(self, query: AuditQuery, limit: int, cursor: str | None) -> tuple[list[AuditRecord], str | None]:
+        """The records ``query`` selects (its filters as a FilterExpression), oldest first, at most ``limit``
+        (>= 1).
 
         The cursor is the base64url of the last returned sort key, checked on the way back in.
 
         Raises:
             InvalidRequest: the cursor is not one this method returned for this range.
         """
-        low, high = rfc3339_text(start), rfc3339_text(end)
+        site_id = query.site_id
+        low, high = rfc3339_text(query.start), rfc3339_text(query.end)
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
@@ -69,7 +59,7 @@ class DynamoAuditLog:
         }
         if cursor:
             kwargs["ExclusiveStartKey"] = {"pk": {"S": site_id}, "sk": {"S": _decode_cursor(cursor, low, high)}}
-        filtered = _filter_expression(filters, kwargs)
+        filtered = _filter_expression(query.filters, kwargs)
         rows: list[dict[str, Any]] = []
         while len(rows) <= limit:
             kwargs["Limit"] = max(limit + 1 - len(rows), 200) if filtered else limit + 1 - len(rows)

@@ -3,6 +3,7 @@ list and read their own sites and their doors)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -195,14 +196,22 @@ def read_audit(
 ) -> AuditPage:
     """Decisions and events of a site, oldest first, paginated, optionally filtered by door, decision and
     event, with the actor's name where known (admins). Default window: the last 24 hours."""
-    filters = _filters(door_id, decision, event)
-    page = console.read_audit(services, actor, site_id, start, end, filters, limit, next_token)
+    selection = _selection(site_id, start, end, door_id, decision, event)
+    page = console.read_audit(services, actor, selection, limit, next_token)
     items = [AuditItem.of(named.record, actor_name=named.actor_name) for named in page.items]
     return AuditPage(items=items, next_token=page.next_token)
 
 
-def _filters(door_id: str | None, decision: str | None, event: AuditKind | None) -> AuditFilter:
-    return AuditFilter(door_id=door_id, decision=decision, kind=event)
+def _selection(
+    site_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    door_id: str | None,
+    decision: str | None,
+    event: AuditKind | None,
+) -> admin.AuditSelection:
+    """What both audit routes read: their site, window and filters (the same query parameters)."""
+    return admin.AuditSelection(site_id, start, end, AuditFilter(door_id=door_id, decision=decision, kind=event))
 
 
 _CSV_RESPONSES: dict[int, Any] = {
@@ -227,7 +236,7 @@ def export_audit_csv(
 ) -> Response[str]:
     """The audit trail with the same filters as ``GET /sites/{site_id}/audit`` as a CSV attachment, at most
     10,000 rows (``X-Facegate-Truncated: true`` when more matched) (admins)."""
-    export = console.audit_csv(services, actor, site_id, start, end, _filters(door_id, decision, event))
+    export = console.audit_csv(services, actor, _selection(site_id, start, end, door_id, decision, event))
     stamp = services.clock().strftime("%Y%m%d")
     headers = {
         **SECURITY_HEADERS,
