@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from importlib import resources
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar
 
 from facegate_client._time import parse_rfc3339, to_rfc3339
 from facegate_client.errors import UnexpectedResponseError
@@ -35,6 +36,7 @@ __all__ = [
     "HostPage",
     "Invite",
     "InviteDetail",
+    "InviteMail",
     "InvitePage",
     "InviteSummary",
     "JsonValue",
@@ -57,7 +59,16 @@ __all__ = [
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 """Any value that JSON can carry."""
 
+if TYPE_CHECKING:
+    from typing import dataclass_transform
+else:  # Python < 3.11 has none; it only tells type checkers that every _Model subclass is a frozen dataclass.
+
+    def dataclass_transform(**_: Any) -> Any:
+        return lambda target: target
+
+
 _M = TypeVar("_M", bound="_Model")
+_I = TypeVar("_I")
 
 
 def _invalid(kind: str, detail: str) -> UnexpectedResponseError:
@@ -145,17 +156,27 @@ def _to_wire(value: object) -> Any:
     return value
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 @dataclasses.dataclass(frozen=True)
 class _Model:
-    """A result type: its fields are properties of the component schema ``schema`` of ``openapi.json``."""
+    """A result type, a frozen dataclass (every subclass is made one): its fields are properties of the component
+    schema of ``openapi.json`` that a subclass names as a class argument (``class Door(_Model, schema="DoorOut")``);
+    ``kind``, the name error messages use, is the class name in words unless given (``kind="invite"``)."""
 
     kind: ClassVar[str] = "object"
     schema: ClassVar[str] = ""
+    raw: Mapping[str, JsonValue] = dataclasses.field(
+        default_factory=dict, repr=False, hash=False, compare=False, kw_only=True
+    )
+    """The fields of the response the SDK does not know (a newer server's), as sent."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, schema: str = "", kind: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.schema:
-            _MODELS[cls.schema] = cls
+        dataclasses.dataclass(frozen=True, repr=False)(cls)
+        if schema:
+            cls.schema = schema
+            cls.kind = kind or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__).lower()
+            _MODELS[schema] = cls
 
     @classmethod
     def _complete(cls, values: dict[str, Any]) -> None:
@@ -187,7 +208,12 @@ class _Model:
                     raise _invalid(cls.kind, f"missing field {name!r}")
                 values.pop(name, None)  # null or absent: the field's default
         raw = {key: value for key, value in data.items() if key not in known}
-        return cls(**values, raw=raw)  # type: ignore[call-arg]
+        return cls(**values, raw=raw)
+
+    def __repr__(self) -> str:
+        """The fields shown in ``repr`` (secrets are not), then ``raw``."""
+        shown = [f"{spec.name}={getattr(self, spec.name)!r}" for spec in dataclasses.fields(self) if spec.repr]
+        return f"{type(self).__qualname__}({', '.join([*shown, f'raw={self.raw!r}'])})"
 
     def to_dict(self) -> dict[str, Any]:
         """The wire (JSON) shape: known fields with RFC 3339 timestamps, plus the unknown ``raw`` fields."""
@@ -211,135 +237,128 @@ def _raw() -> Any:
     return dataclasses.field(default_factory=dict, hash=False, compare=False)
 
 
-@dataclasses.dataclass(frozen=True)
-class Site(_Model):
+class _Page(_Model, Generic[_I]):
+    """One page of a listing (``items``, oldest or newest first as the listing says); ``next_token`` is None on
+    the last page, else the ``next_token`` argument that fetches the next."""
+
+    items: tuple[_I, ...]
+    next_token: str | None = None
+
+
+class SiteSummary(_Model, schema="SiteSummary"):
+    """A site as listed (``GET /sites``)."""
+
+    site_id: str
+    name: str
+    timezone: str
+    security_level: str
+    created_at: datetime
+    retired_at: datetime | None = None
+    """Set once an admin retired the site (it takes no new doors, terminals or invites; its doors refuse)."""
+
+
+class Site(SiteSummary, schema="SiteOut"):
     """A site (building) and its security level (``standard`` or ``high``).
 
     ``policy`` is the server's table of what the level means at this deployment: the face-only thresholds and
     expected rates per door size N and frames F, and the claim-code thresholds (cosine similarities in [-1, 1]).
     """
 
-    kind: ClassVar[str] = "site"
-    schema: ClassVar[str] = "SiteOut"
-    site_id: str
-    name: str
-    timezone: str
-    security_level: str
-    created_at: datetime
     policy: Mapping[str, JsonValue] = _raw()
     accept_terminal_liveness: bool = False
     """The signed liveness verdict of terminals registered with ``attests_liveness`` replaces the head-turn
     challenge at this site."""
-    retired_at: datetime | None = None
-    """Set once an admin retired the site (it takes no new doors, terminals or invites; its doors refuse)."""
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Door(_Model):
-    """A door. ``unlock_key`` (base64url, 32 bytes) is returned only at creation: give it to the door controller."""
+class _DoorBase(_Model):
+    """What the creation and the listing of a door share."""
 
-    kind: ClassVar[str] = "door"
-    schema: ClassVar[str] = "DoorOut"
     door_id: str
     site_id: str
     name: str
+
+
+class Door(_DoorBase, schema="DoorOut"):
+    """A door. ``unlock_key`` (base64url, 32 bytes) is returned only at creation: give it to the door controller."""
+
     unlock_key: str | None = dataclasses.field(default=None, repr=False)
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Terminal(_Model):
-    """A door terminal. ``secret`` is shown only at creation; it signs the terminal's requests."""
+class _TerminalBase(_Model):
+    """What every view of a terminal holds: its id, its current key id and its doors."""
 
-    kind: ClassVar[str] = "terminal"
-    schema: ClassVar[str] = "TerminalOut"
     terminal_id: str
     key_id: str
-    site_id: str
     door_ids: tuple[str, ...]
+
+
+class Terminal(_TerminalBase, schema="TerminalOut"):
+    """A door terminal. ``secret`` is shown only at creation; it signs the terminal's requests."""
+
+    site_id: str
     secret: str | None = dataclasses.field(default=None, repr=False)
     attests_liveness: bool = False
     """Registered as having its own presentation-attack detection (sends ``X-Facegate-Liveness``)."""
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class TerminalRevocation(_Model):
+class TerminalRevocation(_Model, schema="RevokedTerminalOut"):
     """The result of revoking a terminal key; it takes effect on the terminal's next request."""
 
-    kind: ClassVar[str] = "terminal revocation"
-    schema: ClassVar[str] = "RevokedTerminalOut"
     terminal_id: str
     revoked_at: datetime
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Invite(_Model):
+class _Window(_Model):
+    """The invite's validity window (aware UTC datetimes), which every view of an invite and its visitor shows."""
+
+    valid_from: datetime
+    valid_until: datetime
+
+
+class Invite(_Window, schema="InviteOut"):
     """An invite. Send ``registration_url`` to the visitor; it and ``token`` are credentials (not in ``repr``)."""
 
-    kind: ClassVar[str] = "invite"
-    schema: ClassVar[str] = "InviteOut"
     invite_id: str
     registration_url: str = dataclasses.field(repr=False)
     site_id: str
     door_ids: tuple[str, ...]
-    valid_from: datetime
-    valid_until: datetime
     token: str | None = dataclasses.field(default=None, repr=False)
     email: str | None = dataclasses.field(default=None, repr=False)
     """The visitor's e-mail the invite mail went to (personal data: not in ``repr``)."""
     notify_on_arrival: bool = False
     email_sent: bool = False
     """True when the server handed the invite mail to SES."""
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class InviteMail(_Model):
+class InviteMail(_Model, schema="InviteMailOut"):
     """The invite mail was sent again: to which address, when."""
 
-    kind: ClassVar[str] = "invite mail"
-    schema: ClassVar[str] = "InviteMailOut"
     invite_id: str
     email: str = dataclasses.field(repr=False)
     sent_at: datetime
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Notice(_Model):
+class Notice(_Window, schema="NoticeOut"):
     """The privacy notice the visitor consents to (``text`` by language code: ``en``, ``ko``)."""
 
-    kind: ClassVar[str] = "notice"
-    schema: ClassVar[str] = "NoticeOut"
     consent_version: str
     controller: JsonValue = dataclasses.field(hash=False)
     purpose: JsonValue = dataclasses.field(hash=False)
     data_stored: JsonValue = dataclasses.field(hash=False)
     retention: JsonValue = dataclasses.field(hash=False)
     site_name: str
-    valid_from: datetime
-    valid_until: datetime
     rights: JsonValue = dataclasses.field(hash=False)
     text: Mapping[str, str] = dataclasses.field(hash=False)
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Consent(_Model):
+class Consent(_Model, schema="ConsentOut"):
     """A recorded consent: which notice version, and when."""
 
-    kind: ClassVar[str] = "consent"
-    schema: ClassVar[str] = "ConsentOut"
     consent_version: str
     accepted_at: datetime
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class QualityReport(_Model):
+class QualityReport(_Model, schema="QualityOut"):
     """Measured quality of one enrolled face (fields are None when the server did not send them).
 
     Attributes:
@@ -352,8 +371,6 @@ class QualityReport(_Model):
         issues: refusal codes (empty when usable); flags: non-refusing remarks.
     """
 
-    kind: ClassVar[str] = "quality report"
-    schema: ClassVar[str] = "QualityOut"
     ok: bool
     face_size_px: float | None = None
     box_height_px: float | None = None
@@ -364,7 +381,6 @@ class QualityReport(_Model):
     roll: float | None = None
     issues: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
-    raw: Mapping[str, JsonValue] = _raw()
 
     @classmethod
     def _complete(cls, values: dict[str, Any]) -> None:
@@ -372,38 +388,27 @@ class QualityReport(_Model):
             values["ok"] = not values.get("issues")
 
 
-@dataclasses.dataclass(frozen=True)
-class Enrollment(_Model):
+class Enrollment(_Model, schema="EnrollmentOut"):
     """A successful enrollment. ``claim_code`` (8 characters) is the visitor's second factor at the door."""
 
-    kind: ClassVar[str] = "enrollment"
-    schema: ClassVar[str] = "EnrollmentOut"
     status: str
     quality: tuple[QualityReport, ...]
     enrolled_at: datetime
     n_images: int
     claim_code: str = dataclasses.field(repr=False)
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Status(_Model):
+class Status(_Window, schema="StatusOut"):
     """A visitor's registration state: ``invited``, ``consented``, ``enrolled``, ``erased`` or ``expired``."""
 
-    kind: ClassVar[str] = "status"
-    schema: ClassVar[str] = "StatusOut"
     status: str
-    valid_from: datetime
-    valid_until: datetime
     consent_version: str | None = None
     enrolled_at: datetime | None = None
     display_name: str | None = None
     claim_code: str | None = dataclasses.field(default=None, repr=False)
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Challenge(_Model):
+class Challenge(_Model, schema="ChallengeOut"):
     """A head-turn challenge for the person at a door (``POST /doors/{door_id}/challenge``).
 
     Show the steps in order (the first is ``straight``; ``left``/``right`` are the visitor's own, so a mirrored
@@ -416,16 +421,12 @@ class Challenge(_Model):
         expires_at: the verify request must arrive before this (about 10 s after issue).
     """
 
-    kind: ClassVar[str] = "challenge"
-    schema: ClassVar[str] = "ChallengeOut"
     challenge_id: str
     steps: tuple[str, ...]
     expires_at: datetime
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Decision(_Model):
+class Decision(_Model, schema="DecisionOut"):
     """A door decision, as the door may be told it: grant or deny and what to do next.
 
     The answer is not an oracle: it carries no similarity, threshold or reason (those go to the audit
@@ -442,14 +443,11 @@ class Decision(_Model):
             looks covered: ask the person to lower their mask). Unknown future values can be ignored.
     """
 
-    kind: ClassVar[str] = "decision"
-    schema: ClassVar[str] = "DecisionOut"
     decision: str
     decision_id: str
     unlock_token: str | None = dataclasses.field(default=None, repr=False)
     next: str | None = None
     hint: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
 
     @property
     def granted(self) -> bool:
@@ -457,20 +455,15 @@ class Decision(_Model):
         return self.decision == "grant"
 
 
-@dataclasses.dataclass(frozen=True)
-class ErasureReceipt(_Model):
+class ErasureReceipt(_Model, schema="ErasureOut"):
     """Proof of erasure: when, and which items were deleted (``invite_id`` is set for admin erasure)."""
 
-    kind: ClassVar[str] = "erasure receipt"
-    schema: ClassVar[str] = "ErasureOut"
     erased_at: datetime
     items: JsonValue = dataclasses.field(hash=False)
     invite_id: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class AuditRecord(_Model):
+class AuditRecord(_Model, schema="AuditItem"):
     """One audit-log entry (docs/api.md *Audit records*); every field is optional, unknown ones are in ``raw``.
 
     Attributes:
@@ -478,8 +471,6 @@ class AuditRecord(_Model):
         latency_ms: server-side processing time in milliseconds.
     """
 
-    kind: ClassVar[str] = "audit record"
-    schema: ClassVar[str] = "AuditItem"
     event_id: str | None = None
     event: str | None = None
     at: datetime | None = None
@@ -496,155 +487,67 @@ class AuditRecord(_Model):
     latency_ms: float | None = None
     actor_name: str | None = None
     """The actor's name where the server knows it (a user's name or e-mail, a terminal's name)."""
-    raw: Mapping[str, JsonValue] = _raw()
 
     def get(self, name: str, default: JsonValue = None) -> JsonValue:
         """A field by its wire name, known or not (``default`` when absent)."""
         return self.to_dict().get(name, default)
 
 
-@dataclasses.dataclass(frozen=True)
-class AuditPage(_Model):
-    """One page of the audit log; ``next_token`` is None on the last page."""
-
-    kind: ClassVar[str] = "audit page"
-    schema: ClassVar[str] = "AuditPage"
-    items: tuple[AuditRecord, ...]
-    next_token: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
-
-
 # --- the console (issue 14) ---------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Me(_Model):
+class Me(_Model, schema="MeOut"):
     """Who a token belongs to: ``role`` ``admin`` (``site_ids`` None: every site) or ``host`` (their sites)."""
 
-    kind: ClassVar[str] = "me"
-    schema: ClassVar[str] = "MeOut"
     sub: str
     groups: tuple[str, ...]
     role: str
     site_ids: tuple[str, ...] | None = None
     email: str | None = None
     name: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class SiteSummary(_Model):
-    """A site as listed (``GET /sites``)."""
-
-    kind: ClassVar[str] = "site summary"
-    schema: ClassVar[str] = "SiteSummary"
-    site_id: str
-    name: str
-    timezone: str
-    security_level: str
-    created_at: datetime
-    retired_at: datetime | None = None
-    raw: Mapping[str, JsonValue] = _raw()
-
-
-@dataclasses.dataclass(frozen=True)
-class SitePage(_Model):
-    kind: ClassVar[str] = "site page"
-    schema: ClassVar[str] = "SitePage"
-    items: tuple[SiteSummary, ...]
-    next_token: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
-
-
-@dataclasses.dataclass(frozen=True)
-class DoorSummary(_Model):
+class DoorSummary(_DoorBase, schema="DoorSummary"):
     """A door as listed (never its unlock key)."""
 
-    kind: ClassVar[str] = "door summary"
-    schema: ClassVar[str] = "DoorSummary"
-    door_id: str
-    site_id: str
-    name: str
     created_at: datetime
     retired_at: datetime | None = None
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class DoorPage(_Model):
-    kind: ClassVar[str] = "door page"
-    schema: ClassVar[str] = "DoorPage"
-    items: tuple[DoorSummary, ...]
-    next_token: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
-
-
-@dataclasses.dataclass(frozen=True)
-class TerminalSummary(_Model):
+class TerminalSummary(_TerminalBase, schema="TerminalSummary"):
     """A terminal as listed: its current key id, never a secret; ``paired_at`` when a kiosk last paired."""
 
-    kind: ClassVar[str] = "terminal summary"
-    schema: ClassVar[str] = "TerminalSummary"
-    terminal_id: str
     site_id: str
     name: str
-    key_id: str
-    door_ids: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None = None
     paired_at: datetime | None = None
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class TerminalPage(_Model):
-    kind: ClassVar[str] = "terminal page"
-    schema: ClassVar[str] = "TerminalPage"
-    items: tuple[TerminalSummary, ...]
-    next_token: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
-
-
-@dataclasses.dataclass(frozen=True)
-class Pairing(_Model):
+class Pairing(_Model, schema="PairingOut"):
     """A one-time kiosk pairing code (<= 10 minutes); ``pairing_url`` (``<origin>/kiosk?pair=<code>``) is for a
     QR code. Both are credentials until used: not in ``repr``."""
 
-    kind: ClassVar[str] = "pairing"
-    schema: ClassVar[str] = "PairingOut"
     pairing_code: str = dataclasses.field(repr=False)
     pairing_url: str = dataclasses.field(repr=False)
     expires_at: datetime
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class PairedTerminal(_Model):
+class PairedTerminal(_TerminalBase, schema="PairOut"):
     """What a kiosk receives for its pairing code, once: its terminal's fresh key id and secret, its doors and
     the API URL to send requests to (any earlier key of the terminal stopped working)."""
 
-    kind: ClassVar[str] = "paired terminal"
-    schema: ClassVar[str] = "PairOut"
-    terminal_id: str
-    key_id: str
     secret: str = dataclasses.field(repr=False)
-    door_ids: tuple[str, ...]
     api_url: str
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class InviteSummary(_Model):
+class InviteSummary(_Window, schema="InviteSummary"):
     """An invite as the console lists it: ``status`` is ``invited``, ``consented``, ``enrolled``, ``arrived``
     (granted at a door at least once, at ``arrived_at``), ``expired`` or ``erased``."""
 
-    kind: ClassVar[str] = "invite summary"
-    schema: ClassVar[str] = "InviteSummary"
     invite_id: str
     site_id: str
     door_ids: tuple[str, ...]
-    valid_from: datetime
-    valid_until: datetime
     created_at: datetime
     created_by: str
     status: str
@@ -652,74 +555,51 @@ class InviteSummary(_Model):
     email: str | None = dataclasses.field(default=None, repr=False)
     created_by_name: str | None = None
     arrived_at: datetime | None = None
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class InvitePage(_Model):
-    kind: ClassVar[str] = "invite page"
-    schema: ClassVar[str] = "InvitePage"
-    items: tuple[InviteSummary, ...]
-    next_token: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
-
-
-@dataclasses.dataclass(frozen=True)
-class InviteDetail(_Model):
+class InviteDetail(InviteSummary, schema="InviteDetail", kind="invite"):
     """One invite with its registration link (None once erased, or for invites made before links were kept)."""
 
-    kind: ClassVar[str] = "invite"
-    schema: ClassVar[str] = "InviteDetail"
-    invite_id: str
-    site_id: str
-    door_ids: tuple[str, ...]
-    valid_from: datetime
-    valid_until: datetime
-    created_at: datetime
-    created_by: str
-    status: str
-    display_name: str | None = None
-    email: str | None = dataclasses.field(default=None, repr=False)
-    created_by_name: str | None = None
-    arrived_at: datetime | None = None
     registration_url: str | None = dataclasses.field(default=None, repr=False)
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class Host(_Model):
+class _HostUser(_Model):
+    """What the listing and the creation of a host user share."""
+
+    username: str
+    """The user's name in the user pool: what :meth:`AdminClient.disable_host` takes."""
+    email: str
+    name: str
+    site_ids: tuple[str, ...]
+    enabled: bool
+
+
+class Host(_HostUser, schema="HostOut"):
     """A host user (group ``hosts``) and the sites they may invite to."""
 
-    kind: ClassVar[str] = "host"
-    schema: ClassVar[str] = "HostOut"
-    username: str
-    email: str
-    name: str
-    site_ids: tuple[str, ...]
-    enabled: bool
     created_at: datetime
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class NewHost(_Model):
+class NewHost(_HostUser, schema="NewHostOut"):
     """A host user just created; ``temporary_password`` is shown once (changed at first sign-in)."""
 
-    kind: ClassVar[str] = "new host"
-    schema: ClassVar[str] = "NewHostOut"
-    username: str
-    email: str
-    name: str
-    site_ids: tuple[str, ...]
-    enabled: bool
     temporary_password: str = dataclasses.field(repr=False)
-    raw: Mapping[str, JsonValue] = _raw()
 
 
-@dataclasses.dataclass(frozen=True)
-class HostPage(_Model):
-    kind: ClassVar[str] = "host page"
-    schema: ClassVar[str] = "HostPage"
-    items: tuple[Host, ...]
-    next_token: str | None = None
-    raw: Mapping[str, JsonValue] = _raw()
+# The pages of the listings (``_Page``): one class each, so that annotations and isinstance can name them.
+class AuditPage(_Page[AuditRecord], schema="AuditPage"): ...
+
+
+class SitePage(_Page[SiteSummary], schema="SitePage"): ...
+
+
+class DoorPage(_Page[DoorSummary], schema="DoorPage"): ...
+
+
+class TerminalPage(_Page[TerminalSummary], schema="TerminalPage"): ...
+
+
+class InvitePage(_Page[InviteSummary], schema="InvitePage"): ...
+
+
+class HostPage(_Page[Host], schema="HostPage"): ...
