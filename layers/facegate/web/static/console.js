@@ -956,24 +956,23 @@ function wire() {
   });
   $('site-form').addEventListener('submit', createSite);
   $('door-form').addEventListener('submit', createDoor);
-  $('door-secret-close').addEventListener('click', () => {
-    $('door-secret').hidden = true;
-    $('door-secret-key').textContent = '';
-  });
   $('terminal-form').addEventListener('submit', createTerminal);
   $('pairing-close').addEventListener('click', () => {
     $('pairing').hidden = true;
     loadTerminals();
   });
-  $('terminal-secret-close').addEventListener('click', () => {
-    $('terminal-secret').hidden = true;
-    $('terminal-secret-value').textContent = '';
-  });
   $('host-form').addEventListener('submit', createHost);
-  $('host-secret-close').addEventListener('click', () => {
-    $('host-secret').hidden = true;
-    $('host-secret-value').textContent = '';
-  });
+  // the panels that show a secret once: closing one hides it and forgets the secret it showed
+  for (const [panel, secret] of [
+    ['door-secret', 'door-secret-key'],
+    ['terminal-secret', 'terminal-secret-value'],
+    ['host-secret', 'host-secret-value'],
+  ]) {
+    $(`${panel}-close`).addEventListener('click', () => {
+      $(panel).hidden = true;
+      $(secret).textContent = '';
+    });
+  }
   $('audit-form').addEventListener('submit', (event) => {
     event.preventDefault();
     loadAudit();
