@@ -342,6 +342,14 @@ def chromium() -> Iterator[ChromiumThread]:
     thread.close()
 
 
+@pytest.fixture
+def still_browser(chromium: ChromiumThread, tmp_path: Path) -> Any:
+    """A Chromium whose fake camera shows a plain grey still (for the console pages: no face is needed)."""
+    still = tmp_path / "still.png"
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(still)
+    return chromium.launch(fakecam.write_y4m([still], tmp_path / "still.y4m", frames_per_image=2, fps=5))
+
+
 @dataclass
 class PageRecorder:
     """A page with its uncaught errors, and screenshots as artifacts (plus blurred copies for docs)."""

@@ -15,10 +15,12 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practi
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
-def console_login(page: Any, api_url: str, username: str, password: str, *, lang: str | None = None) -> None:
-    """Open /console, sign in through the authorization server's form, wait until the console shows."""
+def console_login(page: Any, state: dict[str, Any], role: str, *, lang: str | None = None) -> None:
+    """Open /console, sign in as the local stack's seeded ``role`` (``admin`` or ``host``, from ``local.json``)
+    through the authorization server's form, wait until the console shows."""
     from playwright.sync_api import expect
 
+    api_url, username, password = state["api_url"], state[role]["username"], state[role]["password"]
     page.goto(f"{api_url}/console")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("body")).to_have_attribute("data-auth", "signed-out")

@@ -47,7 +47,7 @@ def host_invites(recorder: PageRecorder, state: dict[str, Any], visitor: str) ->
     from playwright.sync_api import expect
 
     page = recorder.page
-    console_login(page, state["api_url"], state["host"]["username"], state["host"]["password"])
+    console_login(page, state, "host")
     expect(page.locator(".nav-tab[data-view='audit']")).to_be_hidden()
     page.fill("#inv-name", visitor)
     door = page.locator(f"#inv-doors input[value='{state['door_id']}']")
@@ -68,7 +68,7 @@ def admin_pairs_new_kiosk(recorder: PageRecorder, state: dict[str, Any], name: s
     from playwright.sync_api import expect
 
     page = recorder.page
-    console_login(page, state["api_url"], state["admin"]["username"], state["admin"]["password"])
+    console_login(page, state, "admin")
     open_tab(page, "terminals")
     page.fill("#terminal-name", name)
     page.locator(f"#terminal-doors input[value='{state['door_id']}']").check()
@@ -253,7 +253,7 @@ def session_outlives_the_id_token(recorder: PageRecorder, state: dict[str, Any])
 
     page = recorder.page
     page.clock.install()
-    console_login(page, state["api_url"], state["admin"]["username"], state["admin"]["password"])
+    console_login(page, state, "admin")
     first = page.evaluate("JSON.parse(sessionStorage.getItem('facegate.console.session'))")
     with page.expect_response(lambda response: response.url.endswith("/_local/oauth2/token")) as renewal:
         page.clock.run_for("58:30")
@@ -284,19 +284,14 @@ def session_outlives_the_id_token(recorder: PageRecorder, state: dict[str, Any])
 
 
 def test_the_console_session_is_renewed_before_the_hour_and_ends_at_sign_out(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, still_browser: Any
 ) -> None:
     # Given an admin signed in to the console (ID tokens of the local stack live one hour)
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    still = tmp_path / "still.png"
-    from PIL import Image
-
-    Image.new("RGB", (64, 48), (128, 128, 128)).save(still)
-    browser = chromium.launch(fakecam.write_y4m([still], tmp_path / "still.y4m", frames_per_image=2, fps=5))
-    recorder = chromium.run(open_recorded_page, browser, "console-session", width=1280, height=900)
+    recorder = chromium.run(open_recorded_page, still_browser, "console-session", width=1280, height=900)
 
     # When 58.5 minutes pass on the page's clock
     result = chromium.run(session_outlives_the_id_token, recorder, live_stack)
@@ -390,7 +385,7 @@ def admin_sets_up_a_site_and_a_host(recorder: PageRecorder, state: dict[str, Any
     from playwright.sync_api import expect
 
     page = recorder.page
-    console_login(page, state["api_url"], state["admin"]["username"], state["admin"]["password"])
+    console_login(page, state, "admin")
     open_tab(page, "sites")
     site_name = f"Annex {suffix}"
     page.fill("#site-name", site_name)
@@ -458,16 +453,11 @@ def admin_disables_host(recorder: PageRecorder, email: str) -> str | None:
 
 
 def test_an_admin_sets_up_a_site_and_a_host_who_signs_in_with_their_own_password(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, still_browser: Any
 ) -> None:
     # Given an admin in the console
-    from PIL import Image
-
-    still = tmp_path / "still.png"
-    Image.new("RGB", (64, 48), (128, 128, 128)).save(still)
-    browser = chromium.launch(fakecam.write_y4m([still], tmp_path / "still.y4m", frames_per_image=2, fps=5))
     suffix = secrets.token_hex(3)
-    admin = chromium.run(open_recorded_page, browser, "console-setup-admin", width=1280, height=900)
+    admin = chromium.run(open_recorded_page, still_browser, "console-setup-admin", width=1280, height=900)
 
     # When they create a high-security site, a door (its unlock key shown once) and a host for that site
     made = chromium.run(admin_sets_up_a_site_and_a_host, admin, live_stack, suffix)
@@ -478,7 +468,7 @@ def test_an_admin_sets_up_a_site_and_a_host_who_signs_in_with_their_own_password
     assert site["security_level"] == "high" and site["name"] == made["site_name"]
 
     # When the new host signs in with the temporary password and chooses their own
-    host = chromium.run(open_recorded_page, browser, "console-setup-host", width=1280, height=900)
+    host = chromium.run(open_recorded_page, still_browser, "console-setup-host", width=1280, height=900)
     chosen = f"Own-{secrets.token_urlsafe(9)}-7a"
     signed_in = chromium.run(new_host_signs_in, host, live_stack["api_url"], made["email"], made["temporary"], chosen)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fakecam
 import pytest
 from console_support import console_login
 from test_issue15_delivery_browser import mails, wait_for
@@ -27,7 +25,7 @@ def host_invites_by_mail_and_resends(recorder: PageRecorder, state: dict[str, An
     from playwright.sync_api import expect
 
     page = recorder.page
-    console_login(page, state["api_url"], state["host"]["username"], state["host"]["password"])
+    console_login(page, state, "host")
     page.fill("#inv-name", visitor)
     page.fill("#inv-email", email)
     page.check("#inv-notify")
@@ -43,15 +41,10 @@ def host_invites_by_mail_and_resends(recorder: PageRecorder, state: dict[str, An
 
 
 def test_a_host_invites_by_email_from_the_console_and_sends_the_mail_again(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, still_browser: Any
 ) -> None:
     # Given the running local stack and its seeded host (a still camera: no face is needed here)
-    from PIL import Image
-
-    still = tmp_path / "still.png"
-    Image.new("RGB", (64, 48), (128, 128, 128)).save(still)
-    browser = chromium.launch(fakecam.write_y4m([still], tmp_path / "still.y4m", frames_per_image=2, fps=5))
-    recorder = chromium.run(open_recorded_page, browser, "console-invite-mail", width=1280, height=900)
+    recorder = chromium.run(open_recorded_page, still_browser, "console-invite-mail", width=1280, height=900)
     email = f"guest-{secrets.token_hex(4)}@example.com"
 
     # When the host invites a visitor by e-mail in the console and presses "Send the e-mail again"
