@@ -9,8 +9,9 @@ import platform
 import random
 import secrets
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from facegate_client._version import __version__
@@ -23,11 +24,15 @@ from facegate_client.errors import (
 from facegate_client.images import PreparedImage
 from facegate_client.models import _Model
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
 M = TypeVar("M", bound=_Model)
 
 __all__ = [
     "BACKOFF_BASE_S",
     "BACKOFF_CAP_S",
+    "ClientOptions",
     "HttpRequest",
     "HttpResponse",
     "HttpTransport",
@@ -174,6 +179,24 @@ SignFunction = Callable[[str, str, bytes], Mapping[str, str]]
 """Builds per-attempt auth headers from (method, wire path, body)."""
 
 
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments every client (and :func:`~facegate_client.pair_kiosk`) takes for talking to the API.
+
+    Keys:
+        timeout: seconds allowed for each socket operation (connect, each read) of one attempt; default 10.
+        retries: further attempts after a retryable failure (which ones, each client says); default 3.
+        sleep: called with the backoff delay in seconds (inject a fake in tests); default :func:`time.sleep`.
+        transport: sends the requests (default: :class:`~facegate_client.HttpTransport`).
+        user_agent: overrides the User-Agent header.
+    """
+
+    timeout: float
+    retries: int
+    sleep: Callable[[float], None]
+    transport: Transport | None
+    user_agent: str | None
+
+
 class ApiClient:
     """Base of the three clients: base URL, JSON calls and the retry policy.
 
@@ -187,16 +210,12 @@ class ApiClient:
       certainly never reached the server.
     """
 
-    def __init__(
-        self,
-        api_url: str,
-        *,
-        timeout: float,
-        retries: int,
-        sleep: Callable[[float], None],
-        transport: Transport | None,
-        user_agent: str | None,
-    ) -> None:
+    def __init__(self, api_url: str, **options: Unpack[ClientOptions]) -> None:
+        unknown = sorted(set(options) - ClientOptions.__optional_keys__)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        timeout = options.get("timeout", 10.0)
+        retries = options.get("retries", 3)
         split = urlsplit(api_url.strip())
         if split.scheme not in ("http", "https") or not split.hostname:
             raise ValueError(f"api_url must be an http(s) URL, got {api_url!r}")
@@ -210,9 +229,11 @@ class ApiClient:
         self._base_path = split.path.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        self._sleep = sleep
-        self._transport: Transport = transport or HttpTransport()
-        self._user_agent = user_agent or (f"facegate-client/{__version__} python/{platform.python_version()}")
+        self._sleep = options.get("sleep", time.sleep)
+        self._transport: Transport = options.get("transport") or HttpTransport()
+        self._user_agent = (
+            options.get("user_agent") or f"facegate-client/{__version__} python/{platform.python_version()}"
+        )
 
     @property
     def api_url(self) -> str:

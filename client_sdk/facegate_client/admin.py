@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from facegate_client._http import ApiClient, Transport, load, segment
+from facegate_client._http import ApiClient, ClientOptions, load, segment
 from facegate_client._time import parse_rfc3339, to_rfc3339
 from facegate_client.models import (
     AuditPage,
@@ -34,6 +33,9 @@ from facegate_client.models import (
     TerminalRevocation,
     TerminalSummary,
 )
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = ["INVITE_STATUSES", "AdminClient"]
 
@@ -84,29 +86,13 @@ class AdminClient(ApiClient):
     Args:
         api_url: API base URL, for example ``https://abc.execute-api.eu-west-1.amazonaws.com``.
         token: a Cognito ID token (JWT), sent as ``Authorization: Bearer <token>``.
-        timeout: seconds allowed for each socket operation (connect, each read) of one attempt.
-        retries: further attempts after a retryable failure (see :class:`~facegate_client._http.ApiClient`).
+        options: ``timeout``, ``retries``, ``sleep``, ``transport``, ``user_agent`` (:class:`ClientOptions`).
             Creations (POST) are retried only when the connection could not be established; GET and
             DELETE also on 429, 5xx and timeouts.
-        sleep: called with the backoff delay in seconds (inject a fake in tests).
-        transport: sends the requests (default: :class:`~facegate_client.HttpTransport`).
-        user_agent: overrides the User-Agent header.
     """
 
-    def __init__(
-        self,
-        api_url: str,
-        token: str,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: Transport | None = None,
-        user_agent: str | None = None,
-    ) -> None:
-        super().__init__(
-            api_url, timeout=timeout, retries=retries, sleep=sleep, transport=transport, user_agent=user_agent
-        )
+    def __init__(self, api_url: str, token: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(api_url, **options)
         token = token.strip()
         if token.lower().startswith("bearer "):
             token = token[7:].strip()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from facegate_client._http import ApiClient, Transport, load
+from facegate_client._http import ApiClient, ClientOptions, load
 from facegate_client.models import PairedTerminal
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = ["code_from_pairing_url", "pair_kiosk"]
 
@@ -27,22 +29,18 @@ def code_from_pairing_url(text: str) -> str:
 def pair_kiosk(
     api_url: str,
     pairing_code: str,
-    *,
-    timeout: float = 10.0,
-    retries: int = 3,
-    sleep: Callable[[float], None] = time.sleep,
-    transport: Transport | None = None,
+    **options: Unpack[ClientOptions],
 ) -> PairedTerminal:
     """``POST /pair``: the terminal's fresh key id and secret for a one-time code (or the pairing URL).
 
     The code is used up by the first request that reaches the server, so the request is retried only when
     the connection could not be established. Build a :class:`~facegate_client.TerminalClient` from the result
-    (``api_url``, ``key_id``, ``secret``).
+    (``api_url``, ``key_id``, ``secret``). ``options``: as for every client (:class:`ClientOptions`).
 
     Raises:
         NotFoundError: ``pairing_code_invalid`` (unknown, used or expired code).
         RateLimitedError: too many invalid codes from this address (``retry_after`` seconds).
     """
-    client = ApiClient(api_url, timeout=timeout, retries=retries, sleep=sleep, transport=transport, user_agent=None)
+    client = ApiClient(api_url, **options)
     payload = {"pairing_code": code_from_pairing_url(pairing_code)}
     return load(PairedTerminal, client.call("POST", "/pair", payload=payload, idempotent=False))

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from facegate_client._http import ApiClient, Transport, image_body, load, segment
+from facegate_client._http import ApiClient, ClientOptions, image_body, load, segment
 from facegate_client.images import MAX_FRAMES, ImageInput, prepare_images
 from facegate_client.models import Challenge, Decision
 from facegate_client.signing import signature_headers
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = ["LIVENESS_VERDICTS", "MAX_CHALLENGE_FRAMES", "TerminalClient"]
 
@@ -34,12 +38,9 @@ class TerminalClient(ApiClient):
         api_url: API base URL.
         key_id: the terminal's key id (``X-Facegate-Key-Id``).
         secret: the terminal secret shown once by ``create_terminal``.
-        timeout: seconds allowed for each socket operation (connect, each read) of one attempt.
-        retries: further attempts when the connection could not be established.
-        sleep: called with the backoff delay in seconds (inject a fake in tests).
         clock: unix time in seconds used for ``X-Facegate-Timestamp`` (must be within 60 s of the server).
-        transport: sends the requests (default: :class:`~facegate_client.HttpTransport`).
-        user_agent: overrides the User-Agent header.
+        options: ``timeout``, ``retries``, ``sleep``, ``transport``, ``user_agent`` (:class:`ClientOptions`);
+            retries only when the connection could not be established.
     """
 
     def __init__(
@@ -48,16 +49,10 @@ class TerminalClient(ApiClient):
         key_id: str,
         secret: str,
         *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
-        transport: Transport | None = None,
-        user_agent: str | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            api_url, timeout=timeout, retries=retries, sleep=sleep, transport=transport, user_agent=user_agent
-        )
+        super().__init__(api_url, **options)
         if not key_id or not secret:
             raise ValueError("key_id and secret must not be empty")
         self.key_id = key_id

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from facegate_client._http import ApiClient, Transport, image_body, load, segment
+from facegate_client._http import ApiClient, ClientOptions, image_body, load, segment
 from facegate_client.images import ImageInput, prepare_images
 from facegate_client.models import Consent, Enrollment, ErasureReceipt, Notice, Status
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = ["VisitorClient", "parse_registration_url"]
 
@@ -44,29 +46,14 @@ class VisitorClient(ApiClient):
 
     Args:
         registration_url: the link from the invite, ``<api>/register/<token>``.
-        timeout: seconds allowed for each socket operation (connect, each read) of one attempt.
-        retries: further attempts after a retryable failure. GETs, ``erase`` and ``enroll`` (which
-            carries an Idempotency-Key) are retried on 429, 5xx and transport failures; ``consent`` only
-            when the connection could not be established.
-        sleep: called with the backoff delay in seconds (inject a fake in tests).
-        transport: sends the requests (default: :class:`~facegate_client.HttpTransport`).
-        user_agent: overrides the User-Agent header.
+        options: ``timeout``, ``retries``, ``sleep``, ``transport``, ``user_agent`` (:class:`ClientOptions`).
+            GETs, ``erase`` and ``enroll`` (which carries an Idempotency-Key) are retried on 429, 5xx and
+            transport failures; ``consent`` only when the connection could not be established.
     """
 
-    def __init__(
-        self,
-        registration_url: str,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: Transport | None = None,
-        user_agent: str | None = None,
-    ) -> None:
+    def __init__(self, registration_url: str, **options: Unpack[ClientOptions]) -> None:
         api_url, token = parse_registration_url(registration_url)
-        super().__init__(
-            api_url, timeout=timeout, retries=retries, sleep=sleep, transport=transport, user_agent=user_agent
-        )
+        super().__init__(api_url, **options)
         self._token = token
         self._prefix = f"/register/{segment(token)}"
 
