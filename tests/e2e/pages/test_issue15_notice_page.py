@@ -25,6 +25,7 @@ from facegate_tools.local.inprocess import InProcessApi
 from .conftest import Harness
 from .fakes import TOKEN, FakeRegistrationApi, Reply
 from .qrdecode import assert_qr_encodes
+from .register_support import agree_in_two_steps, open_register, wait_view
 
 ADMIN = {"sub": "admin-1", "cognito:groups": "[admins]"}
 
@@ -48,19 +49,23 @@ def real_notice() -> dict[str, Any]:
     return notice
 
 
-def test_a_korean_visitor_reads_every_notice_item_in_korean_and_consents_twice(
-    open_page: Callable[..., Harness], real_notice: dict[str, Any]
-) -> None:
-    # Given the real notice served to a Korean browser
+@pytest.fixture
+def notice_api(real_notice: dict[str, Any]) -> FakeRegistrationApi:
+    """The visitor routes of an invited visitor, whose notice is the real one."""
     api = FakeRegistrationApi("invited")
     api.queue("notice", Reply(200, real_notice))
+    return api
+
+
+def test_a_korean_visitor_reads_every_notice_item_in_korean_and_consents_twice(
+    open_page: Callable[..., Harness], real_notice: dict[str, Any], notice_api: FakeRegistrationApi
+) -> None:
+    # Given the real notice served to a Korean browser
     accepted = {"consent_version": real_notice["consent_version"], "accepted_at": "2026-12-06T09:59:00Z"}
-    api.queue("consent", Reply(201, accepted))
-    harness = open_page(locale="ko-KR")
-    api.install(harness.page)
+    notice_api.queue("consent", Reply(201, accepted))
+    harness = open_register(open_page, notice_api, locale="ko-KR")
     page = harness.page
-    page.goto(f"{harness.base}/register/{TOKEN}")
-    page.wait_for_selector("body[data-view='notice']")
+    wait_view(harness, "notice")
 
     # Then every item of the summary is shown, in Korean
     korean = {
@@ -81,17 +86,11 @@ def test_a_korean_visitor_reads_every_notice_item_in_korean_and_consents_twice(
     expect(page.locator("label[for='consent-biometric']")).to_contain_text("생체인식정보", use_inner_text=True)
     harness.screenshot("register-notice-pipa-ko")
 
-    # When the visitor agrees to the notice only
-    page.check("#consent-checkbox")
-    # Then they cannot go on: the biometric data needs its own consent
-    expect(page.locator("#consent-submit")).to_be_disabled()
-    # When they give it too and continue
-    page.check("#consent-biometric")
-    expect(page.locator("#consent-submit")).to_be_enabled()
-    page.click("#consent-submit")
+    # When the visitor agrees to the notice only (Then they cannot go on: the biometric data needs its own
+    # consent), and gives that too and continues
+    agree_in_two_steps(harness)
     # Then the consent is sent for the notice's version
-    page.wait_for_selector("body[data-view='capture']")
-    (call,) = api.calls_to("POST", "/consent")
+    (call,) = notice_api.calls_to("POST", "/consent")
     assert json.loads(call.body) == {
         "consent_version": real_notice["consent_version"],
         "accepted": True,
@@ -101,16 +100,12 @@ def test_a_korean_visitor_reads_every_notice_item_in_korean_and_consents_twice(
 
 
 def test_on_a_computer_the_page_offers_its_link_as_a_qr_code_for_the_phone(
-    open_page: Callable[..., Harness], real_notice: dict[str, Any]
+    open_page: Callable[..., Harness], notice_api: FakeRegistrationApi
 ) -> None:
     # Given the registration link opened on a computer (wide screen, mouse), e.g. from the invite mail
-    api = FakeRegistrationApi("invited")
-    api.queue("notice", Reply(200, real_notice))
-    harness = open_page(width=1280, height=900)
-    api.install(harness.page)
+    harness = open_register(open_page, notice_api, width=1280, height=900)
     page = harness.page
-    page.goto(f"{harness.base}/register/{TOKEN}")
-    page.wait_for_selector("body[data-view='notice']")
+    wait_view(harness, "notice")
     # Then it shows a QR code that encodes this page's link, to continue on the phone
     expect(page.locator("#phone-handoff")).to_be_visible()
     expect(page.locator("#handoff-qr")).to_have_attribute("data-text", f"{harness.base}/register/{TOKEN}")
@@ -120,15 +115,11 @@ def test_on_a_computer_the_page_offers_its_link_as_a_qr_code_for_the_phone(
 
 
 def test_on_a_phone_the_page_shows_no_handoff_code(
-    open_page: Callable[..., Harness], real_notice: dict[str, Any]
+    open_page: Callable[..., Harness], notice_api: FakeRegistrationApi
 ) -> None:
     # Given the registration link opened on a phone-sized screen
-    api = FakeRegistrationApi("invited")
-    api.queue("notice", Reply(200, real_notice))
-    harness = open_page(width=412, height=900)
-    api.install(harness.page)
-    harness.page.goto(f"{harness.base}/register/{TOKEN}")
-    harness.page.wait_for_selector("body[data-view='notice']")
+    harness = open_register(open_page, notice_api, width=412, height=900)
+    wait_view(harness, "notice")
     # Then the notice is shown without the QR code (the phone is already there)
     expect(harness.page.locator("#notice-purpose")).to_be_visible()
     expect(harness.page.locator("#phone-handoff")).to_be_hidden()

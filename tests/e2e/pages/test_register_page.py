@@ -20,7 +20,6 @@ from .fakes import (
     CONSENT_VERSION,
     NOTICE,
     NOTICE_LOCALIZED,
-    TOKEN,
     FakeRegistrationApi,
     Reply,
     error,
@@ -28,6 +27,7 @@ from .fakes import (
     parse_multipart,
 )
 from .qrdecode import assert_qr_encodes
+from .register_support import agree_in_two_steps, open_register, start_camera, wait_view
 
 RETAKE_CODES = [
     "no_face",
@@ -55,22 +55,28 @@ STAY_ERRORS = [
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
-def open_register(open_page: Callable[..., Harness], api: FakeRegistrationApi, **kwargs: Any) -> Harness:
-    harness = open_page(**kwargs)
-    api.install(harness.page)
-    harness.page.goto(f"{harness.base}/register/{TOKEN}")
-    return harness
+VIEW_OF_STATUS = {"invited": "notice", "consented": "capture", "enrolled": "enrolled"}
 
 
-def wait_view(harness: Harness, view: str) -> None:
-    harness.page.wait_for_selector(f"body[data-view='{view}']")
+def opened_at(open_page: Callable[..., Harness], status: str, **kwargs: Any) -> tuple[FakeRegistrationApi, Harness]:
+    """A visitor whose invite is at ``status``, on the page's view of that status (``kwargs``: for
+    ``open_page``)."""
+    api = FakeRegistrationApi(status)
+    harness = open_register(open_page, api, **kwargs)
+    wait_view(harness, VIEW_OF_STATUS[status])
+    return api, harness
 
 
 def on_capture_view(open_page: Callable[..., Harness], **kwargs: Any) -> tuple[FakeRegistrationApi, Harness]:
     """A visitor who already consented, on the capture view (``kwargs``: for ``open_page``)."""
-    api = FakeRegistrationApi("consented")
-    harness = open_register(open_page, api, **kwargs)
-    wait_view(harness, "capture")
+    return opened_at(open_page, "consented", **kwargs)
+
+
+@pytest.fixture
+def photos_ready(open_page: Callable[..., Harness], tmp_path: Path) -> tuple[FakeRegistrationApi, Harness]:
+    """A consented visitor on the capture view with three photos (400x300 JPEG) picked from files."""
+    api, harness = on_capture_view(open_page)
+    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
     return api, harness
 
 
@@ -132,14 +138,9 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
     assert api.calls_to("POST", "/consent") == []
     harness.screenshot("register-notice-en")
 
-    # When the visitor ticks the notice box: Then the biometric data still needs its own, separate consent
-    page.check("#consent-checkbox")
-    expect(page.locator("#consent-submit")).to_be_disabled()
-    # When they tick that box too and agree
-    page.check("#consent-biometric")
-    expect(page.locator("#consent-submit")).to_be_enabled()
-    page.click("#consent-submit")
-    wait_view(harness, "capture")
+    # When the visitor ticks the notice box (Then the biometric data still needs its own, separate consent),
+    # and that box too, and agrees
+    agree_in_two_steps(harness)
 
     # Then the consent is posted with the notice version, and the camera waits for an explicit tap
     (consent,) = api.calls_to("POST", "/consent")
@@ -160,8 +161,7 @@ def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[...
     page = harness.page
 
     # When the camera is turned on
-    page.click("#camera-start")
-    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+    start_camera(harness)
 
     # Then the guide and the first prompt are shown
     expect(page.locator("#face-guide")).to_be_visible()
@@ -224,8 +224,7 @@ def test_countdown_option_still_takes_the_photo(open_page: Callable[..., Harness
     # Given a consented visitor with the camera on and the 3-second timer switched on
     _, harness = on_capture_view(open_page)
     page = harness.page
-    page.click("#camera-start")
-    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+    start_camera(harness)
     page.check("#countdown-toggle")
 
     # When the shutter is pressed
@@ -334,12 +333,11 @@ def test_every_refusal_is_explained_in_words(open_page: Callable[..., Harness], 
 
 
 def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
-    open_page: Callable[..., Harness], tmp_path: Path
+    photos_ready: tuple[FakeRegistrationApi, Harness], tmp_path: Path
 ) -> None:
     # Given a consented visitor with photos ready whose first upload fails on the network
-    api, harness = on_capture_view(open_page)
+    api, harness = photos_ready
     page = harness.page
-    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
     api.queue("selfie", Reply(0, None, abort=True))
     page.click("#send-btn")
     page.wait_for_selector("#capture-result[data-code='network_error']")
@@ -373,12 +371,11 @@ def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
     ],
 )
 def test_upload_errors_that_change_the_step(
-    open_page: Callable[..., Harness], tmp_path: Path, reply: Reply, view: str, message: str
+    photos_ready: tuple[FakeRegistrationApi, Harness], reply: Reply, view: str, message: str
 ) -> None:
     # Given a consented visitor with photos ready
-    api, harness = on_capture_view(open_page)
+    api, harness = photos_ready
     page = harness.page
-    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
 
     # When the upload is refused for the invite or the consent
     api.queue("selfie", reply)
@@ -453,10 +450,8 @@ def test_status_failures(open_page: Callable[..., Harness], reply: Reply, view: 
 
 def test_language_follows_the_browser_and_the_switch(open_page: Callable[..., Harness]) -> None:
     # Given a Korean browser
-    api = FakeRegistrationApi("invited")
-    harness = open_register(open_page, api, locale="ko-KR")
+    _, harness = opened_at(open_page, "invited", locale="ko-KR")
     page = harness.page
-    wait_view(harness, "notice")
 
     # Then the page and the server's notice text are in Korean
     assert page.evaluate("document.documentElement.lang") == "ko"
@@ -589,10 +584,8 @@ def test_touch_targets_and_labels(open_page: Callable[..., Harness], tmp_path: P
 
 def test_delete_my_data_asks_first_and_shows_the_receipt(open_page: Callable[..., Harness]) -> None:
     # Given an enrolled visitor
-    api = FakeRegistrationApi("enrolled")
-    harness = open_register(open_page, api)
+    api, harness = opened_at(open_page, "enrolled")
     page = harness.page
-    wait_view(harness, "enrolled")
 
     # When they press delete, then cancel
     page.click("#delete-btn")
@@ -669,10 +662,8 @@ def test_item2_after_delete_my_data_the_link_is_over_and_the_receipt_survives_a_
     open_page: Callable[..., Harness],
 ) -> None:
     # Given an enrolled visitor who deletes their data
-    api = FakeRegistrationApi("enrolled")
-    harness = open_register(open_page, api)
+    _, harness = opened_at(open_page, "enrolled")
     page = harness.page
-    wait_view(harness, "enrolled")
     page.click("#delete-btn")
     page.click("#delete-confirm-btn")
     wait_view(harness, "erased")
@@ -696,10 +687,8 @@ def test_item2_after_delete_my_data_the_link_is_over_and_the_receipt_survives_a_
 
 def test_item2_a_consent_refused_with_invite_erased_shows_the_erased_view(open_page: Callable[..., Harness]) -> None:
     # Given a visitor reading the notice in one tab while the data was deleted from another
-    api = FakeRegistrationApi("invited")
-    harness = open_register(open_page, api)
+    api, harness = opened_at(open_page, "invited")
     page = harness.page
-    wait_view(harness, "notice")
     api.status = "erased"
     api.receipt = {"erased_at": "2026-11-27T10:05:00Z", "items": ["consent"]}
 
@@ -746,12 +735,11 @@ def test_item7_file_mode_asks_for_three_photos_like_camera_mode(
 
 
 def test_item8_hidden_status_no_longer_says_registered_after_deletion(
-    open_page: Callable[..., Harness], tmp_path: Path
+    photos_ready: tuple[FakeRegistrationApi, Harness],
 ) -> None:
     # Given a visitor who enrolled on this page (the live region says "You are registered.")
-    _, harness = on_capture_view(open_page)
+    _, harness = photos_ready
     page = harness.page
-    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
     page.click("#send-btn")
     wait_view(harness, "enrolled")
     expect(page.locator("#status-live")).to_have_text("You are registered.", use_inner_text=False)
@@ -776,8 +764,7 @@ def test_issue11_optional_fourth_and_fifth_selfie_with_the_camera(
     api, harness = on_capture_view(open_page)
     page = harness.page
     expect(page.locator("#add-photo")).to_be_hidden()
-    page.click("#camera-start")
-    page.wait_for_function("() => document.querySelector('#camera-video').videoWidth > 0")
+    start_camera(harness)
     for slot in range(3):
         page.click("#shutter-btn")
         page.wait_for_selector(f"#thumbs .thumb[data-slot='{slot}'][data-filled='true']")
