@@ -22,8 +22,8 @@ from facegate.domain.models import (
     HostUser,
     Invite,
     PairingCode,
-    SecurityLevel,
     Site,
+    SiteChanges,
     StoredTemplate,
     Terminal,
 )
@@ -40,15 +40,9 @@ class Repository(Protocol):
 
     def get_site(self, site_id: str) -> Site | None: ...
 
-    def update_site(
-        self,
-        site_id: str,
-        name: str | None,
-        security_level: SecurityLevel | None,
-        accept_terminal_liveness: bool | None = None,
-    ) -> Site | None:
-        """Change a site's name, security level and/or whether it accepts attesting terminals' liveness verdicts
-        (None = unchanged; other attributes untouched); None if the site does not exist."""
+    def update_site(self, site_id: str, changes: SiteChanges) -> Site | None:
+        """Apply ``changes`` to a site (its name, security level and/or whether it accepts attesting terminals'
+        liveness verdicts); None if the site does not exist."""
         ...
 
     def get_template_version(self, site_id: str) -> int | None:

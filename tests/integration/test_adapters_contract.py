@@ -43,6 +43,7 @@ from facegate.domain.models import (
     PairingCode,
     SecurityLevel,
     Site,
+    SiteChanges,
     StoredTemplate,
     Terminal,
 )
@@ -157,14 +158,15 @@ def test_site_name_and_security_level_update_in_place(backend: Backend) -> None:
     repo = backend.services.repo
     repo.put_site(make_site(version=0))
     # When an admin lowers its level and renames it
-    updated = repo.update_site("site_a", "Renamed", SecurityLevel.STANDARD)
+    updated = repo.update_site("site_a", SiteChanges("Renamed", SecurityLevel.STANDARD))
     # Then the change reads back, nothing else moved, and an unknown site is None
     assert updated is not None and updated == repo.get_site("site_a")
     assert (updated.name, updated.security_level, updated.template_version) == ("Renamed", SecurityLevel.STANDARD, 0)
     assert updated.data_key_blob == make_site().data_key_blob
-    assert repo.update_site("site_a", None, SecurityLevel.HIGH).security_level is SecurityLevel.HIGH  # type: ignore[union-attr]
+    raised = repo.update_site("site_a", SiteChanges(security_level=SecurityLevel.HIGH))
+    assert raised is not None and raised.security_level is SecurityLevel.HIGH
     assert repo.get_site("site_a").name == "Renamed"  # type: ignore[union-attr]
-    assert repo.update_site("nope", "X", None) is None
+    assert repo.update_site("nope", SiteChanges("X")) is None
 
 
 def test_doors_belong_to_an_existing_site_and_list_in_id_order(backend: Backend) -> None:

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from facegate.domain.models import Challenge, Movement, SecurityLevel, Site, Terminal
+from facegate.domain.models import Challenge, Movement, SecurityLevel, Site, SiteChanges, Terminal
 
 if TYPE_CHECKING:
     from conftest import Backend
@@ -76,9 +76,9 @@ def test_liveness_trust_round_trips(backend: Backend) -> None:
     assert repo.get_terminal_by_key("key_1") == terminal
     # And a site accepts terminal verdicts only once told so; changing the level leaves that alone
     assert repo.get_site("site_a").accept_terminal_liveness is False  # type: ignore[union-attr]
-    updated = repo.update_site("site_a", None, None, accept_terminal_liveness=True)
+    updated = repo.update_site("site_a", SiteChanges(accept_terminal_liveness=True))
     assert updated is not None and updated.accept_terminal_liveness is True
-    again = repo.update_site("site_a", None, SecurityLevel.STANDARD)
+    again = repo.update_site("site_a", SiteChanges(security_level=SecurityLevel.STANDARD))
     assert again is not None and again.accept_terminal_liveness is True
     assert again.security_level is SecurityLevel.STANDARD
-    assert repo.update_site("site_missing", None, None, accept_terminal_liveness=True) is None
+    assert repo.update_site("site_missing", SiteChanges(accept_terminal_liveness=True)) is None

@@ -37,8 +37,8 @@ from facegate.domain.models import (
     HostUser,
     Invite,
     PairingCode,
-    SecurityLevel,
     Site,
+    SiteChanges,
     StoredTemplate,
     Terminal,
 )
@@ -70,25 +70,12 @@ class MemoryRepository:
     def get_site(self, site_id: str) -> Site | None:
         return self.sites.get(site_id)
 
-    def update_site(
-        self,
-        site_id: str,
-        name: str | None,
-        security_level: SecurityLevel | None,
-        accept_terminal_liveness: bool | None = None,
-    ) -> Site | None:
+    def update_site(self, site_id: str, changes: SiteChanges) -> Site | None:
         with self._lock:
             site = self.sites.get(site_id)
             if site is None:
                 return None
-            site = replace(
-                site,
-                name=site.name if name is None else name,
-                security_level=site.security_level if security_level is None else security_level,
-                accept_terminal_liveness=(
-                    site.accept_terminal_liveness if accept_terminal_liveness is None else accept_terminal_liveness
-                ),
-            )
+            site = replace(site, **changes.changed())
             self.sites[site_id] = site
             return site
 

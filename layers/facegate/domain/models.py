@@ -66,6 +66,20 @@ class Site:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteChanges:
+    """What an admin changes on a site (None = unchanged; other attributes are never touched)."""
+
+    name: str | None = None
+    security_level: SecurityLevel | None = None
+    accept_terminal_liveness: bool | None = None
+
+    def changed(self) -> dict[str, Any]:
+        """The attributes to set, by :class:`Site` field name (those that are not None)."""
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
 class Door:
     """A door of a site. ``unlock_key_blob`` is the KMS-encrypted key that signs unlock tokens."""
 

@@ -19,6 +19,7 @@ from facegate.domain.models import (
     Invite,
     SecurityLevel,
     Site,
+    SiteChanges,
     Terminal,
 )
 from facegate.errors import Conflict, InvalidRequest, NotFound
@@ -83,14 +84,7 @@ def create_site(
     return site
 
 
-def update_site(
-    services: Services,
-    actor: Principal,
-    site_id: str,
-    name: str | None = None,
-    security_level: SecurityLevel | None = None,
-    accept_terminal_liveness: bool | None = None,
-) -> Site:
+def update_site(services: Services, actor: Principal, site_id: str, changes: SiteChanges) -> Site:
     """Rename a site, change its security level and/or whether the signed liveness verdict of terminals
     registered with ``attests_liveness`` is accepted in place of the head-turn challenge (admins; a trust
     decision, audited); takes effect at the next door request.
@@ -99,14 +93,11 @@ def update_site(
         NotFound: unknown site.
     """
     actor.require_admin()
-    site = services.repo.update_site(site_id, name, security_level, accept_terminal_liveness)
+    site = services.repo.update_site(site_id, changes)
     if site is None:
         raise NotFound("site not found")
-    details = {}
-    if security_level is not None:
-        details["security_level"] = security_level.value
-    if accept_terminal_liveness is not None:
-        details["accept_terminal_liveness"] = str(accept_terminal_liveness).lower()
+    audited = {name: value for name, value in changes.changed().items() if name != "name"}
+    details = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in audited.items()}
     if details:
         record_event(services, site_id, AuditKind.SITE_UPDATED, actor.subject, details=details)
     return site

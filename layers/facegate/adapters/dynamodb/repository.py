@@ -19,8 +19,8 @@ from facegate.domain.models import (
     Consent,
     Door,
     Invite,
-    SecurityLevel,
     Site,
+    SiteChanges,
     StoredTemplate,
     Terminal,
     parse_rfc3339,
@@ -109,25 +109,14 @@ class DynamoRepository:
         values = self._get(self._directory, site_key(site_id))
         return None if values is None else site_of(values)
 
-    def update_site(
-        self,
-        site_id: str,
-        name: str | None,
-        security_level: SecurityLevel | None,
-        accept_terminal_liveness: bool | None = None,
-    ) -> Site | None:
+    def update_site(self, site_id: str, changes: SiteChanges) -> Site | None:
         """One conditional UpdateItem of the name, level and/or liveness trust (the template version is left
         alone)."""
-        changes: dict[str, object] = {
-            "name": name,
-            "security_level": None if security_level is None else security_level.value,
-            "accept_terminal_liveness": accept_terminal_liveness,
-        }
-        names = {f"#{field}": field for field, value in changes.items() if value is not None}
+        changed = changes.changed()
+        names = {f"#{field}": field for field in changed}
         values = {
             f":{field}": {"BOOL": value} if isinstance(value, bool) else {"S": str(value)}
-            for field, value in changes.items()
-            if value is not None
+            for field, value in changed.items()
         }
         if not names:
             return self.get_site(site_id)

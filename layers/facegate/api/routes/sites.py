@@ -34,7 +34,7 @@ from facegate.api.schemas import (
     TerminalSummary,
     UpdateSite,
 )
-from facegate.domain.models import AuditFilter, AuditKind, Door, SecurityLevel, Site, Terminal
+from facegate.domain.models import AuditFilter, AuditKind, Door, SecurityLevel, Site, SiteChanges, Terminal
 from facegate.usecases import admin, console, pairing
 from facegate.usecases.context import Services
 
@@ -57,7 +57,7 @@ def create_site(body: CreateSite, services: ServicesDep, actor: ActorDep) -> Sit
 def update_site(site_id: Id, body: UpdateSite, services: ServicesDep, actor: ActorDep) -> SiteOut:
     """Rename a site or change its security level (admins); the response shows the level's thresholds and rates."""
     level = None if body.security_level is None else SecurityLevel(body.security_level)
-    site = admin.update_site(services, actor, site_id, body.name, level, body.accept_terminal_liveness)
+    site = admin.update_site(services, actor, site_id, SiteChanges(body.name, level, body.accept_terminal_liveness))
     return _site_out(services, site)
 
 
