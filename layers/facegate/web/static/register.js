@@ -759,6 +759,36 @@ function toggleLanguage() {
 
 // ---- wiring ---------------------------------------------------------------------------------------
 
+/** The photo slots of #thumbs, one per photo the page can send: the SHOTS required ones, then the optional
+ * ones (li.optional, hidden until added, with a remove button). renderCapture fills them in. */
+function buildThumbs() {
+  for (let slot = 0; slot < MAX_SHOTS; slot++) {
+    const item = document.createElement('li');
+    item.className = slot < SHOTS ? 'thumb' : 'thumb optional';
+    item.dataset.slot = String(slot);
+    item.hidden = slot >= SHOTS;
+    const image = document.createElement('img');
+    image.alt = '';
+    image.hidden = true;
+    const empty = document.createElement('span');
+    empty.className = 'thumb-empty';
+    item.append(image, empty, slotButton('retake', slot));
+    if (slot >= SHOTS) item.append(slotButton('remove', slot));
+    $('#thumbs').append(item);
+  }
+}
+
+/** A slot's hidden `kind` button (retake | remove), data-testid `<kind>-<photo number>`. */
+function slotButton(kind, slot) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = `button secondary small ${kind}`;
+  button.dataset.slot = String(slot);
+  button.dataset.testid = `${kind}-${slot + 1}`;
+  button.hidden = true;
+  return button;
+}
+
 /** A click handler that runs `action`, then moves the keyboard focus to `selector` (the panel it opened or closed). */
 function thenFocus(action, selector) {
   return () => {
@@ -802,6 +832,7 @@ function wire() {
   window.addEventListener('pagehide', stopCamera);
 }
 
+buildThumbs();
 wire();
 applyLanguage();
 load();
