@@ -117,12 +117,19 @@ def test_steps_start_straight_and_never_repeat() -> None:
 
 
 @pytest.fixture
-def door(
+def site(
     memory_services: Callable[..., Services], make_stack: Callable[[Services], Stack], clock: FakeClock
 ) -> tuple[Stack, MemoryFaceEngine]:
+    """A stack on in-memory adapters with the test engine and one site."""
     engine = MemoryFaceEngine()
     stack = make_stack(memory_services(engine, clock))
     stack.create_site()
+    return stack, engine
+
+
+@pytest.fixture
+def door(site: tuple[Stack, MemoryFaceEngine]) -> tuple[Stack, MemoryFaceEngine]:
+    stack, engine = site
     invite = stack.invite()
     selfies = [b"selfie-%d" % i for i in range(3)]
     for i, selfie in enumerate(selfies):
@@ -365,12 +372,8 @@ def test_a_terminal_may_restrict_the_movements(door: tuple[Stack, MemoryFaceEngi
 # -- terminal attestation -----------------------------------------------------------------------------------------
 
 
-def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(
-    memory_services: Callable[..., Services], make_stack: Callable[[Services], Stack], clock: FakeClock
-) -> None:
-    engine = MemoryFaceEngine()
-    stack = make_stack(memory_services(engine, clock))
-    stack.create_site()
+def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(site: tuple[Stack, MemoryFaceEngine]) -> None:
+    stack, engine = site
     # Given a high-security site, a terminal registered with its own presentation-attack detection, and a visitor
     created = stack.admin(
         "POST",
@@ -413,12 +416,8 @@ def test_an_attesting_terminal_counts_only_where_the_site_accepts_it(
 # -- enrollment ---------------------------------------------------------------------------------------------------
 
 
-def test_a_high_site_enrolls_only_selfies_in_the_notices_pose_order(
-    memory_services: Callable[..., Services], make_stack: Callable[[Services], Stack], clock: FakeClock
-) -> None:
-    engine = MemoryFaceEngine()
-    stack = make_stack(memory_services(engine, clock))
-    stack.create_site()
+def test_a_high_site_enrolls_only_selfies_in_the_notices_pose_order(site: tuple[Stack, MemoryFaceEngine]) -> None:
+    stack, engine = site
     invite = stack.invite()
     # Given a standard site, Then its notice names no pose order and any three selfies enroll (as before)
     notice = stack.api.request("GET", f"/register/{invite['token']}/notice").json()
