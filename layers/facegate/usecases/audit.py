@@ -4,38 +4,31 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from facegate.domain.models import AuditKind, AuditRecord
 from facegate.errors import FacegateError
 from facegate.security import tokens
 from facegate.usecases.context import Services
 
+DECIMALS = {"similarity": 4, "threshold": 4, "latency_ms": 1}
+"""Decimals an audit record keeps of its measurements (cosine values in [-1, 1], milliseconds)."""
+
 
 def record_event(
-    services: Services,
-    site_id: str,
-    kind: AuditKind,
-    actor: str,
-    *,
-    visitor_id: str | None = None,
-    terminal_id: str | None = None,
-    door_id: str | None = None,
-    decision: str | None = None,
-    reason: str | None = None,
-    mode: str | None = None,
-    similarity: float | None = None,
-    threshold: float | None = None,
-    model_id: str | None = None,
-    latency_ms: float | None = None,
-    event_id: str | None = None,
-    details: dict[str, str] | None = None,
+    services: Services, site_id: str, kind: AuditKind, actor: str, *, event_id: str | None = None, **facts: Any
 ) -> AuditRecord:
     """Append one audit record (never an image, template, token or secret) and return it.
 
-    ``similarity``/``threshold`` are cosine values in [-1, 1]; ``latency_ms`` is milliseconds.
-    The record expires after the configured audit retention (days).
+    ``facts`` are the record's other fields by name (see :class:`AuditRecord`: door, terminal, visitor,
+    decision, reason, mode, similarity, threshold, model id, latency, details); the measurements are rounded
+    to :data:`DECIMALS`. The record expires after the configured audit retention (days).
+
+    Raises:
+        TypeError: a fact that is not a field of :class:`AuditRecord`.
     """
     now = services.clock()
+    rounded = {name: round(facts[name], places) for name, places in DECIMALS.items() if facts.get(name) is not None}
     record = AuditRecord(
         site_id=site_id,
         event_id=event_id or tokens.new_id("evt"),
@@ -43,17 +36,7 @@ def record_event(
         at=now,
         expires_at=now + timedelta(days=services.settings.audit_retention_days),
         actor=actor,
-        door_id=door_id,
-        terminal_id=terminal_id,
-        visitor_id=visitor_id,
-        decision=decision,
-        reason=reason,
-        mode=mode,
-        similarity=None if similarity is None else round(similarity, 4),
-        threshold=None if threshold is None else round(threshold, 4),
-        model_id=model_id,
-        latency_ms=None if latency_ms is None else round(latency_ms, 1),
-        details=details or {},
+        **{**facts, **rounded},
     )
     services.audit.record(record)
     return record
