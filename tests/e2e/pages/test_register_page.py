@@ -55,10 +55,12 @@ STAY_ERRORS = [
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
+VisitorPage = tuple[FakeRegistrationApi, Harness]
+"""The fake API of a visitor's invite, and their page."""
 VIEW_OF_STATUS = {"invited": "notice", "consented": "capture", "enrolled": "enrolled"}
 
 
-def opened_at(open_page: Callable[..., Harness], status: str, **kwargs: Any) -> tuple[FakeRegistrationApi, Harness]:
+def opened_at(open_page: Callable[..., Harness], status: str, **kwargs: Any) -> VisitorPage:
     """A visitor whose invite is at ``status``, on the page's view of that status (``kwargs``: for
     ``open_page``)."""
     api = FakeRegistrationApi(status)
@@ -67,17 +69,22 @@ def opened_at(open_page: Callable[..., Harness], status: str, **kwargs: Any) -> 
     return api, harness
 
 
-def on_capture_view(open_page: Callable[..., Harness], **kwargs: Any) -> tuple[FakeRegistrationApi, Harness]:
+def on_capture_view(open_page: Callable[..., Harness], **kwargs: Any) -> VisitorPage:
     """A visitor who already consented, on the capture view (``kwargs``: for ``open_page``)."""
     return opened_at(open_page, "consented", **kwargs)
 
 
 @pytest.fixture
-def photos_ready(open_page: Callable[..., Harness], tmp_path: Path) -> tuple[FakeRegistrationApi, Harness]:
+def capture_view(open_page: Callable[..., Harness]) -> VisitorPage:
+    """:func:`on_capture_view` at the page's default size and language."""
+    return on_capture_view(open_page)
+
+
+@pytest.fixture
+def photos_ready(capture_view: VisitorPage, tmp_path: Path) -> VisitorPage:
     """A consented visitor on the capture view with three photos (400x300 JPEG) picked from files."""
-    api, harness = on_capture_view(open_page)
-    fill_with_files(harness, photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
-    return api, harness
+    fill_with_files(capture_view[1], photo_files(tmp_path, [(400, 300)] * 3, "JPEG"))
+    return capture_view
 
 
 def photo_files(tmp_path: Path, sizes: list[tuple[int, int]], fmt: str = "PNG") -> list[Path]:
@@ -155,9 +162,9 @@ def test_notice_is_shown_and_consent_gates_the_camera(open_page: Callable[..., H
     harness.assert_clean()
 
 
-def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[..., Harness], camera: Path) -> None:
+def test_burst_of_three_is_sent_as_one_multipart_request(capture_view: VisitorPage, camera: Path) -> None:
     # Given a consented visitor with the LFW fake camera
-    api, harness = on_capture_view(open_page)
+    api, harness = capture_view
     page = harness.page
 
     # When the camera is turned on
@@ -220,9 +227,9 @@ def test_burst_of_three_is_sent_as_one_multipart_request(open_page: Callable[...
     harness.assert_clean()
 
 
-def test_countdown_option_still_takes_the_photo(open_page: Callable[..., Harness], camera: Path) -> None:
+def test_countdown_option_still_takes_the_photo(capture_view: VisitorPage, camera: Path) -> None:
     # Given a consented visitor with the camera on and the 3-second timer switched on
-    _, harness = on_capture_view(open_page)
+    _, harness = capture_view
     page = harness.page
     start_camera(harness)
     page.check("#countdown-toggle")
@@ -333,7 +340,7 @@ def test_every_refusal_is_explained_in_words(open_page: Callable[..., Harness], 
 
 
 def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
-    photos_ready: tuple[FakeRegistrationApi, Harness], tmp_path: Path
+    photos_ready: VisitorPage, tmp_path: Path
 ) -> None:
     # Given a consented visitor with photos ready whose first upload fails on the network
     api, harness = photos_ready
@@ -370,9 +377,7 @@ def test_idempotency_key_is_kept_for_a_retry_and_renewed_for_new_photos(
         (error(409, "consent_version_mismatch"), "notice", "The notice has changed."),
     ],
 )
-def test_upload_errors_that_change_the_step(
-    photos_ready: tuple[FakeRegistrationApi, Harness], reply: Reply, view: str, message: str
-) -> None:
+def test_upload_errors_that_change_the_step(photos_ready: VisitorPage, reply: Reply, view: str, message: str) -> None:
     # Given a consented visitor with photos ready
     api, harness = photos_ready
     page = harness.page
@@ -703,11 +708,9 @@ def test_item2_a_consent_refused_with_invite_erased_shows_the_erased_view(open_p
     harness.assert_clean()
 
 
-def test_item7_file_mode_asks_for_three_photos_like_camera_mode(
-    open_page: Callable[..., Harness], tmp_path: Path
-) -> None:
+def test_item7_file_mode_asks_for_three_photos_like_camera_mode(capture_view: VisitorPage, tmp_path: Path) -> None:
     # Given a consented visitor who uses photos from the phone
-    api, harness = on_capture_view(open_page)
+    api, harness = capture_view
     page = harness.page
     page.click("#use-files-btn")
 
@@ -734,9 +737,7 @@ def test_item7_file_mode_asks_for_three_photos_like_camera_mode(
     harness.assert_clean()
 
 
-def test_item8_hidden_status_no_longer_says_registered_after_deletion(
-    photos_ready: tuple[FakeRegistrationApi, Harness],
-) -> None:
+def test_item8_hidden_status_no_longer_says_registered_after_deletion(photos_ready: VisitorPage) -> None:
     # Given a visitor who enrolled on this page (the live region says "You are registered.")
     _, harness = photos_ready
     page = harness.page
@@ -757,11 +758,9 @@ def test_item8_hidden_status_no_longer_says_registered_after_deletion(
     harness.assert_clean()
 
 
-def test_issue11_optional_fourth_and_fifth_selfie_with_the_camera(
-    open_page: Callable[..., Harness], camera: Path
-) -> None:
+def test_issue11_optional_fourth_and_fifth_selfie_with_the_camera(capture_view: VisitorPage, camera: Path) -> None:
     # Given a consented visitor who took the three required photos
-    api, harness = on_capture_view(open_page)
+    api, harness = capture_view
     page = harness.page
     expect(page.locator("#add-photo")).to_be_hidden()
     start_camera(harness)
