@@ -1421,7 +1421,7 @@ def test_each_function_policy_covers_every_call_it_makes(
     for frame, claim in ((b"frame-same", None), (b"frame-other", None), (b"frame-other", "ABCD2345")):
         stamp, nonce = str(int(time.time())), uuid.uuid4().hex
         path = f"/doors/{door_id}/verify"
-        signature = signing.sign(terminal["secret"], "POST", path, stamp, nonce, frame, claim)
+        signature = signing.sign(terminal["secret"], signing.canonical_string("POST", path, stamp, nonce, frame, claim))
         headers = {
             "X-Facegate-Key-Id": terminal["key_id"],
             "X-Facegate-Timestamp": stamp,

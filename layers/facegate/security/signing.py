@@ -37,20 +37,9 @@ def canonical_string(
     return "\n".join(parts)
 
 
-def sign(
-    secret: str,
-    method: str,
-    path: str,
-    timestamp: str,
-    nonce: str,
-    body: bytes,
-    claim: str | None = None,
-    challenge: str | None = None,
-    liveness: str | None = None,
-) -> str:
-    """Lowercase hex HMAC-SHA256 of :func:`canonical_string` under ``secret`` (UTF-8)."""
-    message = canonical_string(method, path, timestamp, nonce, body, claim, challenge, liveness).encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+def sign(secret: str, canonical: str) -> str:
+    """Lowercase hex HMAC-SHA256 of ``canonical`` (a :func:`canonical_string`) under ``secret`` (UTF-8)."""
+    return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def signature_matches(expected: str, presented: str) -> bool:

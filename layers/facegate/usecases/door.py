@@ -128,17 +128,10 @@ def _check_signature(services: Services, request: SignedRequest) -> Terminal:
     if terminal.revoked:
         raise Unauthorized("this terminal key was revoked", code="key_revoked")
     secret = services.key_cache.decrypt(terminal.secret_blob, terminal_context(terminal.key_id)).decode()
-    expected = signing.sign(
-        secret,
-        request.method,
-        request.path,
-        timestamp,
-        nonce,
-        request.body,
-        request.claim,
-        request.challenge,
-        request.liveness,
+    canonical = signing.canonical_string(
+        request.method, request.path, timestamp, nonce, request.body, request.claim, request.challenge, request.liveness
     )
+    expected = signing.sign(secret, canonical)
     if not signing.signature_matches(expected, signature):
         raise Unauthorized("the request signature does not match", code="invalid_signature")
     return terminal

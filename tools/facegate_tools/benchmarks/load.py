@@ -156,7 +156,7 @@ def multipart(field_name: str, parts: Sequence[bytes]) -> tuple[bytes, str]:
 
 def signed_headers(key_id: str, secret: str, path: str, body: bytes) -> dict[str, str]:
     """The terminal headers of a JPEG verify request (fresh timestamp and nonce)."""
-    from facegate.security.signing import sign
+    from facegate.security.signing import canonical_string, sign
 
     timestamp, nonce = str(int(time.time())), secrets.token_urlsafe(18)
     return {
@@ -164,7 +164,7 @@ def signed_headers(key_id: str, secret: str, path: str, body: bytes) -> dict[str
         "X-Facegate-Key-Id": key_id,
         "X-Facegate-Timestamp": timestamp,
         "X-Facegate-Nonce": nonce,
-        "X-Facegate-Signature": sign(secret, "POST", path, timestamp, nonce, body),
+        "X-Facegate-Signature": sign(secret, canonical_string("POST", path, timestamp, nonce, body)),
     }
 
 

@@ -173,7 +173,9 @@ def _run_size(
             "x-facegate-key-id": terminal.terminal.key_id,
             "x-facegate-timestamp": timestamp,
             "x-facegate-nonce": nonce,
-            "x-facegate-signature": signing.sign(terminal.secret, "POST", path, timestamp, nonce, body),
+            "x-facegate-signature": signing.sign(
+                terminal.secret, signing.canonical_string("POST", path, timestamp, nonce, body)
+            ),
         }
         timer.reset()
         began = time.perf_counter()
