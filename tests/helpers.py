@@ -4,18 +4,17 @@
 from __future__ import annotations
 
 import gc
-import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Unpack
 
 import psutil
 
-from facegate.security.signing import sign
+from facegate_client.signing import SignatureOptions, signature_headers
 
 
 class FakeClock:
@@ -69,32 +68,19 @@ def signed_headers(
     body: bytes,
     now: datetime,
     *,
-    claim: str | None = None,
-    challenge: str | None = None,
-    liveness: str | None = None,
-    nonce: str | None = None,
-    timestamp: int | None = None,
     content_type: str | None = "image/jpeg",
     method: str = "POST",
+    **signing: Unpack[SignatureOptions],
 ) -> dict[str, str]:
-    """The headers of a terminal request: its signature (``timestamp`` in unix seconds, default: ``now``), the
-    claim, challenge and liveness headers that are given, and ``content_type`` unless None."""
-    ts = str(timestamp if timestamp is not None else int(now.timestamp()))
-    nonce = nonce or secrets.token_urlsafe(18)
-    headers = {
-        "x-facegate-key-id": key_id,
-        "x-facegate-timestamp": ts,
-        "x-facegate-nonce": nonce,
-        "x-facegate-signature": sign(secret, method, path, ts, nonce, body, claim, challenge, liveness),
-    }
-    optional = {
-        "content-type": content_type,
-        "x-facegate-claim": claim,
-        "x-facegate-challenge": challenge,
-        "x-facegate-liveness": liveness,
-    }
-    headers.update({name: value for name, value in optional.items() if value is not None})
-    return headers
+    """The headers of a terminal request, signed as the SDK signs (``signing``: ``claim``, ``challenge``,
+    ``liveness``, ``nonce``, ``timestamp`` in unix seconds, default: ``now``), with lower-case names, and
+    ``content_type`` unless None."""
+    if signing.get("timestamp") is None:
+        signing["timestamp"] = int(now.timestamp())
+    headers = signature_headers(key_id, secret, method, path, body, **signing)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def rss_bytes() -> int:

@@ -42,6 +42,7 @@ from facegate_client.pairing import code_from_pairing_url, pair_kiosk
 from facegate_client.signing import (
     MalformedUnlockTokenError,
     ReplayCache,
+    SignatureOptions,
     UnlockClaims,
     UnlockTokenClaimsError,
     UnlockTokenError,
@@ -79,6 +80,7 @@ __all__ = [
     "RateLimitedError",
     "ReplayCache",
     "ServiceUnavailableError",
+    "SignatureOptions",
     "TerminalClient",
     "Transport",
     "TransportError",

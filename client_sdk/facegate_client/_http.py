@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
+from facegate_client._options import check_keywords
 from facegate_client._version import __version__
 from facegate_client.errors import (
     FacegateClientError,
@@ -211,9 +212,7 @@ class ApiClient:
     """
 
     def __init__(self, api_url: str, **options: Unpack[ClientOptions]) -> None:
-        unknown = sorted(set(options) - ClientOptions.__optional_keys__)
-        if unknown:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        check_keywords(options, ClientOptions.__optional_keys__)
         timeout = options.get("timeout", 10.0)
         retries = options.get("retries", 3)
         split = urlsplit(api_url.strip())

@@ -24,14 +24,21 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypedDict, cast
+
+from facegate_client._options import check_keywords
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 __all__ = [
     "ISSUER",
     "MalformedUnlockTokenError",
+    "Proof",
     "ReplayCache",
+    "SignatureOptions",
     "UnlockClaims",
     "UnlockTokenClaimsError",
     "UnlockTokenError",
@@ -51,6 +58,11 @@ ISSUER = "facegate"
 MIN_NONCE_LENGTH = 16
 _METHOD = re.compile(r"[A-Za-z]+")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_P = ParamSpec("_P")
+
+_PROOF_HEADERS = {"claim": "X-Facegate-Claim", "challenge": "X-Facegate-Challenge", "liveness": "X-Facegate-Liveness"}
+"""The optional signed headers, in the order of their lines in the string to sign (all but the claim's line
+carry a ``name=`` prefix)."""
 
 
 def _single_line(name: str, value: str) -> str:
@@ -99,29 +111,36 @@ def canonical_string(
         raise ValueError(f"nonce must be at least {MIN_NONCE_LENGTH} characters")
     parts = [method.upper(), _single_line("path", path), stamp, _single_line("nonce", nonce)]
     parts.append(hashlib.sha256(body).hexdigest())
-    if claim is not None:
-        if "=" in claim:
-            raise ValueError("claim must not contain '='")
-        parts.append(_single_line("claim", claim))
-    if challenge is not None:
-        parts.append("challenge=" + _single_line("challenge", challenge))
-    if liveness is not None:
-        parts.append("liveness=" + _single_line("liveness", liveness))
+    if claim is not None and "=" in claim:
+        raise ValueError("claim must not contain '='")
+    for name, value in zip(_PROOF_HEADERS, (claim, challenge, liveness), strict=True):
+        if value is not None:
+            parts.append(("" if name == "claim" else f"{name}=") + _single_line(name, value))
     return "\n".join(parts)
 
 
-def sign_request(
-    secret: str,
-    method: str,
-    path: str,
-    timestamp: int | str,
-    nonce: str,
-    body: bytes,
-    claim: str | None = None,
-    challenge: str | None = None,
-    liveness: str | None = None,
-) -> str:
+def _signing(
+    canonical: Callable[_P, str],
+) -> Callable[[Callable[[str, str], str]], Callable[Concatenate[str, _P], str]]:
+    """Make ``sign(secret, message)`` take the secret and then ``canonical``'s own arguments."""
+
+    def decorate(sign: Callable[[str, str], str]) -> Callable[Concatenate[str, _P], str]:
+        def signed(secret: str, /, *args: _P.args, **kwargs: _P.kwargs) -> str:
+            return sign(secret, canonical(*args, **kwargs))
+
+        for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+            setattr(signed, attribute, getattr(sign, attribute))
+        return signed
+
+    return decorate
+
+
+@_signing(canonical_string)
+def sign_request(secret: str, message: str) -> str:
     """Compute ``X-Facegate-Signature``: lowercase hex HMAC-SHA256 of :func:`canonical_string`.
+
+    Called as ``sign_request(secret, method, path, timestamp, nonce, body, claim=None, challenge=None,
+    liveness=None)``.
 
     Args:
         secret: the terminal secret (used as its UTF-8 bytes).
@@ -130,7 +149,6 @@ def sign_request(
     Returns:
         64 lowercase hexadecimal characters.
     """
-    message = canonical_string(method, path, timestamp, nonce, body, claim, challenge, liveness)
     return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -139,46 +157,56 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(18)
 
 
+class Proof(TypedDict, total=False):
+    """The optional signed headers of a terminal request (the keys of :data:`_PROOF_HEADERS`), as for
+    :func:`canonical_string`."""
+
+    claim: str | None
+    challenge: str | None
+    liveness: str | None
+
+
+class SignatureOptions(Proof, total=False):
+    """The keyword arguments of :func:`signature_headers`: what a terminal request may sign besides its method,
+    path and body.
+
+    Keys:
+        claim, challenge, liveness: as for :func:`canonical_string`; each is also sent as its header.
+        timestamp: unix seconds; default: now. Must be within 60 s of the server's clock.
+        nonce: default: a fresh :func:`new_nonce`. Never reuse one.
+    """
+
+    timestamp: int | None
+    nonce: str | None
+
+
 def signature_headers(
-    key_id: str,
-    secret: str,
-    method: str,
-    path: str,
-    body: bytes,
-    *,
-    claim: str | None = None,
-    timestamp: int | None = None,
-    nonce: str | None = None,
-    challenge: str | None = None,
-    liveness: str | None = None,
+    key_id: str, secret: str, method: str, path: str, body: bytes, **options: Unpack[SignatureOptions]
 ) -> dict[str, str]:
     """All headers that authenticate one terminal request.
 
     Args:
         key_id: the terminal's key id (``X-Facegate-Key-Id``).
         secret: the terminal secret.
-        method, path, body, claim, challenge, liveness: as for :func:`canonical_string`.
-        timestamp: unix seconds; default: now. Must be within 60 s of the server's clock.
-        nonce: default: a fresh :func:`new_nonce`. Never reuse one.
+        method, path, body: as for :func:`canonical_string`.
+        options: ``claim``, ``challenge``, ``liveness``, ``timestamp``, ``nonce`` (:class:`SignatureOptions`).
 
     Returns:
         ``X-Facegate-Key-Id``, ``X-Facegate-Timestamp``, ``X-Facegate-Nonce``, ``X-Facegate-Signature``
         and, when given, ``X-Facegate-Claim``, ``X-Facegate-Challenge`` and ``X-Facegate-Liveness``.
     """
+    check_keywords(options, SignatureOptions.__optional_keys__)
+    timestamp, nonce = options.get("timestamp"), options.get("nonce")
     stamp = int(time.time()) if timestamp is None else timestamp
     fresh = new_nonce() if nonce is None else nonce
+    proof = {name: cast("str | None", options.get(name)) for name in _PROOF_HEADERS}
     headers = {
         "X-Facegate-Key-Id": _single_line("key_id", key_id),
         "X-Facegate-Timestamp": str(stamp),
         "X-Facegate-Nonce": fresh,
-        "X-Facegate-Signature": sign_request(secret, method, path, stamp, fresh, body, claim, challenge, liveness),
+        "X-Facegate-Signature": sign_request(secret, method, path, stamp, fresh, body, **proof),
     }
-    if claim is not None:
-        headers["X-Facegate-Claim"] = claim
-    if challenge is not None:
-        headers["X-Facegate-Challenge"] = challenge
-    if liveness is not None:
-        headers["X-Facegate-Liveness"] = liveness
+    headers.update({_PROOF_HEADERS[name]: value for name, value in proof.items() if value is not None})
     return headers
 
 

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from facegate_client._http import ApiClient, ClientOptions, image_body, load, segment
+from facegate_client._http import ApiClient, ClientOptions, SignFunction, image_body, load, segment
 from facegate_client.images import MAX_FRAMES, ImageInput, prepare_images
 from facegate_client.models import Challenge, Decision
-from facegate_client.signing import signature_headers
+from facegate_client.signing import Proof, signature_headers
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -81,7 +81,7 @@ class TerminalClient(ApiClient):
             body=body,
             content_type=None if movements is None else "application/json",
             idempotent=False,
-            sign=lambda method, path, signed_body: self._signature(method, path, signed_body, None),
+            sign=self._signer(),
         )
         return load(Challenge, response)
 
@@ -133,31 +133,13 @@ class TerminalClient(ApiClient):
             body=body,
             content_type=content_type,
             idempotent=False,
-            sign=lambda method, path, signed_body: self._signature(
-                method, path, signed_body, claim_code, challenge_id, liveness
-            ),
+            sign=self._signer(claim=claim_code, challenge=challenge_id, liveness=liveness),
         )
         return load(Decision, response)
 
-    def _signature(
-        self,
-        method: str,
-        path: str,
-        body: bytes,
-        claim: str | None,
-        challenge: str | None = None,
-        liveness: str | None = None,
-    ) -> dict[str, str]:
-        """Headers for one attempt: a fresh timestamp and nonce every time."""
-        stamp = int(self._clock())
-        return signature_headers(
-            self.key_id,
-            self._secret,
-            method,
-            path,
-            body,
-            claim=claim,
-            timestamp=stamp,
-            challenge=challenge,
-            liveness=liveness,
+    def _signer(self, **proof: Unpack[Proof]) -> SignFunction:
+        """Signs each attempt of a request with a fresh timestamp and nonce, and ``proof`` (claim, challenge,
+        liveness) when given."""
+        return lambda method, path, body: signature_headers(
+            self.key_id, self._secret, method, path, body, **proof, timestamp=int(self._clock())
         )
