@@ -14,7 +14,7 @@ import os
 import secrets
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -77,16 +77,16 @@ class TimedEngine:
         return self.engine.enroll_template(images)
 
     def probe_template(self, frames: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.engine.probe_template(frames)
-        finally:
-            self.last_probe_ms = (time.perf_counter() - started) * 1000.0
+        return self._timed(self.engine.probe_template, frames)
 
     def observe(self, frames: Any) -> Any:
+        return self._timed(self.engine.observe, frames)
+
+    def _timed(self, step: Callable[[Any], Any], frames: Any) -> Any:
+        """``step(frames)``, its duration kept as :attr:`last_probe_ms` (also when it raises)."""
         started = time.perf_counter()
         try:
-            return self.engine.observe(frames)
+            return step(frames)
         finally:
             self.last_probe_ms = (time.perf_counter() - started) * 1000.0
 
