@@ -8,8 +8,10 @@ faster per stage, with identical outputs (checked by tests on random inputs).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 
 def rewrite_prelu(source: Path, target: Path) -> int:
@@ -20,39 +22,24 @@ def rewrite_prelu(source: Path, target: Path) -> int:
     import onnx
     from onnx import helper, numpy_helper
 
-    from facegate_tools.modelbuild.opencv_zoo import drop_unused_initializers
+    from facegate_tools.modelbuild.opencv_zoo import replace_prelu
 
     model = onnx.load(str(source))
     graph = model.graph
-    initializers = {init.name: init for init in graph.initializer}
-    nodes = []
-    rewritten = 0
-    for node in graph.node:
-        slope = initializers.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
-        if node.op_type != "PRelu" or slope is None:
-            nodes.append(node)
-            continue
+
+    def relu_form(node: Any, slope: npt.NDArray[np.float32], prefix: str) -> list[Any]:
         x, out = node.input[0], node.output[0]
-        prefix = f"prelu_rewrite_{rewritten}"
         negative_slope = f"{prefix}_negative_slope"
-        graph.initializer.append(
-            numpy_helper.from_array(-numpy_helper.to_array(slope).astype(np.float32), negative_slope)
-        )
-        nodes.extend(
-            [
-                helper.make_node("Relu", [x], [f"{prefix}_pos"], name=f"{prefix}_relu_pos"),
-                helper.make_node("Neg", [x], [f"{prefix}_neg_in"], name=f"{prefix}_neg"),
-                helper.make_node("Relu", [f"{prefix}_neg_in"], [f"{prefix}_neg_relu"], name=f"{prefix}_relu_neg"),
-                helper.make_node(
-                    "Mul", [f"{prefix}_neg_relu", negative_slope], [f"{prefix}_scaled"], name=f"{prefix}_mul"
-                ),
-                helper.make_node("Add", [f"{prefix}_pos", f"{prefix}_scaled"], [out], name=f"{prefix}_add"),
-            ]
-        )
-        rewritten += 1
-    del graph.node[:]
-    graph.node.extend(nodes)
-    drop_unused_initializers(graph)
+        graph.initializer.append(numpy_helper.from_array(-slope, negative_slope))
+        return [
+            helper.make_node("Relu", [x], [f"{prefix}_pos"], name=f"{prefix}_relu_pos"),
+            helper.make_node("Neg", [x], [f"{prefix}_neg_in"], name=f"{prefix}_neg"),
+            helper.make_node("Relu", [f"{prefix}_neg_in"], [f"{prefix}_neg_relu"], name=f"{prefix}_relu_neg"),
+            helper.make_node("Mul", [f"{prefix}_neg_relu", negative_slope], [f"{prefix}_scaled"], name=f"{prefix}_mul"),
+            helper.make_node("Add", [f"{prefix}_pos", f"{prefix}_scaled"], [out], name=f"{prefix}_add"),
+        ]
+
+    rewritten = replace_prelu(graph, relu_form)
     onnx.checker.check_model(model)
     target.write_bytes(model.SerializeToString(deterministic=True))
     return rewritten

@@ -19,6 +19,7 @@ re-quantised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,38 +128,55 @@ def rewrite_prelu_nodes(model: Any) -> int:
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    initializers = {init.name: init for init in graph.initializer}
-    nodes = []
-    rewritten = 0
-    for node in graph.node:
-        slope_init = initializers.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
-        slope = numpy_helper.to_array(slope_init).astype(np.float32) if slope_init is not None else None
-        if slope is None or slope.size != max(slope.shape, default=1) or slope.size < 2:
-            nodes.append(node)
-            continue
+
+    def depthwise_form(node: Any, slope: npt.NDArray[np.float32], prefix: str) -> list[Any] | None:
+        if slope.size != max(slope.shape, default=1) or slope.size < 2:
+            return None
         channels = slope.size
         x, out = node.input[0], node.output[0]
-        prefix = f"prelu_rewrite_{rewritten}"
         minus_one, one_minus_slope = f"{prefix}_minus_one", f"{prefix}_one_minus_slope"
         graph.initializer.append(numpy_helper.from_array(-np.ones((channels, 1, 1, 1), np.float32), minus_one))
         graph.initializer.append(
             numpy_helper.from_array((1.0 - slope.reshape(channels)).reshape(channels, 1, 1, 1), one_minus_slope)
         )
         depthwise: dict[str, Any] = {"group": channels, "kernel_shape": [1, 1]}
-        nodes.extend(
-            [
-                helper.make_node("Conv", [x, minus_one], [f"{prefix}_neg"], name=f"{prefix}_neg", **depthwise),
-                helper.make_node("Relu", [f"{prefix}_neg"], [f"{prefix}_neg_relu"], name=f"{prefix}_relu"),
-                helper.make_node(
-                    "Conv",
-                    [f"{prefix}_neg_relu", one_minus_slope],
-                    [f"{prefix}_scaled"],
-                    name=f"{prefix}_scale",
-                    **depthwise,
-                ),
-                helper.make_node("Add", [x, f"{prefix}_scaled"], [out], name=f"{prefix}_add"),
-            ]
-        )
+        return [
+            helper.make_node("Conv", [x, minus_one], [f"{prefix}_neg"], name=f"{prefix}_neg", **depthwise),
+            helper.make_node("Relu", [f"{prefix}_neg"], [f"{prefix}_neg_relu"], name=f"{prefix}_relu"),
+            helper.make_node(
+                "Conv",
+                [f"{prefix}_neg_relu", one_minus_slope],
+                [f"{prefix}_scaled"],
+                name=f"{prefix}_scale",
+                **depthwise,
+            ),
+            helper.make_node("Add", [x, f"{prefix}_scaled"], [out], name=f"{prefix}_add"),
+        ]
+
+    return replace_prelu(graph, depthwise_form)
+
+
+PreluExpansion = Callable[[Any, npt.NDArray[np.float32], str], list[Any] | None]
+"""(PRelu node, its float32 slope, a unique name prefix) -> the nodes that replace it, or None to keep it."""
+
+
+def replace_prelu(graph: Any, expand: PreluExpansion) -> int:
+    """Replace, in place, each ``PRelu`` node of ``graph`` whose slope is an initializer by the nodes
+    ``expand`` returns for it (``expand`` adds the initializers they need), then drop the initializers no node
+    uses any more; returns how many were replaced. Deterministic: the prefixes are ``prelu_rewrite_<n>``."""
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in graph.initializer}
+    nodes = []
+    rewritten = 0
+    for node in graph.node:
+        slope_init = initializers.get(node.input[1]) if node.op_type == "PRelu" and len(node.input) == 2 else None
+        slope = None if slope_init is None else numpy_helper.to_array(slope_init).astype(np.float32)
+        replacement = None if slope is None else expand(node, slope, f"prelu_rewrite_{rewritten}")
+        if replacement is None:
+            nodes.append(node)
+            continue
+        nodes.extend(replacement)
         rewritten += 1
     del graph.node[:]
     graph.node.extend(nodes)
