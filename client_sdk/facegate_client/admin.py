@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 from facegate_client._http import ApiClient, ClientOptions, load, segment
+from facegate_client._options import check_keywords
 from facegate_client._time import parse_rfc3339, to_rfc3339
 from facegate_client.models import (
     AuditPage,
@@ -32,16 +33,18 @@ from facegate_client.models import (
     TerminalPage,
     TerminalRevocation,
     TerminalSummary,
+    _Model,
 )
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-__all__ = ["INVITE_STATUSES", "AdminClient"]
+__all__ = ["INVITE_STATUSES", "AdminClient", "AuditFilters", "SiteChanges"]
 
 INVITE_STATUSES = ("invited", "consented", "enrolled", "arrived", "expired", "erased")
 """Statuses ``invites(..., status=)`` can filter by."""
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound=_Model)
 _T_co = TypeVar("_T_co", covariant=True)
 
 
@@ -103,6 +106,25 @@ class AdminClient(ApiClient):
     def __repr__(self) -> str:
         return f"AdminClient(api_url={self.api_url!r})"
 
+    def _load(
+        self,
+        model: type[_M],
+        method: str,
+        path: str,
+        *,
+        payload: Mapping[str, Any] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> _M:
+        """``method path`` with the token, its answer read as ``model``; only a POST (a creation) is not idempotent."""
+        response = self.call(
+            method, path, payload=payload, query=query, headers=self._auth, idempotent=method != "POST"
+        )
+        return load(model, response)
+
+    def _page(self, model: type[_M], path: str, limit: int | None, next_token: str | None, **extra: str | None) -> _M:
+        """One page of the listing at ``path`` (``extra``: its filters that are set)."""
+        return self._load(model, "GET", path, query=_page_query(limit, next_token, **extra))
+
     def create_site(self, name: str, timezone: str, *, security_level: str | None = None) -> Site:
         """Create a site.
 
@@ -112,36 +134,20 @@ class AdminClient(ApiClient):
             security_level: ``standard`` (the server's default) or ``high``; the result's ``policy`` shows the
                 thresholds and expected rates the level means.
         """
-        payload: dict[str, Any] = {"name": name, "timezone": timezone}
-        if security_level is not None:
-            payload["security_level"] = security_level
-        return load(Site, self.call("POST", "/sites", payload=payload, headers=self._auth, idempotent=False))
+        payload = _present(name=name, timezone=timezone, security_level=security_level)
+        return self._load(Site, "POST", "/sites", payload=payload)
 
-    def update_site(
-        self,
-        site_id: str,
-        *,
-        name: str | None = None,
-        security_level: str | None = None,
-        accept_terminal_liveness: bool | None = None,
-    ) -> Site:
+    def update_site(self, site_id: str, **changes: Unpack[SiteChanges]) -> Site:
         """Rename a site, change its security level (``standard`` or ``high``) and/or whether the signed liveness
         verdict of terminals registered with ``attests_liveness`` replaces the head-turn challenge (a trust
-        decision, audited); applies at the next door request."""
-        payload: dict[str, Any] = {}
-        if name is not None:
-            payload["name"] = name
-        if security_level is not None:
-            payload["security_level"] = security_level
-        if accept_terminal_liveness is not None:
-            payload["accept_terminal_liveness"] = accept_terminal_liveness
-        path = f"/sites/{segment(site_id)}"
-        return load(Site, self.call("PATCH", path, payload=payload, headers=self._auth, idempotent=True))
+        decision, audited); applies at the next door request. ``changes``: :class:`SiteChanges`."""
+        check_keywords(changes, SiteChanges.__optional_keys__)
+        return self._load(Site, "PATCH", f"/sites/{segment(site_id)}", payload=_present(**changes))
 
     def create_door(self, site_id: str, name: str) -> Door:
         """Create a door; the result's ``unlock_key`` is shown only now (configure the door controller with it)."""
         path = f"/sites/{segment(site_id)}/doors"
-        return load(Door, self.call("POST", path, payload={"name": name}, headers=self._auth, idempotent=False))
+        return self._load(Door, "POST", path, payload={"name": name})
 
     def create_terminal(
         self, site_id: str, name: str, door_ids: Sequence[str], *, attests_liveness: bool = False
@@ -154,15 +160,13 @@ class AdminClient(ApiClient):
         if isinstance(door_ids, str):
             raise TypeError("door_ids must be a sequence of ids, not a string")
         path = f"/sites/{segment(site_id)}/terminals"
-        payload: dict[str, Any] = {"name": name, "door_ids": list(door_ids)}
-        if attests_liveness:
-            payload["attests_liveness"] = True
-        return load(Terminal, self.call("POST", path, payload=payload, headers=self._auth, idempotent=False))
+        payload = _present(name=name, door_ids=list(door_ids), attests_liveness=attests_liveness or None)
+        return self._load(Terminal, "POST", path, payload=payload)
 
     def revoke_terminal(self, terminal_id: str) -> TerminalRevocation:
         """Revoke a terminal key; its next request is refused with ``key_revoked``."""
         path = f"/terminals/{segment(terminal_id)}"
-        return load(TerminalRevocation, self.call("DELETE", path, headers=self._auth, idempotent=True))
+        return self._load(TerminalRevocation, "DELETE", path)
 
     def create_invite(
         self,
@@ -198,15 +202,16 @@ class AdminClient(ApiClient):
         start, end = to_rfc3339(valid_from), to_rfc3339(valid_until)
         if parse_rfc3339(end) <= parse_rfc3339(start):
             raise ValueError("valid_until must be after valid_from")
-        payload: dict[str, Any] = {"door_ids": list(door_ids), "valid_from": start, "valid_until": end}
-        if display_name is not None:
-            payload["display_name"] = display_name
-        if email is not None:
-            payload["email"] = email
-        if notify_on_arrival:
-            payload["notify_on_arrival"] = True
+        payload = _present(
+            door_ids=list(door_ids),
+            valid_from=start,
+            valid_until=end,
+            display_name=display_name,
+            email=email,
+            notify_on_arrival=notify_on_arrival or None,
+        )
         path = f"/sites/{segment(site_id)}/invites"
-        return load(Invite, self.call("POST", path, payload=payload, headers=self._auth, idempotent=False))
+        return self._load(Invite, "POST", path, payload=payload)
 
     def resend_invite_email(self, invite_id: str) -> InviteMail:
         """Send the invite mail again to the invite's e-mail (hosts of the site, admins).
@@ -217,7 +222,7 @@ class AdminClient(ApiClient):
             ServiceUnavailableError: ``delivery_failed`` (SES refused or failed).
         """
         path = f"/invites/{segment(invite_id)}/email"
-        return load(InviteMail, self.call("POST", path, headers=self._auth, idempotent=False))
+        return self._load(InviteMail, "POST", path)
 
     def erase_invite(self, invite_id: str) -> ErasureReceipt:
         """Erase an invite and everything stored for its visitor; the token stops working.
@@ -225,92 +230,58 @@ class AdminClient(ApiClient):
         A retried DELETE whose first attempt succeeded unseen may answer 410 (:class:`GoneError`).
         """
         path = f"/invites/{segment(invite_id)}"
-        return load(ErasureReceipt, self.call("DELETE", path, headers=self._auth, idempotent=True))
+        return self._load(ErasureReceipt, "DELETE", path)
 
     def audit_page(
-        self,
-        site_id: str,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        door_id: str | None = None,
-        decision: str | None = None,
-        event: str | None = None,
+        self, site_id: str, *, limit: int | None = None, next_token: str | None = None, **filters: Unpack[AuditFilters]
     ) -> AuditPage:
-        """Fetch one page of a site's audit log (``start``/``end`` are sent as the ``from``/``to`` query),
-        optionally only one door's, one decision's (``grant``, ``deny``, ``refused``) or one event kind's."""
-        query = _audit_query(start, end, door_id, decision, event)
+        """Fetch one page of a site's audit log, optionally filtered (:class:`AuditFilters`)."""
+        query = _audit_query(filters)
         if limit is not None:
             if limit < 1:
                 raise ValueError("limit must be ≥ 1")
             query["limit"] = str(limit)
         if next_token is not None:
             query["next_token"] = next_token
-        path = f"/sites/{segment(site_id)}/audit"
-        return load(AuditPage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+        return self._load(AuditPage, "GET", f"/sites/{segment(site_id)}/audit", query=query)
 
     def audit(
         self,
         site_id: str,
         *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
         page_size: int | None = None,
         max_items: int | None = None,
-        door_id: str | None = None,
-        decision: str | None = None,
-        event: str | None = None,
+        **filters: Unpack[AuditFilters],
     ) -> Iterator[AuditRecord]:
         """Iterate over a site's audit records, fetching pages lazily by following ``next_token``.
 
         Args:
             site_id: the site.
-            start, end: time window (aware datetimes or RFC 3339 strings), sent as ``from`` and ``to``.
             page_size: records per request (the ``limit`` query); default: the server's.
             max_items: stop after this many records; default: all.
+            filters: ``start``, ``end``, ``door_id``, ``decision``, ``event`` (:class:`AuditFilters`).
         """
         return _follow(
-            lambda token: self.audit_page(
-                site_id,
-                start=start,
-                end=end,
-                limit=page_size,
-                next_token=token,
-                door_id=door_id,
-                decision=decision,
-                event=event,
-            ),
+            lambda token: self.audit_page(site_id, limit=page_size, next_token=token, **filters),
             max_items,
         )
 
-    def audit_csv(
-        self,
-        site_id: str,
-        *,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        door_id: str | None = None,
-        decision: str | None = None,
-        event: str | None = None,
-    ) -> str:
+    def audit_csv(self, site_id: str, **filters: Unpack[AuditFilters]) -> str:
         """The audit log with the same filters as :meth:`audit` as CSV text (RFC 4180; text cells that start
         with ``= + - @`` carry a leading apostrophe; at most 10,000 rows)."""
-        query = _audit_query(start, end, door_id, decision, event)
         path = f"/sites/{segment(site_id)}/audit/csv"
-        return self.call("GET", path, query=query, headers=self._auth, idempotent=True).body.decode("utf-8")
+        response = self.call("GET", path, query=_audit_query(filters), headers=self._auth, idempotent=True)
+        return response.body.decode("utf-8")
 
     # --- the console (issue 14) ------------------------------------------------------------------
 
     def me(self) -> Me:
         """Who the token belongs to and what it may do (``role`` ``admin`` or ``host``)."""
-        return load(Me, self.call("GET", "/me", headers=self._auth, idempotent=True))
+        return self._load(Me, "GET", "/me")
 
     def sites_page(self, *, limit: int | None = None, next_token: str | None = None) -> SitePage:
         """One page of sites (admins: every site; hosts: their own), oldest first."""
-        query = _page_query(limit, next_token)
-        return load(SitePage, self.call("GET", "/sites", query=query, headers=self._auth, idempotent=True))
+        return self._page(SitePage, "/sites", limit, next_token)
 
     def sites(self, *, page_size: int | None = None, max_items: int | None = None) -> Iterator[SiteSummary]:
         """Every site the caller may see, fetching pages lazily."""
@@ -318,18 +289,17 @@ class AdminClient(ApiClient):
 
     def get_site(self, site_id: str) -> Site:
         """One site with its level's policy table (admins, hosts of the site)."""
-        return load(Site, self.call("GET", f"/sites/{segment(site_id)}", headers=self._auth, idempotent=True))
+        return self._load(Site, "GET", f"/sites/{segment(site_id)}")
 
     def retire_site(self, site_id: str) -> Site:
         """Retire a site (admins): no new doors, terminals or invites (``site_retired``); its doors refuse."""
         path = f"/sites/{segment(site_id)}"
-        return load(Site, self.call("DELETE", path, headers=self._auth, idempotent=True))
+        return self._load(Site, "DELETE", path)
 
     def doors_page(self, site_id: str, *, limit: int | None = None, next_token: str | None = None) -> DoorPage:
         """One page of a site's doors, oldest first (admins, hosts of the site)."""
         path = f"/sites/{segment(site_id)}/doors"
-        query = _page_query(limit, next_token)
-        return load(DoorPage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+        return self._page(DoorPage, path, limit, next_token)
 
     def doors(self, site_id: str, *, page_size: int | None = None) -> Iterator[DoorSummary]:
         """Every door of a site (retired ones too, with ``retired_at``)."""
@@ -338,13 +308,12 @@ class AdminClient(ApiClient):
     def retire_door(self, site_id: str, door_id: str) -> DoorSummary:
         """Retire a door (admins): terminals can no longer open it, invites can no longer name it."""
         path = f"/sites/{segment(site_id)}/doors/{segment(door_id)}"
-        return load(DoorSummary, self.call("DELETE", path, headers=self._auth, idempotent=True))
+        return self._load(DoorSummary, "DELETE", path)
 
     def terminals_page(self, site_id: str, *, limit: int | None = None, next_token: str | None = None) -> TerminalPage:
         """One page of a site's terminals, oldest first (admins); never a secret."""
         path = f"/sites/{segment(site_id)}/terminals"
-        query = _page_query(limit, next_token)
-        return load(TerminalPage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+        return self._page(TerminalPage, path, limit, next_token)
 
     def terminals(self, site_id: str, *, page_size: int | None = None) -> Iterator[TerminalSummary]:
         """Every terminal of a site (revoked ones too)."""
@@ -354,13 +323,13 @@ class AdminClient(ApiClient):
         """A new key id and secret for a terminal (admins); the result's ``secret`` is shown only now and the
         old key stops working at once. Not retried once sent (a retry would rotate again)."""
         path = f"/sites/{segment(site_id)}/terminals/{segment(terminal_id)}/rotate"
-        return load(Terminal, self.call("POST", path, headers=self._auth, idempotent=False))
+        return self._load(Terminal, "POST", path)
 
     def create_pairing(self, site_id: str, terminal_id: str) -> Pairing:
         """A one-time code (<= 10 minutes) a kiosk trades for the terminal's credentials (admins); show
         ``pairing_url`` as a QR code or give the kiosk ``pairing_code`` (:func:`facegate_client.pair_kiosk`)."""
         path = f"/sites/{segment(site_id)}/terminals/{segment(terminal_id)}/pairing"
-        return load(Pairing, self.call("POST", path, headers=self._auth, idempotent=False))
+        return self._load(Pairing, "POST", path)
 
     def invites_page(
         self, site_id: str, *, status: str | None = None, limit: int | None = None, next_token: str | None = None
@@ -369,8 +338,7 @@ class AdminClient(ApiClient):
         if status is not None and status not in INVITE_STATUSES:
             raise ValueError(f"status must be one of {', '.join(INVITE_STATUSES)}")
         path = f"/sites/{segment(site_id)}/invites"
-        query = _page_query(limit, next_token, status=status)
-        return load(InvitePage, self.call("GET", path, query=query, headers=self._auth, idempotent=True))
+        return self._page(InvitePage, path, limit, next_token, status=status)
 
     def invites(
         self,
@@ -388,19 +356,18 @@ class AdminClient(ApiClient):
     def get_invite(self, invite_id: str) -> InviteDetail:
         """One invite with its status and registration link (to show the link or its QR code again)."""
         path = f"/invites/{segment(invite_id)}"
-        return load(InviteDetail, self.call("GET", path, headers=self._auth, idempotent=True))
+        return self._load(InviteDetail, "GET", path)
 
     def create_host(self, email: str, name: str, site_ids: Sequence[str]) -> NewHost:
         """Create a host user of some sites (admins); the result's ``temporary_password`` is shown only now."""
         if isinstance(site_ids, str):
             raise TypeError("site_ids must be a sequence of ids, not a string")
         payload = {"email": email, "name": name, "site_ids": list(site_ids)}
-        return load(NewHost, self.call("POST", "/hosts", payload=payload, headers=self._auth, idempotent=False))
+        return self._load(NewHost, "POST", "/hosts", payload=payload)
 
     def hosts_page(self, *, limit: int | None = None, next_token: str | None = None) -> HostPage:
         """One page of host users, by e-mail (admins)."""
-        query = _page_query(limit, next_token)
-        return load(HostPage, self.call("GET", "/hosts", query=query, headers=self._auth, idempotent=True))
+        return self._page(HostPage, "/hosts", limit, next_token)
 
     def hosts(self, *, page_size: int | None = None) -> Iterator[Host]:
         """Every host user (admins)."""
@@ -409,22 +376,52 @@ class AdminClient(ApiClient):
     def disable_host(self, username: str) -> Host:
         """Disable a host user (admins): sign-in is refused and their refresh tokens are revoked."""
         path = f"/hosts/{segment(username)}"
-        return load(Host, self.call("DELETE", path, headers=self._auth, idempotent=True))
+        return self._load(Host, "DELETE", path)
 
 
-def _audit_query(
-    start: datetime | str | None,
-    end: datetime | str | None,
-    door_id: str | None,
-    decision: str | None,
-    event: str | None,
-) -> dict[str, str]:
-    """The query of an audit read: the window as ``from``/``to`` (RFC 3339) and the filters that are set."""
-    values = {
-        "from": None if start is None else to_rfc3339(start),
-        "to": None if end is None else to_rfc3339(end),
-        "door_id": door_id,
-        "decision": decision,
-        "event": event,
-    }
+def _present(**values: Any) -> dict[str, Any]:
+    """A JSON body of the ``values`` that are set (not None)."""
     return {name: value for name, value in values.items() if value is not None}
+
+
+class SiteChanges(TypedDict, total=False):
+    """The changes :meth:`AdminClient.update_site` sends; each one left out or None stays as it is.
+
+    Keys:
+        name: the site's new display name.
+        security_level: ``standard`` or ``high``.
+        accept_terminal_liveness: whether the signed liveness verdict of terminals registered with
+            ``attests_liveness`` replaces the head-turn challenge at the site.
+    """
+
+    name: str | None
+    security_level: str | None
+    accept_terminal_liveness: bool | None
+
+
+class AuditFilters(TypedDict, total=False):
+    """The filters of an audit read (keyword arguments of :meth:`AdminClient.audit`, ``audit_page`` and
+    ``audit_csv``); each one left out or None does not filter.
+
+    Keys:
+        start, end: time window (aware datetimes or RFC 3339 strings), sent as the ``from`` and ``to`` query.
+        door_id: only this door's records.
+        decision: only this decision's (``grant``, ``deny``, ``refused``).
+        event: only this event kind's (``verify``, ``invite``, ``terminal_paired``, ...).
+    """
+
+    start: datetime | str | None
+    end: datetime | str | None
+    door_id: str | None
+    decision: str | None
+    event: str | None
+
+
+def _audit_query(filters: AuditFilters) -> dict[str, str]:
+    """The query of an audit read: the window as ``from``/``to`` (RFC 3339) and the filters that are set."""
+    check_keywords(filters, AuditFilters.__optional_keys__)
+    start, end = filters.get("start"), filters.get("end")
+    window = {"from": None if start is None else to_rfc3339(start), "to": None if end is None else to_rfc3339(end)}
+    return _present(
+        **window, door_id=filters.get("door_id"), decision=filters.get("decision"), event=filters.get("event")
+    )

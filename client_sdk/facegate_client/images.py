@@ -48,6 +48,12 @@ ImageInput: TypeAlias = bytes | bytearray | memoryview | str | os.PathLike[str] 
 """An image as encoded bytes, a file path, or a PIL image."""
 
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+_MAGIC: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
+    ("image/jpeg", ((0, b"\xff\xd8\xff"),)),
+    ("image/png", ((0, b"\x89PNG\r\n\x1a\n"),)),
+    ("image/webp", ((0, b"RIFF"), (8, b"WEBP"))),
+)
+"""Content type -> the bytes its files hold at these offsets (HEIF/HEIC, told by its brands, apart)."""
 _PASS_THROUGH = frozenset({"image/jpeg", "image/png", "image/webp"})
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
 
@@ -89,12 +95,9 @@ def detect_content_type(data: bytes) -> str | None:
         ``image/jpeg``, ``image/png``, ``image/webp``, ``image/heic`` (HEIF/HEIC, not AVIF), or None.
     """
     head = bytes(data[:32])
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
+    for content_type, marks in _MAGIC:
+        if all(head[offset : offset + len(mark)] == mark for offset, mark in marks):
+            return content_type
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         box_size = int.from_bytes(bytes(data[:4]), "big")
         compatible = bytes(data[16 : max(16, min(box_size, 256))])
