@@ -24,7 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -405,7 +405,47 @@ def new_page(browser: Any, prefix: str, *, width: int, height: int, locale: str 
     return recorder
 
 
+NewPage = Callable[..., PageRecorder]
+""":func:`new_page`: the browser steps that open their own pages take it first."""
+
+
 @pytest.fixture(scope="session")
-def open_recorded_page() -> Callable[..., PageRecorder]:
+def open_recorded_page() -> NewPage:
     """:func:`new_page` as a fixture (tests call it through ``chromium.run``)."""
     return new_page
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The browser side of one test: Chromium on its Playwright thread, recorded pages (:func:`new_page`), and
+    the test's own folder (``tmp_path``: fake-camera videos, downloads)."""
+
+    chromium: ChromiumThread
+    new_page: NewPage
+    folder: Path
+
+    def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(*args, **kwargs)`` on the Playwright thread."""
+        return self.chromium.run(function, *args, **kwargs)
+
+    def launch(self, video: Path) -> Any:
+        """A new Chromium whose fake camera plays ``video`` (Y4M) in a loop."""
+        return self.chromium.launch(video)
+
+    def camera(self, images: Sequence[Path | Image.Image], name: str, **video: Any) -> Any:
+        """A new Chromium whose fake camera plays ``images`` in a loop, from ``<folder>/<name>.y4m``
+        (``video``: :func:`fakecam.write_y4m`'s ``frames_per_image`` and ``fps``)."""
+        return self.launch(fakecam.write_y4m(images, self.folder / f"{name}.y4m", **video))
+
+    def page(self, browser: Any, prefix: str, **options: Any) -> PageRecorder:
+        """A recorded page of ``browser`` (``options``: :func:`new_page`'s)."""
+        return self.run(self.new_page, browser, prefix, **options)
+
+    def open(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``step(new_page, *args, **kwargs)`` on the Playwright thread: a browser step that opens its pages."""
+        return self.run(step, self.new_page, *args, **kwargs)
+
+
+@pytest.fixture
+def stage(chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path) -> Stage:
+    return Stage(chromium, open_recorded_page, tmp_path)

@@ -12,7 +12,6 @@ Screenshots: ``test-artifacts/e2e/claim-first-*.png``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,9 +27,7 @@ from PIL import Image
 from facegate_client import AdminClient, verify_unlock_token
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, FaceCast, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import FaceCast, NewPage, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -117,11 +114,7 @@ def door_records(admin: AdminClient, site_id: str, since: datetime) -> list[Any]
 
 
 def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_denied(
-    live_stack: dict[str, Any],
-    face_cast: FaceCast,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
+    live_stack: dict[str, Any], face_cast: FaceCast, stage: Stage
 ) -> None:
     if not VENDORED_DECODER.is_file():
         pytest.skip(f"the vendored QR decoder {VENDORED_DECODER} is missing: run `make web-vendor`")
@@ -131,14 +124,14 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
     settings = made.kiosk_settings()
 
     # When A opens their own visitor page, which shows the claim QR
-    phone = chromium.launch(fakecam.write_y4m([face_cast.a_probe], tmp_path / "phone.y4m", frames_per_image=5))
-    qr, code_shown = chromium.run(qr_from_visitor_page, open_recorded_page, phone, made.invite.registration_url)
+    phone = stage.camera([face_cast.a_probe], "phone", frames_per_image=5)
+    qr, code_shown = stage.open(qr_from_visitor_page, phone, made.invite.registration_url)
     assert code_shown == made.enrollment.claim_code
 
     # And holds that QR up next to their face in front of the kiosk (nobody presses anything)
-    a_video = fakecam.write_y4m([qrcam.face_with_qr(face_cast.a_probe, qr)], tmp_path / "a.y4m", frames_per_image=5)
-    kiosk_a = chromium.launch(a_video)
-    granted = chromium.run(kiosk_attempt, open_recorded_page, kiosk_a, api_url, settings, "claim-first-a")
+    a_video = fakecam.write_y4m([qrcam.face_with_qr(face_cast.a_probe, qr)], stage.folder / "a.y4m", frames_per_image=5)
+    kiosk_a = stage.launch(a_video)
+    granted = stage.open(kiosk_attempt, kiosk_a, api_url, settings, "claim-first-a")
 
     # Then the kiosk sent the code with the frames in one signed request, and A is granted in one step
     assert granted["status"] == 200, granted["body"]
@@ -155,9 +148,9 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
     assert_no_oracle(granted)
 
     # When stranger B holds the same QR up next to their own face
-    b_video = fakecam.write_y4m([qrcam.face_with_qr(face_cast.b_probe, qr)], tmp_path / "b.y4m", frames_per_image=5)
-    kiosk_b = chromium.launch(b_video)
-    denied = chromium.run(kiosk_attempt, open_recorded_page, kiosk_b, api_url, settings, "claim-first-b")
+    b_video = fakecam.write_y4m([qrcam.face_with_qr(face_cast.b_probe, qr)], stage.folder / "b.y4m", frames_per_image=5)
+    kiosk_b = stage.launch(b_video)
+    denied = stage.open(kiosk_attempt, kiosk_b, api_url, settings, "claim-first-b")
 
     # Then B is denied (the code went with B's frames), told only what to do next, and no door opens
     assert denied["status"] == 200, denied["body"]
@@ -182,5 +175,5 @@ def test_visitor_holds_their_own_qr_up_to_the_kiosk_and_a_stranger_with_it_is_de
     for recorder in (granted["recorder"], denied["recorder"]):
         assert recorder.network == [], (recorder.prefix, recorder.network)
         assert recorder.errors == [], recorder.errors
-        assert chromium.run(recorder.csp_violations) == []
+        assert stage.run(recorder.csp_violations) == []
     made.visitor.erase()

@@ -14,7 +14,6 @@ import csv
 import io
 import re
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +24,17 @@ from kiosk_support import RESULT_RECORDER
 from pages.qrdecode import assert_qr_encodes
 from test_full_flow_browser import (
     GRANT_LISTENER,
-    SHOT_HOLD_FRAMES,
-    VIDEO_FPS,
     Captured,
+    door_camera,
     enroll_on_visitor_page,
     explain,
     kiosk_check,
     record_bursts,
+    selfie_camera,
 )
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, FaceCast, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import FaceCast, NewPage, PageRecorder, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -156,9 +153,7 @@ def admin_audit(recorder: PageRecorder, state: dict[str, Any], download_dir: Pat
 def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_grant(
     live_stack: dict[str, Any],
     face_cast: FaceCast,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
+    stage: Stage,
     request: pytest.FixtureRequest,
 ) -> None:
     # Given the running local stack with its seeded admin, host (scoped to the demo site) and door, and fake
@@ -167,16 +162,12 @@ def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_gran
     api_url = state["api_url"]
     visitor = f"Console visitor {secrets.token_hex(3)}"
     kiosk_name = f"Console kiosk {secrets.token_hex(3)}"
-    selfie_video = fakecam.write_y4m(
-        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
-    )
-    door_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
     captured = Captured()
-    desk = chromium.launch(selfie_video)
+    desk = selfie_camera(stage, face_cast)
 
     # When the host signs in to the console and invites the visitor (default window: now to +4 h)
-    host = chromium.run(open_recorded_page, desk, "console-host", width=1280, height=900)
-    invited = chromium.run(host_invites, host, state, visitor)
+    host = stage.page(desk, "console-host", width=1280, height=900)
+    invited = stage.run(host_invites, host, state, visitor)
 
     # Then the console shows the registration link (and its QR) and the invite as "invited"
     assert invited["registration_url"].startswith(f"{api_url}/register/")
@@ -186,27 +177,25 @@ def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_gran
     request.addfinalizer(lambda: admin_call(state, "DELETE", f"/invites/{invited['invite_id']}"))
 
     # When the visitor opens the link on their phone and enrolls with three selfies
-    enrolled = chromium.run(
-        enroll_on_visitor_page, open_recorded_page, desk, invited["registration_url"], face_cast, captured
-    )
+    enrolled = stage.open(enroll_on_visitor_page, desk, invited["registration_url"], face_cast, captured)
 
     # Then they are enrolled and hold a claim code
     assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
     claim_code = enrolled["claim_code"]
 
     # When an admin adds a kiosk for the door in the console and pairs it: the code is typed on a fresh kiosk
-    admin = chromium.run(open_recorded_page, desk, "console-admin", width=1280, height=900)
-    pairing = chromium.run(admin_pairs_new_kiosk, admin, state, kiosk_name)
+    admin = stage.page(desk, "console-admin", width=1280, height=900)
+    pairing = stage.run(admin_pairs_new_kiosk, admin, state, kiosk_name)
     assert re.fullmatch(r"[A-Za-z0-9_-]{4,64}", pairing["code"]), pairing
     assert pairing["url"] == f"{api_url}/kiosk?pair={pairing['code']}"
-    door = chromium.launch(door_video)
-    kiosk = chromium.run(pair_kiosk, open_recorded_page, door, api_url, pairing["code"], captured)
+    door = door_camera(stage, face_cast.a_probe, "a-door")
+    kiosk = stage.open(pair_kiosk, door, api_url, pairing["code"], captured)
 
     # Then the kiosk keeps the credentials it was given for that terminal, and the code cannot be used again
-    settings = chromium.run(kiosk.page.evaluate, "JSON.parse(localStorage.getItem('facegate.kiosk.settings'))")
+    settings = stage.run(kiosk.page.evaluate, "JSON.parse(localStorage.getItem('facegate.kiosk.settings'))")
     assert settings["terminalId"] == pairing["terminal_id"] and settings["doorId"] == state["door_id"]
     assert settings["keyId"] and settings["secret"]
-    reused = chromium.run(
+    reused = stage.run(
         kiosk.page.evaluate,
         """async (code) => (await fetch('/pair', {method: 'POST', headers: {'Content-Type': 'application/json'},
                                                 body: JSON.stringify({pairing_code: code})})).status""",
@@ -215,9 +204,9 @@ def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_gran
     assert reused in (404, 410), reused
 
     # When the visitor stands in front of the paired kiosk (with the claim code where the door asks for it)
-    answer = chromium.run(kiosk_check, kiosk)
+    answer = stage.run(kiosk_check, kiosk)
     if answer["body"]["decision"] == "deny" and answer["body"]["next"] == "show_code":
-        answer = chromium.run(kiosk_check, kiosk, claim=claim_code)
+        answer = stage.run(kiosk_check, kiosk, claim=claim_code)
 
     # Then the door opens
     assert answer["status"] == 200, answer
@@ -225,11 +214,11 @@ def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_gran
     assert answer["shown"] == "grant"
 
     # And the host's list shows the visitor as arrived
-    arrived = chromium.run(host_sees_arrival, host, visitor)
+    arrived = stage.run(host_sees_arrival, host, visitor)
     assert "Arrived" in arrived
 
     # And the admin's audit view shows the grant at that door, names instead of Cognito subs, and exports it
-    audit = chromium.run(admin_audit, admin, state, tmp_path)
+    audit = stage.run(admin_audit, admin, state, stage.folder)
     assert audit["grant_rows"], "no grant in the audit view"
     assert any("Demo host" in row for row in audit["invite_rows"]), audit["invite_rows"]
     assert audit["csv_name"].endswith(".csv")
@@ -243,7 +232,7 @@ def test_host_invites_visitor_enrolls_admin_pairs_kiosk_and_audit_shows_the_gran
     # And no console page threw an error or broke its Content-Security-Policy
     for recorder in (host, admin, kiosk):
         assert recorder.errors == [], (recorder.prefix, recorder.errors)
-        assert chromium.run(recorder.csp_violations) == [], recorder.prefix
+        assert stage.run(recorder.csp_violations) == [], recorder.prefix
 
 
 def session_outlives_the_id_token(recorder: PageRecorder, state: dict[str, Any]) -> dict[str, Any]:
@@ -284,17 +273,17 @@ def session_outlives_the_id_token(recorder: PageRecorder, state: dict[str, Any])
 
 
 def test_the_console_session_is_renewed_before_the_hour_and_ends_at_sign_out(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, still_browser: Any
+    live_stack: dict[str, Any], stage: Stage, still_browser: Any
 ) -> None:
     # Given an admin signed in to the console (ID tokens of the local stack live one hour)
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    recorder = chromium.run(open_recorded_page, still_browser, "console-session", width=1280, height=900)
+    recorder = stage.page(still_browser, "console-session", width=1280, height=900)
 
     # When 58.5 minutes pass on the page's clock
-    result = chromium.run(session_outlives_the_id_token, recorder, live_stack)
+    result = stage.run(session_outlives_the_id_token, recorder, live_stack)
 
     # Then the console renewed its ID token with the refresh token, silently, and the API accepts the new one
     assert result["renewal_status"] == 200
@@ -340,7 +329,7 @@ def kiosk_pairs_itself(new_page: NewPage, browser: Any, url: str, prefix: str) -
 
 
 def test_a_kiosk_pairs_from_the_pairing_address_or_by_scanning_the_pairing_qr(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, tmp_path: Path
+    live_stack: dict[str, Any], stage: Stage
 ) -> None:
     # Given two new kiosks of the seeded door, each with a pairing code from the API
     import qrcam
@@ -356,20 +345,16 @@ def test_a_kiosk_pairs_from_the_pairing_address_or_by_scanning_the_pairing_qr(
     grey = Image.new("RGB", (420, 420), (120, 120, 120))
     qr_video = fakecam.write_y4m(
         [qrcam.face_with_qr(grey, qrcam.qr_image(pairings[1][1]["pairing_url"]))],
-        tmp_path / "pairing-qr.y4m",
+        stage.folder / "pairing-qr.y4m",
         frames_per_image=10,
         fps=10,
     )
-    plain_video = fakecam.write_y4m([qrcam.face_with_qr(grey, None)], tmp_path / "plain.y4m", frames_per_image=5)
+    plain_video = fakecam.write_y4m([qrcam.face_with_qr(grey, None)], stage.folder / "plain.y4m", frames_per_image=5)
 
     # When the first kiosk opens the pairing address the console shows
-    first = chromium.run(
-        kiosk_pairs_itself, open_recorded_page, chromium.launch(plain_video), pairings[0][1]["pairing_url"], "pair-url"
-    )
+    first = stage.open(kiosk_pairs_itself, stage.launch(plain_video), pairings[0][1]["pairing_url"], "pair-url")
     # And the second, a fresh kiosk, has the pairing QR code held in front of its camera
-    second = chromium.run(
-        kiosk_pairs_itself, open_recorded_page, chromium.launch(qr_video), f"{state['api_url']}/kiosk", "pair-qr"
-    )
+    second = stage.open(kiosk_pairs_itself, stage.launch(qr_video), f"{state['api_url']}/kiosk", "pair-qr")
 
     # Then each kiosk holds its own terminal's fresh credentials and is ready, and the code left the address bar
     for result, (terminal_id, _) in zip((first, second), pairings, strict=True):
@@ -453,14 +438,14 @@ def admin_disables_host(recorder: PageRecorder, email: str) -> str | None:
 
 
 def test_an_admin_sets_up_a_site_and_a_host_who_signs_in_with_their_own_password(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, still_browser: Any
+    live_stack: dict[str, Any], stage: Stage, still_browser: Any
 ) -> None:
     # Given an admin in the console
     suffix = secrets.token_hex(3)
-    admin = chromium.run(open_recorded_page, still_browser, "console-setup-admin", width=1280, height=900)
+    admin = stage.page(still_browser, "console-setup-admin", width=1280, height=900)
 
     # When they create a high-security site, a door (its unlock key shown once) and a host for that site
-    made = chromium.run(admin_sets_up_a_site_and_a_host, admin, live_stack, suffix)
+    made = stage.run(admin_sets_up_a_site_and_a_host, admin, live_stack, suffix)
 
     # Then the key and the temporary password were shown, and the API agrees on the site's level
     assert len(made["unlock_key"]) >= 40 and made["temporary"]
@@ -468,15 +453,15 @@ def test_an_admin_sets_up_a_site_and_a_host_who_signs_in_with_their_own_password
     assert site["security_level"] == "high" and site["name"] == made["site_name"]
 
     # When the new host signs in with the temporary password and chooses their own
-    host = chromium.run(open_recorded_page, still_browser, "console-setup-host", width=1280, height=900)
+    host = stage.page(still_browser, "console-setup-host", width=1280, height=900)
     chosen = f"Own-{secrets.token_urlsafe(9)}-7a"
-    signed_in = chromium.run(new_host_signs_in, host, live_stack["api_url"], made["email"], made["temporary"], chosen)
+    signed_in = stage.run(new_host_signs_in, host, live_stack["api_url"], made["email"], made["temporary"], chosen)
 
     # Then they are a host who sees that one site and no admin section
     assert signed_in == {"role": "host", "sites": [made["site_name"]], "admin_tabs": 0}
 
     # When the admin disables the host, Then the host list says so
-    assert chromium.run(admin_disables_host, admin, made["email"])
+    assert stage.run(admin_disables_host, admin, made["email"])
     hosts = admin_call(live_stack, "GET", "/hosts")["items"]
     assert [h["enabled"] for h in hosts if h["email"] == made["email"]] == [False]
     assert admin.errors == [] and host.errors == []

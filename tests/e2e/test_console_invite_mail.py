@@ -4,7 +4,6 @@ sends the invite mail again from the invite list; both mails reach the local out
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,9 +11,7 @@ from console_support import console_login
 from test_issue15_delivery_browser import mails, wait_for
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import PageRecorder, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -41,14 +38,14 @@ def host_invites_by_mail_and_resends(recorder: PageRecorder, state: dict[str, An
 
 
 def test_a_host_invites_by_email_from_the_console_and_sends_the_mail_again(
-    live_stack: dict[str, Any], chromium: ChromiumThread, open_recorded_page: NewPage, still_browser: Any
+    live_stack: dict[str, Any], stage: Stage, still_browser: Any
 ) -> None:
     # Given the running local stack and its seeded host (a still camera: no face is needed here)
-    recorder = chromium.run(open_recorded_page, still_browser, "console-invite-mail", width=1280, height=900)
+    recorder = stage.page(still_browser, "console-invite-mail", width=1280, height=900)
     email = f"guest-{secrets.token_hex(4)}@example.com"
 
     # When the host invites a visitor by e-mail in the console and presses "Send the e-mail again"
-    shown = chromium.run(host_invites_by_mail_and_resends, recorder, live_stack, "Mail Guest", email)
+    shown = stage.run(host_invites_by_mail_and_resends, recorder, live_stack, "Mail Guest", email)
 
     # Then the console confirms the resend, and the outbox holds two invite mails to that address with one link
     assert "sent again" in shown

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +30,7 @@ from playwright.sync_api import expect
 from facegate_client import verify_unlock_token
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, FaceCast, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import FaceCast, NewPage, PageRecorder, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -221,6 +219,16 @@ def delete_on_visitor_page(recorder: PageRecorder) -> dict[str, Any]:
     }
 
 
+def selfie_camera(stage: Stage, cast: FaceCast) -> Any:
+    """A browser whose fake camera shows A's three enrollment photos in turn, each held for one shot."""
+    return stage.camera(list(cast.a_enroll), "a-selfies", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS)
+
+
+def door_camera(stage: Stage, photo: Path, name: str) -> Any:
+    """A browser whose fake camera shows ``photo``: someone standing in front of the kiosk."""
+    return stage.camera([photo], name, frames_per_image=10, fps=VIDEO_FPS)
+
+
 def explain(cast: FaceCast, captured: Captured) -> str:
     """The engine's similarity between what the pages really sent (for assertion messages)."""
     try:
@@ -232,28 +240,18 @@ def explain(cast: FaceCast, captured: Captured) -> str:
 
 
 def test_visitor_enrolls_on_the_phone_page_and_the_kiosk_decides(
-    live_stack: dict[str, Any],
-    face_cast: FaceCast,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
+    live_stack: dict[str, Any], face_cast: FaceCast, stage: Stage
 ) -> None:
     # Given the running local stack, its seeded invite, door and terminal, and three fake cameras built
-    # from LFW dev photos: A's three selfies in turn, another photo of A, and a photo of stranger B
+    # from LFW dev photos as they are needed: A's three selfies in turn, another photo of A, and a photo of
+    # stranger B
     state = live_stack
     api_url = state["api_url"]
-    selfie_video = fakecam.write_y4m(
-        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
-    )
-    a_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
-    b_video = fakecam.write_y4m([face_cast.b_probe], tmp_path / "b-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
     captured = Captured()
 
     # When A opens the registration link, consents, takes three selfies with the camera and sends them
-    phone = chromium.launch(selfie_video)
-    enrolled = chromium.run(
-        enroll_on_visitor_page, open_recorded_page, phone, state["invite"]["registration_url"], face_cast, captured
-    )
+    phone = selfie_camera(stage, face_cast)
+    enrolled = stage.open(enroll_on_visitor_page, phone, state["invite"]["registration_url"], face_cast, captured)
 
     # Then A is enrolled and sees the claim code as text and as a QR code that encodes it
     assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
@@ -264,16 +262,16 @@ def test_visitor_enrolls_on_the_phone_page_and_the_kiosk_decides(
     assert "show this at the door" in enrolled["hint"].lower()
 
     # When the kiosk, configured from local.json, checks another photo of A
-    door_a = chromium.launch(a_video)
-    kiosk_a = chromium.run(open_kiosk, open_recorded_page, door_a, api_url, state, "flow-kiosk-a", captured)
-    granted = chromium.run(kiosk_check, kiosk_a)
+    door_a = door_camera(stage, face_cast.a_probe, "a-door")
+    kiosk_a = stage.open(open_kiosk, door_a, api_url, state, "flow-kiosk-a", captured)
+    granted = stage.run(kiosk_check, kiosk_a)
     if face_cast.identify_threshold is None:
         # (face-only entry is off at this door under the shipped calibration: the kiosk asks for the code)
         assert (granted["body"]["decision"], granted["body"]["next"]) == ("deny", "show_code"), granted["body"]
-        chromium.run(expect_claim_panel, kiosk_a)
+        stage.run(expect_claim_panel, kiosk_a)
         assert granted["grants"] == []
-        granted = chromium.run(kiosk_check, kiosk_a, claim=claim_code)
-    chromium.run(kiosk_a.screenshot, "4-kiosk-grant", docs=True)
+        granted = stage.run(kiosk_check, kiosk_a, claim=claim_code)
+    stage.run(kiosk_a.screenshot, "4-kiosk-grant", docs=True)
 
     # Then the door opens (GRANTED shown) with an unlock token the door controller accepts, and the answer
     # carries nothing but the decision
@@ -286,21 +284,21 @@ def test_visitor_enrolls_on_the_phone_page_and_the_kiosk_decides(
     assert claims.decision_id == granted["body"]["decision_id"] == event["decision_id"]
 
     # When stranger B stands in front of the kiosk
-    door_b = chromium.launch(b_video)
-    kiosk_b = chromium.run(open_kiosk, open_recorded_page, door_b, api_url, state, "flow-kiosk-b", captured)
-    denied = chromium.run(kiosk_check, kiosk_b)
-    chromium.run(kiosk_b.screenshot, "5-kiosk-deny-claim-offer", docs=True)
+    door_b = door_camera(stage, face_cast.b_probe, "b-door")
+    kiosk_b = stage.open(open_kiosk, door_b, api_url, state, "flow-kiosk-b", captured)
+    denied = stage.run(kiosk_check, kiosk_b)
+    stage.run(kiosk_b.screenshot, "5-kiosk-deny-claim-offer", docs=True)
 
     # Then the door stays shut and the kiosk asks for the claim code, without saying why
     assert denied["body"]["decision"] == "deny", f"{denied['body']} — {explain(face_cast, captured)}"
     assert set(denied["body"]) == ANSWER_KEYS and denied["body"]["next"] == "show_code"
     assert denied["shown"] == "deny" and denied["title"] == "DENIED" and denied["next_shown"] == "show_code"
-    chromium.run(expect_claim_panel, kiosk_b)
+    stage.run(expect_claim_panel, kiosk_b)
     assert denied["grants"] == []
 
     # When B types A's claim code at the kiosk
-    claimed = chromium.run(kiosk_check, kiosk_b, claim=claim_code)
-    chromium.run(kiosk_b.screenshot, "6-kiosk-claim-denied", docs=True)
+    claimed = stage.run(kiosk_check, kiosk_b, claim=claim_code)
+    stage.run(kiosk_b.screenshot, "6-kiosk-claim-denied", docs=True)
 
     # Then the 1:1 check against A's template denies B too
     assert claimed["body"]["decision"] == "deny", claimed["body"]
@@ -309,15 +307,15 @@ def test_visitor_enrolls_on_the_phone_page_and_the_kiosk_decides(
     assert claimed["grants"] == []
 
     # When A presses "delete my data" on the phone page and confirms
-    erased = chromium.run(delete_on_visitor_page, enrolled["recorder"])
+    erased = stage.run(delete_on_visitor_page, enrolled["recorder"])
 
     # Then the receipt says when and what was erased
     assert erased["erased_at"]
     assert erased["items"], "the receipt lists what was erased"
 
     # When A comes back to the door
-    again = chromium.run(kiosk_check, kiosk_a)
-    chromium.run(kiosk_a.screenshot, "8-kiosk-after-erasure")
+    again = stage.run(kiosk_check, kiosk_a)
+    stage.run(kiosk_a.screenshot, "8-kiosk-after-erasure")
 
     # Then A is denied: nobody is enrolled for this door any more (the answer does not say so)
     assert again["body"]["decision"] == "deny", again["body"]
@@ -328,6 +326,6 @@ def test_visitor_enrolls_on_the_phone_page_and_the_kiosk_decides(
     # And every page loaded all its resources, was styled, threw no error and kept its Content-Security-Policy
     for recorder in (enrolled["recorder"], kiosk_a, kiosk_b):
         assert recorder.network == [], (recorder.prefix, recorder.network)
-        assert chromium.run(recorder.styled), f"{recorder.prefix}: app.css is not applied"
+        assert stage.run(recorder.styled), f"{recorder.prefix}: app.css is not applied"
         assert recorder.errors == [], recorder.errors
-        assert chromium.run(recorder.csp_violations) == []
+        assert stage.run(recorder.csp_violations) == []

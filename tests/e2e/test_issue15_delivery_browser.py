@@ -19,27 +19,23 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fakecam
 import pytest
 from test_full_flow_browser import (
-    SHOT_HOLD_FRAMES,
-    VIDEO_FPS,
     Captured,
+    door_camera,
     enroll_on_visitor_page,
     explain,
     kiosk_check,
     open_kiosk,
+    selfie_camera,
 )
 
 from facegate_client import AdminClient, Invite
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, FaceCast, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import FaceCast, NewPage, PageRecorder, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -150,12 +146,7 @@ def mail_invite(live_stack: dict[str, Any]) -> Iterator[MailInvite]:
 
 
 def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_hears_of_the_arrival(
-    live_stack: dict[str, Any],
-    mail_invite: MailInvite,
-    face_cast: FaceCast,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
+    live_stack: dict[str, Any], mail_invite: MailInvite, face_cast: FaceCast, stage: Stage
 ) -> None:
     # Given the running local stack with its door and terminal, fake cameras from LFW dev photos (A's three
     # selfies in turn, another photo of A), and a host who invited a visitor with an e-mail and asked to hear of
@@ -163,10 +154,6 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
     state = live_stack
     api_url = state["api_url"]
     invite, visitor_email, host_email = mail_invite.invite, mail_invite.visitor_email, mail_invite.host_email
-    selfie_video = fakecam.write_y4m(
-        list(face_cast.a_enroll), tmp_path / "a-selfies.y4m", frames_per_image=SHOT_HOLD_FRAMES, fps=VIDEO_FPS
-    )
-    a_video = fakecam.write_y4m([face_cast.a_probe], tmp_path / "a-door.y4m", frames_per_image=10, fps=VIDEO_FPS)
     captured = Captured()
 
     # Then the invite mail is in the local outbox: to the visitor, kind invite, with the invite's link
@@ -176,10 +163,10 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
     assert invite_mail["sent_at"].endswith("Z")
 
     # When the visitor opens the link from that mail (the outbox page shows the mail as sent) and enrolls
-    phone = chromium.launch(selfie_video)
-    outbox, link = chromium.run(open_outbox, open_recorded_page, phone, api_url, invite_mail["subject"])
+    phone = selfie_camera(stage, face_cast)
+    outbox, link = stage.open(open_outbox, phone, api_url, invite_mail["subject"])
     assert link == invite.registration_url
-    enrolled = chromium.run(enroll_on_visitor_page, open_recorded_page, phone, link, face_cast, captured)
+    enrolled = stage.open(enroll_on_visitor_page, phone, link, face_cast, captured)
     assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
     # (the page gave the separate consent to the biometric data: the consent's audit record says so)
     audit = AdminClient(api_url, state["admin"]["token"]).audit(state["site_id"], max_items=500)
@@ -187,12 +174,12 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
     assert consent.raw["details"] == {"biometric_consent": "separate"}
 
     # And stands in front of the kiosk (showing the claim code if the door asks for it)
-    door = chromium.launch(a_video)
-    kiosk = chromium.run(open_kiosk, open_recorded_page, door, api_url, state, "delivery-kiosk", captured)
-    answers = [chromium.run(kiosk_check, kiosk)]
+    door = door_camera(stage, face_cast.a_probe, "a-door")
+    kiosk = stage.open(open_kiosk, door, api_url, state, "delivery-kiosk", captured)
+    answers = [stage.run(kiosk_check, kiosk)]
     if answers[-1]["body"]["decision"] == "deny" and answers[-1]["body"]["next"] == "show_code":
-        answers.append(chromium.run(kiosk_check, kiosk, claim=enrolled["claim_code"]))
-    chromium.run(kiosk.screenshot, "2-kiosk-grant")
+        answers.append(stage.run(kiosk_check, kiosk, claim=enrolled["claim_code"]))
+    stage.run(kiosk.screenshot, "2-kiosk-grant")
 
     # Then the door opens
     assert answers[-1]["body"]["decision"] == "grant", f"{answers[-1]['body']} — {explain(face_cast, captured)}"
@@ -224,5 +211,5 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
     # And every page loaded cleanly
     for recorder in (enrolled["recorder"], kiosk):
         assert recorder.errors == [], recorder.errors
-    chromium.run(outbox.page.reload)
-    chromium.run(outbox.screenshot, "3-outbox-arrival")
+    stage.run(outbox.page.reload)
+    stage.run(outbox.screenshot, "3-outbox-arrival")

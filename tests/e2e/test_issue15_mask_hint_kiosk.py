@@ -12,18 +12,14 @@ reads 0.107, above the 0.085 limit of ``vision.quality`` (0.060 on the original 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fakecam
 import pytest
 from kiosk_support import kiosk_door, store_kiosk_settings
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, FaceCast, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import FaceCast, NewPage, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,12 +55,7 @@ def masked_attempt(new_page: NewPage, browser: Any, api_url: str, settings: dict
 
 
 def test_item11_a_masked_visitor_at_the_kiosk_is_asked_to_lower_the_mask(
-    live_stack: dict[str, Any],
-    face_cast: FaceCast,
-    shared_dir: Path,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
+    live_stack: dict[str, Any], face_cast: FaceCast, shared_dir: Path, stage: Stage
 ) -> None:
     masked = shared_dir / "datasets" / "edge" / MASKED
     if not masked.is_file():
@@ -75,8 +66,8 @@ def test_item11_a_masked_visitor_at_the_kiosk_is_asked_to_lower_the_mask(
     settings = made.kiosk_settings(liveness=False, sideways=False)
 
     # When a person wearing a mask stands in front of the kiosk and presses "Check my face"
-    kiosk = chromium.launch(fakecam.write_y4m([masked], tmp_path / "masked.y4m", frames_per_image=5))
-    attempt = chromium.run(masked_attempt, open_recorded_page, kiosk, api_url, settings)
+    kiosk = stage.camera([masked], "masked", frames_per_image=5)
+    attempt = stage.open(masked_attempt, kiosk, api_url, settings)
 
     # Then the door's answer is a deny with its usual next step and the hint lower_mask, nothing more
     assert attempt["status"] == 200, attempt["body"]

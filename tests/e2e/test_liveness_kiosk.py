@@ -22,7 +22,6 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,9 +36,7 @@ from PIL import Image
 from facegate_client import signature_headers
 
 if TYPE_CHECKING:
-    from conftest import ChromiumThread, PageRecorder
-
-    NewPage = Callable[..., PageRecorder]
+    from conftest import NewPage, Stage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -98,13 +95,14 @@ def pose_jpeg_b64(image: Image.Image) -> str:
 
 @dataclass(frozen=True)
 class PoseCast:
-    """One person of east-asian-dev: three photos to enroll, and frontal / own-left / own-right photos."""
+    """One person of east-asian-dev: three photos to enroll, and a photo for each step of the kiosk's sideways
+    challenge."""
 
     name: str
     enroll: tuple[Path, Path, Path]
-    straight: Path
-    left: Path
-    right: Path
+    poses: dict[str, Path]
+    """By the step the kiosk prompts (``#challenge[data-step]``): ``straight`` (frontal), ``left`` and ``right``
+    (turned to their own left and right)."""
 
 
 def _pick(engine: Any, root: Path) -> PoseCast | None:
@@ -133,13 +131,13 @@ def _pick(engine: Any, root: Path) -> PoseCast | None:
                 rest = [p for p in seen if p not in (straight, left, right)]
                 if len(rest) < 3:
                     continue
-                frames = {"straight": straight, "left": left, "right": right}
+                poses = {"straight": straight, "left": left, "right": right}
                 verdicts = []
                 for order in (("straight", "left", "right"), ("straight", "right", "left")):
                     observations = [
                         FrameObservation(o.landmarks, o.descriptor, o.fingerprint, step)
                         for step, name in enumerate(order)
-                        for o in [seen[frames[name]][0]]
+                        for o in [seen[poses[name]][0]]
                     ]
                     verdicts.append(check_challenge([Movement(s) for s in order], observations))
                 if not all(v.passed for v in verdicts):
@@ -148,10 +146,10 @@ def _pick(engine: Any, root: Path) -> PoseCast | None:
                     template = engine.enroll_template([path.read_bytes() for path in rest[:3]])
                 except FacegateError:
                     continue
-                fused = np.mean([seen[p][0].descriptor for p in (straight, left, right)], axis=0)
+                fused = np.mean([seen[p][0].descriptor for p in poses.values()], axis=0)
                 fused = fused / np.linalg.norm(fused)
                 if float(template.vector @ fused) >= threshold + 0.02:
-                    return PoseCast(person.name, (rest[0], rest[1], rest[2]), straight, left, right)
+                    return PoseCast(person.name, (rest[0], rest[1], rest[2]), poses)
     return None
 
 
@@ -261,25 +259,25 @@ def resend(api_url: str, attempt: dict[str, Any], terminal: Any, *, fresh: bool)
 
 
 def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_are_refused(
-    live_stack: dict[str, Any],
-    pose_cast: PoseCast,
-    chromium: ChromiumThread,
-    open_recorded_page: NewPage,
-    tmp_path: Path,
+    live_stack: dict[str, Any], pose_cast: PoseCast, stage: Stage
 ) -> None:
     # Given a site with a door and a kiosk terminal, and the visitor enrolled with three other photos
     api_url = live_stack["api_url"]
     made = kiosk_door(live_stack, "Liveness site", list(pose_cast.enroll), "V")
     settings = made.kiosk_settings(liveness=True, sideways=True)
-    browser = chromium.launch(fakecam.write_y4m([pose_cast.straight], tmp_path / "idle.y4m", frames_per_image=5))
+    frontal = pose_cast.poses["straight"]
+    browser = stage.camera([frontal], "idle", frames_per_image=5)
 
     # When the visitor follows the kiosk's prompts (the camera shows them frontal, turned left, turned right)
-    with Image.open(pose_cast.straight) as s, Image.open(pose_cast.left) as left, Image.open(pose_cast.right) as right:
-        live = {"straight": pose_jpeg_b64(s), "left": pose_jpeg_b64(left), "right": pose_jpeg_b64(right)}
+    live = {}
+    for step, path in pose_cast.poses.items():
+        with Image.open(path) as photo:
+            live[step] = pose_jpeg_b64(photo)
+    with Image.open(frontal) as s:
         moved = {"straight": pose_jpeg_b64(s)}
         moved["left"] = pose_jpeg_b64(plane_turned(s, PLANE_TURN_DEG))
         moved["right"] = pose_jpeg_b64(plane_turned(s, -PLANE_TURN_DEG))
-    granted = chromium.run(kiosk_attempt, open_recorded_page, browser, api_url, settings, live, "liveness-live")
+    granted = stage.open(kiosk_attempt, browser, api_url, settings, live, "liveness-live")
 
     # Then the kiosk asked for a sideways challenge, showed its steps in order, sent two frames per step with the
     # signed challenge id, and the visitor is granted
@@ -294,7 +292,7 @@ def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_a
     assert granted["title"] == "GRANTED"
 
     # When the same visitor's frontal photo is moved in front of the camera as a flat plane, turned as asked
-    refused = chromium.run(kiosk_attempt, open_recorded_page, browser, api_url, settings, moved, "liveness-photo")
+    refused = stage.open(kiosk_attempt, browser, api_url, settings, moved, "liveness-photo")
 
     # Then it is refused and the kiosk only says to try again
     assert refused["status"] == 200, refused["answer"]
@@ -331,5 +329,5 @@ def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_a
         recorder = attempt["recorder"]
         assert recorder.network == [], recorder.network
         assert recorder.errors == [], recorder.errors
-        assert chromium.run(recorder.csp_violations) == []
+        assert stage.run(recorder.csp_violations) == []
     made.visitor.erase()
