@@ -8,12 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from facegate.domain.models import (
-    Challenge,
-    Movement,
-    PairingCode,
-    parse_rfc3339,
-)
+from facegate.domain.models import Challenge, PairingCode, parse_rfc3339
 from facegate.ports import sliding_count
 from facegate.settings import Settings
 
@@ -21,7 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 from facegate.adapters.dynamodb._client import TTL_ATTRIBUTE, error_code, unavailable_on_transient
-from facegate.adapters.dynamodb.codecs import decode, encode, epoch_seconds, rfc3339_text
+from facegate.adapters.dynamodb.codecs import decode, encode, epoch_seconds, fields_of, record_of, rfc3339_text
 
 
 class DynamoEphemeral:
@@ -116,55 +111,33 @@ class DynamoEphemeral:
         item = response.get("Attributes")
         return decode(item) if item else None
 
-    def put_pairing(self, pairing: PairingCode) -> None:
-        """One conditional PutItem (``PAIR#<code hash>``), deleted by TTL after ``expires_at``."""
-        fields = {
-            "terminal_id": pairing.terminal_id,
-            "site_id": pairing.site_id,
-            "issued_at": rfc3339_text(pairing.issued_at),
-            "issued_by": pairing.issued_by,
-        }
-        self._put_new(f"PAIR#{pairing.code_hash}", pairing.expires_at, fields)
+    def _put_record(self, pk: str, record: PairingCode | Challenge, key: str) -> None:
+        """:meth:`_put_new` of a record's fields (but its ``key`` field, which is in ``pk``, and its
+        ``expires_at``, stored as ``until``)."""
+        self._put_new(pk, record.expires_at, fields_of(record, skip=(key, "expires_at")))
 
-    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
-        """Single use (:meth:`_take`); TTL deletion lags, so the expiry is checked here too."""
-        values = self._take(f"PAIR#{code_hash}")
+    def _take_record[R: (PairingCode, Challenge)](self, pk: str, cls: type[R], now: datetime, **key: str) -> R | None:
+        """Single use (:meth:`_take`) of a record :meth:`_put_record` stored; TTL deletion lags, so the expiry is
+        checked here too."""
+        values = self._take(pk)
         if values is None:
             return None
-        pairing = PairingCode(
-            code_hash=code_hash,
-            terminal_id=str(values["terminal_id"]),
-            site_id=str(values["site_id"]),
-            issued_at=parse_rfc3339(str(values["issued_at"])),
-            expires_at=parse_rfc3339(str(values["until"])),
-            issued_by=str(values["issued_by"]),
-        )
-        return pairing if pairing.expires_at > now else None
+        expires_at = parse_rfc3339(str(values["until"]))
+        return record_of(cls, values, expires_at=expires_at, **key) if expires_at > now else None
+
+    def put_pairing(self, pairing: PairingCode) -> None:
+        """One conditional PutItem (``PAIR#<code hash>``), deleted by TTL after ``expires_at``."""
+        self._put_record(f"PAIR#{pairing.code_hash}", pairing, "code_hash")
+
+    def take_pairing(self, code_hash: str, now: datetime) -> PairingCode | None:
+        return self._take_record(f"PAIR#{code_hash}", PairingCode, now, code_hash=code_hash)
 
     def put_challenge(self, challenge: Challenge) -> None:
         """One conditional PutItem (``CHALLENGE#<id>``), deleted by TTL after ``expires_at``."""
-        fields = {
-            "terminal_id": challenge.terminal_id,
-            "door_id": challenge.door_id,
-            "steps": [step.value for step in challenge.steps],
-            "issued_at": rfc3339_text(challenge.issued_at),
-        }
-        self._put_new(f"CHALLENGE#{challenge.challenge_id}", challenge.expires_at, fields)
+        self._put_record(f"CHALLENGE#{challenge.challenge_id}", challenge, "challenge_id")
 
     def take_challenge(self, challenge_id: str, now: datetime) -> Challenge | None:
-        """Single use (:meth:`_take`); TTL deletion lags, so the expiry is checked here too."""
-        values = self._take(f"CHALLENGE#{challenge_id}")
-        if values is None:
-            return None
-        challenge = Challenge(
-            challenge_id=challenge_id,
-            terminal_id=str(values["terminal_id"]),
-            door_id=str(values["door_id"]),
-            steps=tuple(Movement(str(step)) for step in values["steps"]),
-            issued_at=parse_rfc3339(str(values["issued_at"])),
-            expires_at=parse_rfc3339(str(values["until"])),
-        )
-        return challenge if challenge.expires_at > now else None
+        return self._take_record(f"CHALLENGE#{challenge_id}", Challenge, now, challenge_id=challenge_id)
 
     def remember_fingerprints(
         self, scope: str, fingerprints: Sequence[int], window_seconds: int, now: datetime
