@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -115,27 +115,49 @@ def route_id(route: TemplateRoute) -> str:
 # --------------------------------------------------------------------------------------- the world
 
 
-@dataclass
-class World:
-    """Two sites, their doors and terminals, and invites in every state, behind the real handlers."""
+@dataclass(frozen=True)
+class Tenant:
+    """A site with a door and a terminal of that door."""
 
-    h: Harness
-    clock: FakeClock
-    selfies: list[bytes]
-    frame: bytes
-    site_a: str = ""
-    site_b: str = ""
-    door_a: str = ""
-    door_b: str = ""
-    term_a: Terminal | None = None
-    term_b: Terminal | None = None
-    term_revoked: Terminal | None = None
-    active: dict[str, Any] = field(default_factory=dict)
-    invite_b: dict[str, Any] = field(default_factory=dict)
-    expired_token: str = ""
-    revoked_token: str = ""
-    host_username: str = ""
-    _ips: Iterator[int] = field(default_factory=lambda: iter(range(1, 60_000)))
+    site_id: str
+    door_id: str
+    terminal: Terminal
+
+    @classmethod
+    def create(cls, h: Harness, name: str) -> Tenant:
+        site_id = h.create_site(name)
+        door_id = h.create_door(site_id)["door_id"]
+        return cls(site_id, door_id, h.create_terminal(site_id, [door_id]))
+
+
+class World:
+    """Two sites (``a``, ``b``), their doors and terminals, and invites in every state, behind the real handlers
+    of ``h``: built by its constructor, from 4 LFW images (3 selfies and a door frame)."""
+
+    def __init__(self, h: Harness, clock: FakeClock, images: list[bytes]) -> None:
+        self.h, self.clock = h, clock
+        self.selfies, self.frame = images[:3], images[3]
+        self.a, self.b = Tenant.create(h, "Site A"), Tenant.create(h, "Site B")
+        self.term_revoked = h.create_terminal(self.a.site_id, [self.a.door_id])
+        assert h.admin("DELETE", f"/terminals/{self.term_revoked.terminal_id}").status == 200
+        # an invite that ends in one hour, consented and enrolled; then two hours pass
+        self.expired_token = self.enrolled_invite(hours=1)["token"]
+        clock.advance(2 * 3600)
+        self.active = self.enrolled_invite()
+        self.invite_b = h.invite(self.b.site_id, [self.b.door_id])
+        revoked = h.invite(self.a.site_id, [self.a.door_id])
+        assert h.consent(revoked["token"]).status == 201
+        assert h.admin("DELETE", f"/invites/{revoked['invite_id']}").status == 200
+        self.revoked_token: str = revoked["token"]
+        self.host_username = new_host(h, self.a.site_id, "first-host@example.com")
+        self._ips = iter(range(1, 60_000))
+
+    def enrolled_invite(self, hours: float = 4) -> dict[str, Any]:
+        """A new invite of site A's door, consented and enrolled with the selfies."""
+        invite = self.h.invite(self.a.site_id, [self.a.door_id], hours=hours)
+        assert self.h.consent(invite["token"]).status == 201
+        assert self.h.enroll(invite["token"], self.selfies).status == 201
+        return invite
 
     def fresh_ip(self) -> str:
         """A new source address (invalid tokens are throttled per source; each probe gets its own)."""
@@ -144,11 +166,10 @@ class World:
 
     def fill(self, route: TemplateRoute, token: str | None = None, door_id: str | None = None) -> str:
         """The route's path with site A's ids (and ``token`` / ``door_id`` when given)."""
-        assert self.term_a is not None
         values = {
-            "site_id": self.site_a,
-            "door_id": door_id or self.door_a,
-            "terminal_id": self.term_a.terminal_id,
+            "site_id": self.a.site_id,
+            "door_id": door_id or self.a.door_id,
+            "terminal_id": self.a.terminal.terminal_id,
             "invite_id": self.active["invite_id"],
             "token": token or self.active["token"],
             "name": "app.css",
@@ -164,14 +185,14 @@ class World:
             ("POST", "/sites"): {"name": "Annex", "timezone": "Asia/Seoul"},
             ("PATCH", "/sites/{site_id}"): {"security_level": "high"},
             ("POST", "/sites/{site_id}/doors"): {"name": "Side door"},
-            ("POST", "/sites/{site_id}/terminals"): {"name": "kiosk 2", "door_ids": [self.door_a]},
+            ("POST", "/sites/{site_id}/terminals"): {"name": "kiosk 2", "door_ids": [self.a.door_id]},
             ("POST", "/sites/{site_id}/invites"): {
-                "door_ids": [self.door_a],
+                "door_ids": [self.a.door_id],
                 "valid_from": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "valid_until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
             ("POST", "/register/{token}/consent"): {"consent_version": CONSENT_VERSION, "accepted": True},
-            ("POST", "/hosts"): {"email": "matrix-host@example.com", "name": "Matrix", "site_ids": [self.site_a]},
+            ("POST", "/hosts"): {"email": "matrix-host@example.com", "name": "Matrix", "site_ids": [self.a.site_id]},
             ("POST", "/pair"): {"pairing_code": "AAAA-BBBB-CCCC"},
         }
         if key in json_bodies:
@@ -228,30 +249,7 @@ def world(lfw_dev_dir: Path) -> Iterator[World]:
         services = aws_services(clients, settings, lambda: engine, clock)
         services.directory = CognitoDirectory(clients_cognito(), matrix_pool())
         harness = Harness(default=services, clock=clock)
-        w = World(h=harness, clock=clock, selfies=images[:3], frame=images[3])
-        w.site_a, w.site_b = harness.create_site("Site A"), harness.create_site("Site B")
-        w.door_a = harness.create_door(w.site_a)["door_id"]
-        w.door_b = harness.create_door(w.site_b)["door_id"]
-        w.term_a = harness.create_terminal(w.site_a, [w.door_a])
-        w.term_b = harness.create_terminal(w.site_b, [w.door_b])
-        w.term_revoked = harness.create_terminal(w.site_a, [w.door_a])
-        assert harness.admin("DELETE", f"/terminals/{w.term_revoked.terminal_id}").status == 200
-        # an invite that ends in one hour, consented and enrolled; then two hours pass
-        expired = harness.invite(w.site_a, [w.door_a], hours=1)
-        assert harness.consent(expired["token"]).status == 201
-        assert harness.enroll(expired["token"], w.selfies).status == 201
-        w.expired_token = expired["token"]
-        clock.advance(2 * 3600)
-        w.active = harness.invite(w.site_a, [w.door_a])
-        assert harness.consent(w.active["token"]).status == 201
-        assert harness.enroll(w.active["token"], w.selfies).status == 201
-        w.invite_b = harness.invite(w.site_b, [w.door_b])
-        revoked = harness.invite(w.site_a, [w.door_a])
-        assert harness.consent(revoked["token"]).status == 201
-        assert harness.admin("DELETE", f"/invites/{revoked['invite_id']}").status == 200
-        w.revoked_token = revoked["token"]
-        w.host_username = fresh_host(w, "first-host@example.com")
-        yield w
+        yield World(harness, clock, images)
         harness.close()
 
 
@@ -268,16 +266,21 @@ def matrix_pool() -> str:
 
 def fresh_host(world: World, email: str | None = None) -> str:
     """A new host user of site A (created by an admin through the API); returns its username."""
-    body = {"email": email or f"h{secrets.token_hex(4)}@example.com", "name": "Host", "site_ids": [world.site_a]}
-    created = world.h.admin("POST", "/hosts", body)
+    return new_host(world.h, world.a.site_id, email)
+
+
+def new_host(h: Harness, site_id: str, email: str | None = None) -> str:
+    """A new host user of ``site_id`` (created by an admin through the API); returns its username."""
+    body = {"email": email or f"h{secrets.token_hex(4)}@example.com", "name": "Host", "site_ids": [site_id]}
+    created = h.admin("POST", "/hosts", body)
     assert created.status == 201, created.body
     return str(created.json()["username"])
 
 
 def fresh_pairing_code(world: World) -> str:
     """A pairing code of a new terminal of site A."""
-    terminal = world.h.create_terminal(world.site_a, [world.door_a])
-    path = f"/sites/{world.site_a}/terminals/{terminal.terminal_id}/pairing"
+    terminal = world.h.create_terminal(world.a.site_id, [world.a.door_id])
+    path = f"/sites/{world.a.site_id}/terminals/{terminal.terminal_id}/pairing"
     issued = world.h.admin("POST", path)
     assert issued.status == 201, issued.body
     return str(issued.json()["pairing_code"])
@@ -329,7 +332,6 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
     # Given the route's kind of credential and the scenario's wrong credential
     route_kind = kind(route)
     h = world.h
-    assert world.term_a and world.term_b and world.term_revoked
     # When the route is called with it, Then the status and stable code are the documented ones
     if scenario == "anonymous":
         if route_kind == "public":
@@ -353,16 +355,18 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
     elif scenario == "wrong_kind":
         invite_token = world.active["token"]
         if route_kind in ("admin", "host"):
-            check(world.request(route, terminal=world.term_a), 401, "unauthorized", "terminal signature on JWT route")
+            check(
+                world.request(route, terminal=world.a.terminal), 401, "unauthorized", "terminal signature on JWT route"
+            )
             check(world.request(route, bearer=invite_token), 401, "unauthorized", "invite token as bearer")
         elif route_kind == "pairing":
             # no other credential stands in for the code
             check(world.request(route, bearer=h.admin_token()), 404, "pairing_code_invalid", "admin JWT, no code")
-            check(world.request(route, terminal=world.term_a), 404, "pairing_code_invalid", "terminal sig, no code")
+            check(world.request(route, terminal=world.a.terminal), 404, "pairing_code_invalid", "terminal sig, no code")
         elif route_kind == "visitor":
             stranger = random_token()
             check(world.request(route, bearer=h.admin_token(), token=stranger), 401, "invalid_token", "admin JWT")
-            check(world.request(route, terminal=world.term_a, token=stranger), 401, "invalid_token", "terminal sig")
+            check(world.request(route, terminal=world.a.terminal, token=stranger), 401, "invalid_token", "terminal sig")
         elif route_kind == "terminal":
             check(world.request(route, bearer=h.admin_token()), 401, "missing_signature", "admin JWT on door")
             check(world.request(route, bearer=invite_token), 401, "missing_signature", "invite token on door")
@@ -375,33 +379,35 @@ def test_auth_matrix(world: World, route: TemplateRoute, scenario: str) -> None:
             check(world.request(route, token=world.expired_token), status, code, "expired invite")
         elif route_kind == "terminal":
             stale = int(world.clock().timestamp()) - 120
-            check(world.request(route, terminal=world.term_a, timestamp=stale), 401, "clock_skew", "stale request")
+            check(world.request(route, terminal=world.a.terminal, timestamp=stale), 401, "clock_skew", "stale request")
     elif scenario == "revoked":
         if route_kind in ("admin", "host"):
             # a user taken out of every group gets tokens without groups
-            no_role = h.issuer.token("former-admin", [], [world.site_a])
+            no_role = h.issuer.token("former-admin", [], [world.a.site_id])
             check(world.request(route, bearer=no_role), 403, "forbidden", "JWT without a group")
         elif route_kind == "visitor":
             check(world.request(route, token=world.revoked_token), 410, "invite_revoked", "revoked invite")
         elif route_kind == "terminal":
             check(world.request(route, terminal=world.term_revoked), 401, "key_revoked", "revoked terminal")
     elif scenario == "other_site":
-        host_of_b = h.host_token([world.site_b])
+        host_of_b = h.host_token([world.b.site_id])
         if route_kind == "admin":
             check(world.request(route, bearer=host_of_b), 403, "forbidden", "host of B on admin route")
         elif route_kind == "host" and (route.method, route.path) in SITELESS_HOST_ROUTES:
             # a host of B asking about "my sites" learns nothing about site A
             response = world.request(route, bearer=host_of_b)
-            assert response.status == 200 and world.site_a not in response.body.decode(), route_id(route)
+            assert response.status == 200 and world.a.site_id not in response.body.decode(), route_id(route)
         elif route_kind == "host" and (route.method, route.path) in ONE_ANSWER_FOR_OTHER_SITES:
             # issue 12, item 8: another site's invite and an unknown one get the same answer
             check(world.request(route, bearer=host_of_b), 404, "not_found", "host of B on an invite of A")
         elif route_kind == "host":
             check(world.request(route, bearer=host_of_b), 403, "site_not_allowed", "host of B on site A")
         elif route_kind == "terminal":
-            check(world.request(route, terminal=world.term_b), 403, "door_not_allowed", "terminal of B at door of A")
+            check(
+                world.request(route, terminal=world.b.terminal), 403, "door_not_allowed", "terminal of B at door of A"
+            )
     elif scenario == "host_on_admin_only":
-        host_of_a = h.host_token([world.site_a])
+        host_of_a = h.host_token([world.a.site_id])
         check(world.request(route, bearer=host_of_a), 403, "forbidden", "host of A on admin-only route")
 
 
@@ -422,7 +428,7 @@ def test_every_route_is_classified_and_the_matrix_covers_it() -> None:
 
 
 def _fresh_token(world: World, consented: bool) -> str:
-    invite = world.h.invite(world.site_a, [world.door_a])
+    invite = world.h.invite(world.a.site_id, [world.a.door_id])
     if consented:
         assert world.h.consent(invite["token"]).status == 201
     return str(invite["token"])
@@ -434,12 +440,11 @@ def test_the_right_credential_is_accepted(world: World, route: TemplateRoute) ->
     h = world.h
     key = (route.method, route.path)
     route_kind = kind(route)
-    assert world.term_a is not None
     # When the route is called with it
     if route_kind == "public":
         response = world.request(route)
     elif route_kind == "terminal":
-        response = world.request(route, terminal=world.term_a)
+        response = world.request(route, terminal=world.a.terminal)
     elif route_kind == "visitor":
         consumes = {
             ("POST", "/register/{token}/consent"): False,
@@ -452,39 +457,39 @@ def test_the_right_credential_is_accepted(world: World, route: TemplateRoute) ->
         site = h.create_site("To retire")
         response = h.call("DELETE", f"/sites/{site}", bearer=h.admin_token())
     elif key == ("DELETE", "/sites/{site_id}/doors/{door_id}"):
-        door = h.create_door(world.site_a, "To retire")["door_id"]
-        response = h.call("DELETE", f"/sites/{world.site_a}/doors/{door}", bearer=h.admin_token())
+        door = h.create_door(world.a.site_id, "To retire")["door_id"]
+        response = h.call("DELETE", f"/sites/{world.a.site_id}/doors/{door}", bearer=h.admin_token())
     elif key == ("POST", "/sites/{site_id}/terminals/{terminal_id}/rotate"):
-        terminal = h.create_terminal(world.site_a, [world.door_a])
-        path = f"/sites/{world.site_a}/terminals/{terminal.terminal_id}/rotate"
+        terminal = h.create_terminal(world.a.site_id, [world.a.door_id])
+        path = f"/sites/{world.a.site_id}/terminals/{terminal.terminal_id}/rotate"
         response = h.call("POST", path, bearer=h.admin_token())
     elif key == ("POST", "/pair"):
         code = fresh_pairing_code(world)
         response = h.call("POST", "/pair", json_body={"pairing_code": code}, source_ip=world.fresh_ip())
     elif key == ("POST", "/hosts"):
-        body = {"email": f"h{secrets.token_hex(4)}@example.com", "name": "Host", "site_ids": [world.site_a]}
+        body = {"email": f"h{secrets.token_hex(4)}@example.com", "name": "Host", "site_ids": [world.a.site_id]}
         response = h.call("POST", "/hosts", json_body=body, bearer=h.admin_token())
     elif key == ("DELETE", "/hosts/{username}"):
         response = h.call("DELETE", f"/hosts/{fresh_host(world)}", bearer=h.admin_token())
     elif key == ("DELETE", "/terminals/{terminal_id}"):
-        terminal = h.create_terminal(world.site_a, [world.door_a])
+        terminal = h.create_terminal(world.a.site_id, [world.a.door_id])
         response = h.call("DELETE", f"/terminals/{terminal.terminal_id}", bearer=h.admin_token())
     elif key == ("DELETE", "/invites/{invite_id}"):
-        fresh_invite = h.invite(world.site_a, [world.door_a])
-        response = h.call("DELETE", f"/invites/{fresh_invite['invite_id']}", bearer=h.host_token([world.site_a]))
+        fresh_invite = h.invite(world.a.site_id, [world.a.door_id])
+        response = h.call("DELETE", f"/invites/{fresh_invite['invite_id']}", bearer=h.host_token([world.a.site_id]))
     elif key == ("POST", "/invites/{invite_id}/email"):
         now = world.clock()
         with_email = {
-            "door_ids": [world.door_a],
+            "door_ids": [world.a.door_id],
             "valid_from": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "valid_until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "email": "visitor@example.com",
         }
-        created = h.call("POST", f"/sites/{world.site_a}/invites", json_body=with_email, bearer=h.admin_token())
+        created = h.call("POST", f"/sites/{world.a.site_id}/invites", json_body=with_email, bearer=h.admin_token())
         path = f"/invites/{created.json()['invite_id']}/email"
-        response = h.call("POST", path, bearer=h.host_token([world.site_a]))
+        response = h.call("POST", path, bearer=h.host_token([world.a.site_id]))
     elif route_kind == "host":
-        response = world.request(route, bearer=h.host_token([world.site_a]))
+        response = world.request(route, bearer=h.host_token([world.a.site_id]))
     else:
         response = world.request(route, bearer=h.admin_token())
     # Then it succeeds (so every refusal in the matrix is the credential's doing)
@@ -537,7 +542,7 @@ def test_the_gateway_accepts_only_valid_tokens_of_the_pool(world: World, route: 
     # Given tokens that are wrong in every way an attacker could try
     issuer = world.h.issuer
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    host_token = issuer.token("host-1", ["hosts"], [world.site_a])
+    host_token = issuer.token("host-1", ["hosts"], [world.a.site_id])
     forgeries = {
         "alg none": issuer.token("admin-1", ["admins"], alg="none"),
         "signed by another key, same kid": issuer.token("admin-1", ["admins"], signing_key=other_key),
@@ -622,20 +627,19 @@ def test_public_pages_forbid_framing_sniffing_referrers_and_caching(world: World
 def test_responses_that_carry_secrets_are_not_cacheable(world: World) -> None:
     # Given the calls whose answers carry a secret shown once or a credential
     h = world.h
-    assert world.term_a is not None
     token = _fresh_token(world, consented=True)
     answers = {
         "invite token": h.call(
-            "POST", f"/sites/{world.site_a}/invites", body=world.body(_route("POST", "/sites/{site_id}/invites"))[0],
+            "POST", f"/sites/{world.a.site_id}/invites", body=world.body(_route("POST", "/sites/{site_id}/invites"))[0],
             headers={"content-type": "application/json"}, bearer=h.admin_token(),
         ),
-        "door unlock key": h.admin("POST", f"/sites/{world.site_a}/doors", {"name": "Side"}),
+        "door unlock key": h.admin("POST", f"/sites/{world.a.site_id}/doors", {"name": "Side"}),
         "terminal secret": h.admin(
-            "POST", f"/sites/{world.site_a}/terminals", {"name": "kiosk 3", "door_ids": [world.door_a]}
+            "POST", f"/sites/{world.a.site_id}/terminals", {"name": "kiosk 3", "door_ids": [world.a.door_id]}
         ),
         "claim code (enrollment)": h.enroll(token, world.selfies),
         "claim code (status)": h.call("GET", f"/register/{token}/status"),
-        "unlock token": h.verify(world.term_a, world.door_a, world.frame),
+        "unlock token": h.verify(world.a.terminal, world.a.door_id, world.frame),
     }  # fmt: skip
     # Then each succeeded and tells every cache not to store it
     for label, response in answers.items():
@@ -652,13 +656,15 @@ def test_ids_in_bodies_cannot_reach_into_another_site(world: World) -> None:
     h = world.h
     now = world.clock()
     invite = {
-        "door_ids": [world.door_b],
+        "door_ids": [world.b.door_id],
         "valid_from": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "valid_until": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     # When they invite a visitor to it, or bind a new terminal to it
-    by_host = h.call("POST", f"/sites/{world.site_a}/invites", json_body=invite, bearer=h.host_token([world.site_a]))
-    terminal = h.admin("POST", f"/sites/{world.site_a}/terminals", {"name": "k", "door_ids": [world.door_b]})
+    by_host = h.call(
+        "POST", f"/sites/{world.a.site_id}/invites", json_body=invite, bearer=h.host_token([world.a.site_id])
+    )
+    terminal = h.admin("POST", f"/sites/{world.a.site_id}/terminals", {"name": "k", "door_ids": [world.b.door_id]})
     # Then both are refused: a door id is only valid inside its own site
     check(by_host, 400, "unknown_door", "invite to another site's door")
     check(terminal, 400, "unknown_door", "terminal bound to another site's door")
@@ -667,11 +673,11 @@ def test_ids_in_bodies_cannot_reach_into_another_site(world: World) -> None:
 def test_invites_are_bounded_in_time(world: World) -> None:
     # Given a host of site A
     h, now = world.h, world.clock()
-    host = h.host_token([world.site_a])
+    host = h.host_token([world.a.site_id])
 
     def window(start: timedelta, end: timedelta) -> dict[str, Any]:
         return {
-            "door_ids": [world.door_a],
+            "door_ids": [world.a.door_id],
             "valid_from": (now + start).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "valid_until": (now + end).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
@@ -684,10 +690,10 @@ def test_invites_are_bounded_in_time(world: World) -> None:
     }
     # Then each is refused (retention is bounded by the invite window plus the grace period)
     for label, body in cases.items():
-        response = h.call("POST", f"/sites/{world.site_a}/invites", json_body=body, bearer=host)
+        response = h.call("POST", f"/sites/{world.a.site_id}/invites", json_body=body, bearer=host)
         check(response, 400, "invalid_window", label)
     # And 31 days is accepted
     ok = h.call(
-        "POST", f"/sites/{world.site_a}/invites", json_body=window(timedelta(0), timedelta(days=31)), bearer=host
+        "POST", f"/sites/{world.a.site_id}/invites", json_body=window(timedelta(0), timedelta(days=31)), bearer=host
     )
     assert ok.status == 201, ok.body
