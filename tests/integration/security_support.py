@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pytest
@@ -53,7 +53,7 @@ from facegate.ports import FaceEnginePort, KeyService
 from facegate.settings import Settings
 from facegate.usecases.context import Services
 from facegate_tools.local.aws import TemplateRoute, create_tables, load_template, routes
-from facegate_tools.local.events import LambdaContext, http_event
+from facegate_tools.local.events import LambdaContext, RequestParts, http_event
 from facegate_tools.local.gateway import JwtVerifier, LocalGateway, Route
 from facegate_tools.local.inprocess import ApiResponse, to_response
 from helpers import FakeClock, invite_body, multipart, signed_headers
@@ -566,22 +566,10 @@ def enrolled_door(lfw_dev_dir: Path, **overrides: Any) -> Iterator[EnrolledDoor]
         )
 
 
-def direct_event(
-    method: str,
-    path: str,
-    route_path: str,
-    *,
-    json_body: Any = None,
-    body: bytes = b"",
-    headers: Mapping[str, str] | None = None,
-    claims: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An API Gateway v2 event as it would reach a function (``claims`` = what the authorizer passed)."""
-    all_headers = dict(headers or {})
-    if json_body is not None:
-        body = json.dumps(json_body).encode()
-        all_headers.setdefault("content-type", "application/json")
-    return http_event(method, path, route_key=f"{method} {route_path}", headers=all_headers, body=body, claims=claims)
+def direct_event(method: str, path: str, route_path: str, **parts: Unpack[RequestParts]) -> dict[str, Any]:
+    """An API Gateway v2 event as it would reach a function through the route ``route_path`` (``claims`` = what
+    the authorizer passed)."""
+    return http_event(method, path, **parts, route_key=f"{method} {route_path}")
 
 
 # --------------------------------------------------------------------------------------- fault injection

@@ -3,34 +3,47 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qsl
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
 
-def http_event(
-    method: str,
-    path: str,
-    *,
-    route_key: str | None = None,
-    path_parameters: Mapping[str, str] | None = None,
-    query: str = "",
-    headers: Mapping[str, str] | None = None,
-    body: bytes = b"",
-    claims: Mapping[str, Any] | None = None,
-    source_ip: str = "127.0.0.1",
-) -> dict[str, Any]:
+class RequestParts(TypedDict, total=False):
+    """What a request carries besides its method and path (each part optional)."""
+
+    route_key: str | None
+    """The matched route, ``METHOD /path/{name}`` (default: the method and the path)."""
+    path_parameters: Mapping[str, str] | None
+    query: str
+    """The raw query string (without ``?``)."""
+    headers: Mapping[str, str] | None
+    body: bytes
+    json_body: Any
+    """When not None: the body, serialised as JSON (``content-type: application/json`` unless the headers
+    name one)."""
+    claims: Mapping[str, Any] | None
+    """What a JWT authorizer would put in ``requestContext.authorizer.jwt.claims``."""
+    source_ip: str
+
+
+def http_event(method: str, path: str, **parts: Unpack[RequestParts]) -> dict[str, Any]:
     """An API Gateway v2 event for one request.
 
     Header names are lower-cased (as API Gateway does); the body is base64-encoded unless it is
-    textual (JSON, text/*), like API Gateway's handling of binary payloads. ``claims`` are what a
-    JWT authorizer would put in ``requestContext.authorizer.jwt.claims``.
+    textual (JSON, text/*), like API Gateway's handling of binary payloads.
     """
-    lowered = {key.lower(): value for key, value in (headers or {}).items()}
+    headers = dict(parts.get("headers") or {})
+    body = parts.get("body", b"")
+    if parts.get("json_body") is not None:
+        body = json.dumps(parts["json_body"]).encode()
+        headers.setdefault("content-type", "application/json")
+    query, claims, route_key = parts.get("query", ""), parts.get("claims"), parts.get("route_key")
+    lowered = {key.lower(): value for key, value in headers.items()}
     content_type = lowered.get("content-type", "")
     textual = not body or content_type.startswith(TEXT_TYPES)
     now = time.time()
@@ -43,7 +56,7 @@ def http_event(
             "method": method.upper(),
             "path": path,
             "protocol": "HTTP/1.1",
-            "sourceIp": source_ip,
+            "sourceIp": parts.get("source_ip", "127.0.0.1"),
             "userAgent": lowered.get("user-agent", ""),
         },
         "requestId": str(uuid.uuid4()),
@@ -65,7 +78,7 @@ def http_event(
     }
     if query:
         event["queryStringParameters"] = dict(parse_qsl(query, keep_blank_values=True))
-    if path_parameters:
+    if path_parameters := parts.get("path_parameters"):
         event["pathParameters"] = dict(path_parameters)
     if body:
         event["body"] = body.decode("utf-8", "surrogateescape") if textual else base64.b64encode(body).decode()

@@ -6,11 +6,11 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from facegate_tools.local.events import LambdaContext, http_event
+from facegate_tools.local.events import LambdaContext, RequestParts, http_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +52,8 @@ class InProcessApi:
         self.resolver = resolver
         self.function_name = function_name
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-        claims: Mapping[str, Any] | None = None,
-        query: str = "",
-        source_ip: str = "127.0.0.1",
-    ) -> ApiResponse:
+    def request(self, method: str, path: str, **parts: Unpack[RequestParts]) -> ApiResponse:
         """One request; ``json_body`` is serialised with ``Content-Type: application/json``."""
-        all_headers = dict(headers or {})
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            all_headers.setdefault("content-type", "application/json")
-        event = http_event(
-            method, path, query=query, headers=all_headers, body=body, claims=claims, source_ip=source_ip
-        )
+        event = http_event(method, path, **parts)
         context: Any = LambdaContext(self.function_name)
         return to_response(self.resolver.resolve(event, context))
