@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from facegate.adapters.dynamodb._client import aws_client, error_code, unavailable_on_transient
+from facegate.adapters.dynamodb._client import aws_client, error_code, pages, unavailable_on_transient
 from facegate.domain.models import HostUser
 from facegate.errors import Conflict, InvalidRequest
 from facegate.settings import Settings
@@ -98,14 +98,8 @@ class CognitoDirectory:
         """ListUsersInGroup ``hosts``, every page, ordered by e-mail."""
         hosts: list[HostUser] = []
         kwargs: dict[str, Any] = {"UserPoolId": self._pool, "GroupName": HOSTS_GROUP, "Limit": 60}
-        while True:
-            with unavailable_on_transient():
-                page = self._client.list_users_in_group(**kwargs)
+        for page in pages(self._client.list_users_in_group, kwargs, "NextToken", "NextToken"):
             hosts.extend(_host(user) for user in page.get("Users", []))
-            token = page.get("NextToken")
-            if not token:
-                break
-            kwargs["NextToken"] = token
         return sorted(hosts, key=lambda user: (user.email.lower(), user.username))
 
     def disable_host(self, username: str) -> HostUser | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,6 +76,25 @@ def unavailable_on_transient() -> Iterator[None]:
         raise
     except (HTTPClientError, BotoConnectionError) as exc:
         raise ServiceUnavailable(retry_after=RETRY_AFTER_SECONDS) from exc
+
+
+def pages(
+    call: Callable[..., Any],
+    kwargs: dict[str, Any],
+    next_key: str = "LastEvaluatedKey",
+    start_key: str = "ExclusiveStartKey",
+) -> Iterator[Any]:
+    """Each page of a paginated AWS call, lazily (a caller that stops early reads no further page), each call
+    wrapped in :func:`unavailable_on_transient`: a page's ``next_key`` becomes ``kwargs[start_key]`` for the
+    next call; a caller may change other ``kwargs`` between pages (e.g. the ``Limit``)."""
+    while True:
+        with unavailable_on_transient():
+            page = call(**kwargs)
+        yield page
+        token = page.get(next_key)
+        if not token:
+            return
+        kwargs[start_key] = token
 
 
 def error_code(exc: ClientError) -> str:

@@ -16,7 +16,7 @@ from facegate.settings import Settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-from facegate.adapters.dynamodb._client import TTL_ATTRIBUTE, unavailable_on_transient
+from facegate.adapters.dynamodb._client import TTL_ATTRIBUTE, pages, unavailable_on_transient
 from facegate.adapters.dynamodb.codecs import decode, encode, epoch_seconds, fields_of, record_of, rfc3339_text
 
 
@@ -61,15 +61,18 @@ class DynamoAuditLog:
             kwargs["ExclusiveStartKey"] = {"pk": {"S": site_id}, "sk": {"S": _decode_cursor(cursor, low, high)}}
         filtered = _filter_expression(query.filters, kwargs)
         rows: list[dict[str, Any]] = []
-        while len(rows) <= limit:
-            kwargs["Limit"] = max(limit + 1 - len(rows), 200) if filtered else limit + 1 - len(rows)
-            with unavailable_on_transient():
-                page = self._client.query(**kwargs)
+
+        def page_limit() -> int:
+            """One more row than the page still needs (to see whether there is more); filtered: at least 200."""
+            wanted = limit + 1 - len(rows)
+            return max(wanted, 200) if filtered else wanted
+
+        kwargs["Limit"] = page_limit()
+        for page in pages(self._client.query, kwargs):
             rows.extend(decode(item) for item in page.get("Items", []))
-            last = page.get("LastEvaluatedKey")
-            if not last:
+            if len(rows) > limit:
                 break
-            kwargs["ExclusiveStartKey"] = last
+            kwargs["Limit"] = page_limit()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = _encode_cursor(str(rows[-1]["sk"])) if more and rows else None

@@ -39,6 +39,7 @@ from facegate.adapters.dynamodb._client import (
     backoff,
     cancellation_codes,
     error_code,
+    pages,
     unavailable_on_transient,
 )
 from facegate.adapters.dynamodb.codecs import (
@@ -204,15 +205,8 @@ class DynamoRepository:
     def _pages(self, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The decoded items of one Query, following ``LastEvaluatedKey`` page by page (lazily: a caller that
         stops early reads no further page)."""
-        while True:
-            with unavailable_on_transient():
-                page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                yield decode(item)
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        for page in pages(self._client.query, kwargs):
+            yield from (decode(item) for item in page.get("Items", []))
 
     def put_terminal(self, terminal: Terminal) -> None:
         """Store (or replace) a terminal and its key lookup item, atomically."""
@@ -639,9 +633,7 @@ def backfill_list_keys(client: DynamoDBClient, settings: Settings) -> int:
         },
     }
     updated = 0
-    while True:
-        with unavailable_on_transient():
-            page = client.scan(**kwargs)
+    for page in pages(client.scan, kwargs):
         for item in page.get("Items", []):
             values = decode(item)
             kind = str(values["sk"])
@@ -663,7 +655,4 @@ def backfill_list_keys(client: DynamoDBClient, settings: Settings) -> int:
                     raise
                 continue
             updated += 1
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return updated
-        kwargs["ExclusiveStartKey"] = last
+    return updated
