@@ -104,8 +104,7 @@ class MemoryRepository:
         return self.terminals.get(terminal_id)
 
     def get_terminal_by_key(self, key_id: str) -> Terminal | None:
-        terminal_id = self.keys.get(key_id)
-        return None if terminal_id is None else self.terminals.get(terminal_id)
+        return _through(self.keys, self.terminals, key_id)
 
     def revoke_terminal(self, terminal_id: str, at: datetime) -> Terminal | None:
         with self._lock:
@@ -128,8 +127,7 @@ class MemoryRepository:
         return self.invites.get(invite_id)
 
     def get_invite_by_token(self, token_hash: str) -> Invite | None:
-        invite_id = self.tokens.get(token_hash)
-        return None if invite_id is None else self.invites.get(invite_id)
+        return _through(self.tokens, self.invites, token_hash)
 
     def record_consent(self, invite_id: str, consent: Consent) -> Invite:
         with self._lock:
@@ -274,6 +272,12 @@ class MemoryRepository:
     def _bump(self, site_id: str) -> None:
         site = self.sites[site_id]
         self.sites[site_id] = replace(site, template_version=site.template_version + 1)
+
+
+def _through[R](index: Mapping[str, str], records: Mapping[str, R], key: str) -> R | None:
+    """The record a lookup ``index`` points ``key`` at (None when either has no entry)."""
+    record_id = index.get(key)
+    return None if record_id is None else records.get(record_id)
 
 
 class MemoryAuditLog:
