@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from facegate.vision.engine import FaceEngine
-from facegate.vision.liveness import FrameObservation, Movement, check_challenge
+from facegate.vision.liveness import FrameObservation, Movement, check_challenge, replay_key
 from facegate_tools.cli import main
 from facegate_tools.evaluation.liveness import (
     ATTACK_TYPES,
@@ -89,9 +89,22 @@ def test_frames_of_two_people_spliced_are_refused(photos: list[Photo]) -> None:
     )
     # When checked / Then refused as different people
     assert check_challenge(sequence.steps, frames).reason == "different_people"
-    # And the same real turn replayed against its own fingerprints is refused
-    seen = [p.observation.fingerprint for p in sequence.photos]
+    # And the same real turn replayed against its own remembered keys is refused
+    seen = [replay_key(p.observation.descriptor) for p in sequence.photos]
     assert check_challenge(sequence.steps, sequence.observations(), seen).reason == "replayed_frames"
+
+
+def test_a_busy_door_does_not_take_a_new_visitor_for_a_replay(photos: list[Photo]) -> None:
+    # Given real turns of people, and a door that remembers the frames of everyone else in the data set
+    passing = [
+        s for s in bona_fide_sequences(photos, random.Random(0)) if check_challenge(s.steps, s.observations()).passed
+    ]
+    assert passing, "the data set has no passing real turn"
+    for sequence in passing:
+        crowd = [replay_key(p.observation.descriptor) for p in photos if p.identity != sequence.photos[0].identity]
+        # When each turn is checked against that memory / Then none is refused as a replay
+        verdict = check_challenge(sequence.steps, sequence.observations(), crowd)
+        assert verdict.passed, (sequence.photos[0].identity, verdict)
 
 
 def test_cli_json_has_the_contract_keys(

@@ -24,6 +24,7 @@ from facegate.vision.liveness import (
     homography,
     nose_parallax,
     pose_index,
+    replay_key,
 )
 
 F64 = npt.NDArray[np.float64]
@@ -170,24 +171,42 @@ def test_near_duplicate_frames_and_replayed_frames_are_refused() -> None:
     # Given live geometry but the same picture's fingerprint (2 bits apart) in both steps
     duplicate = frames([live(), live(yaw=28.0)], prints=[0xFFFF0000FFFF0000, 0xFFFF0000FFFF0003])
     assert check_challenge(steps, duplicate).reason == "duplicate_frames"
-    # Given distinct frames whose every step repeats a frame of an earlier challenge (re-encoded: a few bits off)
-    fresh = frames([live(), live(yaw=28.0)], prints=[0xFFFF0000FFFF0000, 0x00FF00FF00FF00FF])
+    # Given distinct frames of one person whose every step repeats a frame of an earlier challenge (re-encoded:
+    # a descriptor a few degrees off)
+    turned = (PERSON + 1.2 * unit(2)) / np.linalg.norm(PERSON + 1.2 * unit(2))
+    fresh = frames([live(), live(yaw=28.0)], descriptors=[PERSON, turned])
     assert check_challenge(steps, fresh).passed
-    earlier = {0xFFFF0000FFFF0007, 0x00FF00FF00FF00FE}
-    verdict = check_challenge(steps, fresh, seen_fingerprints=earlier)
+    earlier = {replay_key(PERSON + 0.05 * unit(3)), replay_key(turned + 0.05 * unit(4))}
+    verdict = check_challenge(steps, fresh, seen_replay_keys=earlier)
     assert verdict.reason == "replayed_frames"
-    # And bytes fingerprints are read big-endian
+    # And bytes keys are read big-endian
     assert hamming((0x00FF00FF00FF00FE).to_bytes(8, "big"), 0x00FF00FF00FF00FF) == 1
 
 
 def test_one_step_like_an_earlier_challenge_is_not_a_replay() -> None:
     # Given a returning visitor whose straight look matches last time's, but whose turn does not
     steps = [Movement.STRAIGHT, Movement.LEFT]
-    fresh = frames([live(), live(yaw=28.0)], prints=[0xFFFF0000FFFF0000, 0x00FF00FF00FF00FF])
-    # When checked against last time's fingerprints
-    verdict = check_challenge(steps, fresh, seen_fingerprints={0xFFFF0000FFFF0000, 0x123456789ABCDEF0})
+    turned = (PERSON + 1.2 * unit(2)) / np.linalg.norm(PERSON + 1.2 * unit(2))
+    fresh = frames([live(), live(yaw=28.0)], descriptors=[PERSON, turned])
+    # When checked against last time's keys
+    verdict = check_challenge(steps, fresh, seen_replay_keys={replay_key(PERSON), replay_key(unit(5))})
     # Then it passes
     assert verdict.passed, verdict
+
+
+def test_replay_keys_stay_close_for_a_copy_and_far_for_another_face() -> None:
+    # Given a descriptor, a slightly perturbed copy (cosine about 0.99) and an unrelated one
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal(128)
+    base /= np.linalg.norm(base)
+    copy = base + 0.1 * rng.standard_normal(128) / math.sqrt(128)
+    other = rng.standard_normal(128)
+    # When keyed
+    a, b, c = replay_key(base), replay_key(copy), replay_key(other)
+    # Then the copy is within the replay distance and the other face far beyond it; keys are deterministic
+    assert 0 <= a < 2**63 and replay_key(base) == a
+    assert hamming(a, b) <= LIVENESS_THRESHOLDS.replay_hamming
+    assert hamming(a, c) > 2 * LIVENESS_THRESHOLDS.replay_hamming
 
 
 def test_consistency_compares_frames_of_one_step_and_of_consecutive_steps_only() -> None:

@@ -13,7 +13,7 @@ Challenge protocol (``POST /doors/{door_id}/challenge`` then ``POST /doors/{door
   ``i // (frames / steps)``.
 * The frames are checked before any matching (consistency, movement, parallax, duplicates, replays of frames
   of earlier accepted challenges at this door). On success one frame per step (the detector's most confident)
-  is fused into the probe, so F = the number of steps; their fingerprints are remembered at the door for
+  is fused into the probe, so F = the number of steps; their replay keys are remembered at the door for
   ``Settings.liveness_replay_seconds`` to ``2 x`` that.
 
 Terminal attestation: a terminal registered with ``attests_liveness`` may send its own verdict in the signed
@@ -122,7 +122,8 @@ class LivenessResult:
         probe: the probe fused from a passed challenge's frames (None otherwise).
         no_face: a challenge frame held no face (the public answer is ``retry``, as for any missing face).
         details: measured values for the audit (never images, never fingerprints).
-        fingerprints: fingerprints of a passed challenge's frames (to remember against replays).
+        fingerprints: :func:`~facegate.vision.liveness.replay_key` of a passed challenge's frames (remembered
+            at the door against replays).
     """
 
     passed: bool | None
@@ -198,7 +199,7 @@ def check_challenge_frames(
     mean = np.mean(np.stack([observed[i][1] for i in chosen]).astype(np.float32), axis=0)
     vector = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
     probe = Template(vector=vector, model_id=engine.model_id, n_images=len(chosen))
-    fingerprints = tuple(int(checks.fingerprint(chip)) for _, _, chip in observed)
+    fingerprints = tuple(checks.replay_key(descriptor) for _, descriptor, _ in observed)
     return LivenessResult(passed=True, evidence=evidence, probe=probe, details=details, fingerprints=fingerprints)
 
 

@@ -14,10 +14,11 @@ could come from a live head that followed the sequence, in this order:
 4. parallax: eyes and mouth corners lie near one plane, the nose tip stands in front of it. Between frames of a
    real head turn the nose leaves the homography that maps the other four points; a photo or a screen moved or
    tilted in front of the camera keeps all five on one homography up to landmark noise (``planar``);
-5. no two frames of consecutive steps are near-duplicates (``duplicate_frames``), and the frames do not repeat
-   an earlier challenge: a challenge every step of which has a frame that is a near-duplicate of a frame of an
-   earlier challenge is ``replayed_frames`` (one matching frame is not enough: a returning visitor's straight
-   look at the same camera can be as close to last week's as a re-encoded copy).
+5. no two frames of consecutive steps are near-duplicates (``duplicate_frames``, by :func:`fingerprint` of the
+   chip), and the frames do not repeat an earlier challenge: a challenge every step of which has a frame whose
+   :func:`replay_key` is within a few bits of a remembered key of an earlier challenge is ``replayed_frames``
+   (one matching frame is not enough: a returning visitor's straight look can be as close to last time's as a
+   re-encoded copy).
 
 Directions are the visitor's own: ``LEFT`` is a turn to the visitor's left. Frames are the camera's raw,
 unmirrored images (what ``drawImage`` of the video element gives, whatever the preview's CSS mirroring), so a
@@ -30,6 +31,7 @@ The thresholds are :data:`LIVENESS_THRESHOLDS`, measured with ``facegate eval li
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -91,11 +93,12 @@ class LivenessThresholds:
     """Frames of consecutive steps whose fingerprints (:func:`fingerprint`, 63 bits) are at most this many bits
     apart are one frame sent twice. Measured: a still frame re-encoded moves a median 2 bits; consecutive
     proxy frames are at least 14 bits apart."""
-    replay_hamming: int = 16
-    """A frame at most this many bits from a fingerprint of an earlier challenge repeats it; a challenge is
-    replayed when every step has such a frame. Measured: re-encoded, resized replay frames p99 13.5 bits (LFW
-    dev, max 16) and 15.7 (east-asian-dev, max 18); a returning visitor's frame and the person's nearest other
-    photo at least 10 bits apart (hence every step, not one frame)."""
+    replay_hamming: int = 12
+    """A frame whose :func:`replay_key` is at most this many bits from a remembered key of an earlier challenge
+    repeats it; a challenge is replayed when every step has such a frame. Measured on east-asian-dev: a frame
+    re-encoded and resized moves median 4 bits, max 12; two photos of one person are this close in 7% of pairs,
+    two people in 0.008% (a busy door with 600 remembered frames of other visitors refused 0 of 1,000 bona fide
+    challenges; the 63-bit pHash of the chip used before refused 70% at 300 frames)."""
     min_consistency: float = 0.4
     """Least descriptor cosine between two frames of one step or of consecutive steps (:func:`consistency`).
     Measured: spliced sequences of two people reach 0.384 (east-asian-dev) and 0.393 (LFW dev); at 0.35 4/300
@@ -270,6 +273,30 @@ def fingerprint(chip: ImageArray) -> int:
     return int("".join("1" if bit else "0" for bit in bits), 2)
 
 
+REPLAY_KEY_BITS: Final = 63
+REPLAY_KEY_SEED: Final = 20261206
+"""Seed of the random hyperplanes of :func:`replay_key` (the same on every instance, so keys remembered by
+one function instance are comparable with another's)."""
+
+
+@functools.cache
+def _hyperplanes(dimension: int) -> F64:
+    planes: F64 = np.random.default_rng(REPLAY_KEY_SEED).standard_normal((REPLAY_KEY_BITS, dimension))
+    return planes
+
+
+def replay_key(descriptor: npt.ArrayLike) -> int:
+    """A 63-bit locality-sensitive hash (SimHash) of a face descriptor: one bit per fixed random hyperplane, set
+    when the descriptor lies on its positive side. Keys of descriptors an angle θ apart differ in about
+    63·θ/π bits, so a re-encoded copy of a frame (cosine 0.9-1.0) stays within a few bits, another photo of the
+    same person rarely does, and another person's almost never. This is what a door remembers of accepted
+    frames against replays (:attr:`LivenessThresholds.replay_hamming`): 63 signs, not the descriptor and not
+    the image. An int below 2**63."""
+    vector = np.asarray(descriptor, dtype=np.float64).ravel()
+    bits = _hyperplanes(vector.size) @ vector > 0
+    return int("".join("1" if bit else "0" for bit in bits), 2)
+
+
 def hamming(a: bytes | int, b: bytes | int) -> int:
     """Bits in which two fingerprints differ."""
     return (_as_int(a) ^ _as_int(b)).bit_count()
@@ -329,7 +356,7 @@ def challenge_parallax(steps_landmarks: Sequence[Sequence[F64]]) -> float:
 def check_challenge(
     steps: Sequence[Movement],
     frames: Sequence[FrameObservation],
-    seen_fingerprints: Collection[bytes | int] = (),
+    seen_replay_keys: Collection[bytes | int] = (),
     thresholds: LivenessThresholds = LIVENESS_THRESHOLDS,
 ) -> LivenessVerdict:
     """Decide whether ``frames`` could be a live head following ``steps``; the checks run in the module's order.
@@ -337,7 +364,7 @@ def check_challenge(
     Args:
         steps: the challenge's sequence, 2 or more, no two consecutive equal.
         frames: every frame received, each naming its step; at least one per step.
-        seen_fingerprints: fingerprints of frames of earlier challenges (a replay check).
+        seen_replay_keys: :func:`replay_key` of the frames of earlier accepted challenges (a replay check).
         thresholds: the measured thresholds (tests and measurement pass others).
 
     Raises:
@@ -382,9 +409,9 @@ def check_challenge(
     for before, after in itertools.pairwise(by_step):
         if any(hamming(a.fingerprint, b.fingerprint) <= thresholds.duplicate_hamming for a in before for b in after):
             return verdict(DUPLICATE_FRAMES)
-    seen = [_as_int(value) for value in seen_fingerprints]
+    seen = [_as_int(value) for value in seen_replay_keys]
     if seen and all(
-        any(hamming(frame.fingerprint, old) <= thresholds.replay_hamming for frame in group for old in seen)
+        any(hamming(replay_key(frame.descriptor), old) <= thresholds.replay_hamming for frame in group for old in seen)
         for group in by_step
     ):
         return verdict(REPLAYED_FRAMES)

@@ -11,7 +11,8 @@ Attack types (each a whole challenge: random steps from :func:`facegate.vision.l
   then blur, gamma, moiré and JPEG re-encoding, and re-detected by the real engine.
 * ``still``: one photo repeated for every step with slight noise and JPEG re-encoding.
 * ``replay``: the frames of an accepted bona fide challenge re-encoded and sent again for the same steps, with
-  the original frames' fingerprints as ``seen_fingerprints``.
+  the original frames' replay keys remembered (each accepted challenge replayed up to
+  :data:`REPLAYS_PER_SEQUENCE` times, each time re-encoded anew).
 * ``splice``: a frontal photo of one person, then photos of another person whose landmarks show the asked
   movement.
 * ``bent``: the planar attack with the photo bent along a vertical axis (a cylinder convex toward the camera,
@@ -60,6 +61,7 @@ from facegate.vision.liveness import (
     hamming,
     pose_index,
     random_steps,
+    replay_key,
 )
 from facegate.vision.types import ImageArray
 from facegate_tools.evaluation.datasets import read_identities
@@ -78,6 +80,11 @@ REAL_YAW_MOVE: Final = 0.3
 """Bona fide proxy: a yaw index change this large between two photos of one person is a real head turn."""
 REAL_PITCH_MOVE: Final = 0.15
 """Bona fide proxy: the same for the pitch index."""
+REPLAYS_PER_SEQUENCE: Final = 6
+"""Each accepted bona fide challenge is replayed up to this many times (each a new re-encoding)."""
+BUSY_DOOR_FRAMES: Final = 300
+"""A busy door: the replay keys of this many frames of other people's accepted challenges are remembered
+(about 100 challenges in the 5-10 minutes a door remembers them)."""
 FRONTAL_YAW: Final = 0.15
 """Bona fide proxy and splice: a photo whose yaw index is at most this (in size) serves as the straight step."""
 
@@ -464,7 +471,7 @@ class Measures:
         )
         if seen:
             self.hamming_seen.setdefault(kind, []).extend(
-                float(min(hamming(f.fingerprint, s) for s in seen)) for f in frames
+                float(min(hamming(replay_key(f.descriptor), s) for s in seen)) for f in frames
             )
 
     def report(self) -> dict[str, Any]:
@@ -516,7 +523,7 @@ def evaluate_liveness(
     """
     rng = random.Random(seed)
     photos = list(photos) if photos is not None else load_photos(engine, root, max_identities)
-    tallies = {kind: Tally() for kind in ("bona_fide", "returning", *ATTACK_TYPES)}
+    tallies = {kind: Tally() for kind in ("bona_fide", "returning", "busy_door", *ATTACK_TYPES)}
     measures = Measures()
     by_pitch: dict[str, dict[str, Tally]] = {}
 
@@ -544,8 +551,11 @@ def evaluate_liveness(
         if verdict is not None and verdict.passed:
             accepted.append(sequence)
             others = by_identity[sequence.photos[0].identity]
-            earlier = [other.observation.fingerprint for other in others if other not in sequence.photos]
+            earlier = [_key(other) for other in others if other not in sequence.photos]
             judge("returning", sequence.steps, sequence.observations(), earlier)
+            crowd = [photo for photo in photos if photo.identity != sequence.photos[0].identity]
+            busy = [_key(photo) for photo in rng.sample(crowd, min(BUSY_DOOR_FRAMES, len(crowd)))]
+            judge("busy_door", sequence.steps, sequence.observations(), busy)
 
     sources = rng.sample(photos, min(max_sources, len(photos)))
     for kind in ("planar", "bent"):
@@ -556,10 +566,10 @@ def evaluate_liveness(
     for photo in progress(sources, "still    "):
         steps = random_steps(rng)
         judge("still", steps, observe_frames(engine, still_frames(photo, len(steps), rng)))
-    for sequence in progress(rng.sample(accepted, min(max_sources, len(accepted))), "replay   "):
+    replays = [sequence for sequence in accepted for _ in range(REPLAYS_PER_SEQUENCE)]
+    for sequence in progress(rng.sample(replays, min(max_sources, len(replays))), "replay   "):
         copies = [_reencode(photo.data, rng) for photo in sequence.photos]
-        seen = [photo.observation.fingerprint for photo in sequence.photos]
-        judge("replay", sequence.steps, observe_frames(engine, copies), seen)
+        judge("replay", sequence.steps, observe_frames(engine, copies), [_key(photo) for photo in sequence.photos])
     for sequence in progress(splice_sequences(photos, max_sources, rng), "splice   "):
         judge("splice", sequence.steps, sequence.observations())
 
@@ -592,6 +602,12 @@ def evaluate_liveness(
             "n": tallies["returning"].total,
             "note": "accepted bona fide sequences checked again with the person's other photos as earlier frames",
         },
+        "busy_door": {
+            "refused_as_replayed": tallies["busy_door"].total - tallies["busy_door"].accepted,
+            "n": tallies["busy_door"].total,
+            "n_remembered_frames": BUSY_DOOR_FRAMES,
+            "note": "accepted bona fide sequences checked again with other people's photos as earlier frames",
+        },
         "undetected": {kind: t.undetected for kind, t in tallies.items()},
         "n_photos": len(photos),
         "measures": measures.report(),
@@ -606,6 +622,10 @@ PROXY_CAVEAT: Final = (
     "bona fide proxy: photos of one person taken on different days, not a recorded head turn; a field test "
     "should record real visitors following the prompts (how far they turn, motion blur, glasses, masks, light)"
 )
+
+
+def _key(photo: Photo) -> int:
+    return replay_key(photo.observation.descriptor)
 
 
 def _reencode(data: bytes, rng: random.Random) -> bytes:
@@ -630,5 +650,9 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
     bpcer = report["bpcer"]
     shown = "n/a" if bpcer is None else f"{100 * bpcer:.2f}%"
     out(f"  BPCER         {shown:>8s}  ({report['n_bona_fide_refused']}/{report['n_bona_fide']} refused)")
+    for label, key in (("returning visitor", "returning_visitor"), ("busy door", "busy_door")):
+        out(
+            f"  {label}: {report[key]['refused_as_replayed']}/{report[key]['n']} accepted sequences refused as replayed"
+        )
     out(f"  thresholds {report['thresholds']}")
     out(f"  note: {report['caveat']}")
