@@ -410,9 +410,9 @@ def check_challenge(
         if any(hamming(a.fingerprint, b.fingerprint) <= thresholds.duplicate_hamming for a in before for b in after):
             return verdict(DUPLICATE_FRAMES)
     seen = [_as_int(value) for value in seen_replay_keys]
+    keys = [[replay_key(frame.descriptor) for frame in group] for group in by_step] if seen else []
     if seen and all(
-        any(hamming(replay_key(frame.descriptor), old) <= thresholds.replay_hamming for frame in group for old in seen)
-        for group in by_step
+        any(hamming(key, old) <= thresholds.replay_hamming for key in group for old in seen) for group in keys
     ):
         return verdict(REPLAYED_FRAMES)
     return verdict(None)

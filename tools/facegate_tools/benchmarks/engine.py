@@ -120,7 +120,8 @@ LIVENESS_SEEN = 200
 
 def liveness_bench(engine: FaceEngine, blobs: Sequence[bytes], runs: int) -> dict[str, Any]:
     """Time the liveness checks add per frame beyond embedding (ms, one thread): the chip's fingerprint, and a
-    three-step challenge's :func:`~facegate.vision.liveness.check_challenge` over three frames, divided by three.
+    three-step challenge's :func:`~facegate.vision.liveness.check_challenge` over three frames (with their replay
+    keys), divided by three.
     The thresholds are opened so that every check runs (a refused challenge stops early), with
     :data:`LIVENESS_SEEN` earlier fingerprints to scan."""
     import random
