@@ -17,7 +17,6 @@ import contextlib
 import io
 import json
 import math
-import re
 import secrets
 import time
 import urllib.error
@@ -192,6 +191,20 @@ def plane_turned(image: Image.Image, yaw_deg: float) -> Image.Image:
     return flat.transform(flat.size, Image.Transform.PERSPECTIVE, tuple(coefficients), Image.Resampling.BICUBIC)
 
 
+DECISION_RECORDER = """() => {
+  window.__decision = null;
+  const result = document.querySelector('#result');
+  new MutationObserver((_, observer) => {
+    if (['grant', 'deny', 'error', 'wait'].includes(result.dataset.decision)) {
+      window.__decision = document.querySelector('#result-decision').innerText;
+      observer.disconnect();
+    }
+  }).observe(result, { attributes: true, childList: true, subtree: true, characterData: true });
+}"""
+"""Records the title of the first decision the result box shows (it goes back to idle a few seconds later, so
+a loaded machine may look after that)."""
+
+
 def kiosk_attempt(
     new_page: NewPage, browser: Any, api_url: str, settings: dict[str, Any], poses: dict[str, str], prefix: str
 ) -> dict[str, Any]:
@@ -206,6 +219,7 @@ def kiosk_attempt(
     page.wait_for_selector("body[data-ready='true']")
     assert page.evaluate(LOAD_POSES, poses) == len(poses)
     expect(page.locator("#verify-btn")).to_be_enabled()
+    page.evaluate(DECISION_RECORDER)
     challenge_answers: list[Any] = []
     page.on("response", lambda r: challenge_answers.append(r) if r.url.endswith("/challenge") else None)
     with page.expect_request(lambda r: r.url.endswith("/verify"), timeout=DECISION_TIMEOUT_MS) as sent:
@@ -215,7 +229,7 @@ def kiosk_attempt(
     request = sent.value
     answer = request.response()
     assert answer is not None
-    expect(page.locator("#result")).to_have_attribute("data-decision", re.compile("^(grant|deny)$"))
+    page.wait_for_function("window.__decision !== null")
     expect(page.locator("#challenge")).to_be_hidden()
     recorder.screenshot("result")
     headers = request.all_headers()
@@ -229,7 +243,7 @@ def kiosk_attempt(
         "body": body,
         "n_frames": len(parse_multipart(body, headers.get("content-type", ""))),
         "shown": page.evaluate("window.__shown"),
-        "title": page.inner_text("#result-decision"),
+        "title": page.evaluate("window.__decision"),
     }
 
 
