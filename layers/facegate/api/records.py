@@ -34,6 +34,16 @@ class RecordModel(BaseModel):
         return cls(**{**values, **extra})
 
 
+def body_from[B: BaseModel](model: type[B], *records: Any, **extra: Any) -> B:
+    """A response body of ``model`` from the fields of the dataclass ``records`` (a later record's field wins)
+    and ``extra`` (wins over both); fields ``model`` does not declare are left out, so a record's secrets never
+    reach a body that does not name them."""
+    values: dict[str, Any] = {}
+    for record in records:
+        values.update({item.name: getattr(record, item.name) for item in dataclasses.fields(record)})
+    return model.model_validate({**values, **extra})
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value

@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from facegate.api.deps import ActorDep, Limit, NextToken, ServicesDep
 from facegate.api.openapi import admin_route
+from facegate.api.records import body_from
 from facegate.api.schemas import CreateHost, HostOut, HostPage, MeOut, NewHostOut
-from facegate.domain.models import HostUser
 from facegate.usecases import hosts
 
 router = Router()
@@ -42,23 +42,12 @@ def me(actor: ActorDep, request: Request) -> MeOut:
     )
 
 
-def _host_out(user: HostUser) -> HostOut:
-    return HostOut(
-        username=user.username,
-        email=user.email,
-        name=user.name,
-        site_ids=list(user.site_ids),
-        enabled=user.enabled,
-        created_at=user.created_at,
-    )
-
-
 @admin_route(router.post, "/hosts", 201, NewHostOut, 400, 401, 403, 409, 413, 415, 503, tags=["admin"])
 def create_host(body: CreateHost, services: ServicesDep, actor: ActorDep) -> NewHostOut:
     """Create a host user scoped to sites (admins); the temporary password is shown once and must be changed
     at first sign-in."""
     user, password = hosts.create_host(services, actor, body.email, body.name, body.site_ids)
-    return NewHostOut(**_host_out(user).model_dump(exclude={"created_at"}), temporary_password=password)
+    return body_from(NewHostOut, user, temporary_password=password)
 
 
 @admin_route(router.get, "/hosts", 200, HostPage, 400, 401, 403, 503, tags=["admin"])
@@ -70,10 +59,10 @@ def list_hosts(
 ) -> HostPage:
     """Host users, by e-mail (admins)."""
     page = hosts.list_hosts(services, actor, limit, next_token)
-    return HostPage(items=[_host_out(user) for user in page.items], next_token=page.next_token)
+    return HostPage(items=[body_from(HostOut, user) for user in page.items], next_token=page.next_token)
 
 
 @admin_route(router.delete, "/hosts/<username>", 200, HostOut, 401, 403, 404, 503, tags=["admin"])
 def disable_host(username: Username, services: ServicesDep, actor: ActorDep) -> HostOut:
     """Disable a host user (admins): sign-in is refused from now on."""
-    return _host_out(hosts.disable_host(services, actor, username))
+    return body_from(HostOut, hosts.disable_host(services, actor, username))

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from facegate.api.deps import ActorDep, Id, Limit, NextToken, ServicesDep
 from facegate.api.openapi import admin_route
+from facegate.api.records import body_from
 from facegate.api.schemas import (
     CreateInvite,
     ErasureOut,
@@ -43,19 +44,7 @@ def create_invite(site_id: Id, body: CreateInvite, services: ServicesDep, actor:
         email=body.email,
         notify_on_arrival=body.notify_on_arrival,
     )
-    invite = new.invite
-    return InviteOut(
-        invite_id=invite.invite_id,
-        registration_url=new.registration_url,
-        token=new.token,
-        site_id=site_id,
-        door_ids=list(invite.door_ids),
-        valid_from=invite.valid_from,
-        valid_until=invite.valid_until,
-        email=invite.email,
-        notify_on_arrival=invite.notify_on_arrival,
-        email_sent=new.email_sent,
-    )
+    return body_from(InviteOut, new.invite, new)
 
 
 @admin_route(router.delete, "/invites/<invite_id>", 200, ErasureOut, 401, 403, 404, tags=["host"])

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from facegate.api.deps import ServicesDep, source_ip
 from facegate.api.openapi import responses
+from facegate.api.records import body_from
 from facegate.api.schemas import PairIn, PairOut
 from facegate.usecases import pairing
 
@@ -27,11 +28,4 @@ def pair(body: PairIn, services: ServicesDep, request: Request) -> PairOut:
     event: Any = request.resolved_event
     host = ((event.get("requestContext") or {}).get("domainName")) or "localhost"
     paired = pairing.pair(services, body.pairing_code, source_ip(request), f"https://{host}")
-    terminal = paired.terminal
-    return PairOut(
-        terminal_id=terminal.terminal_id,
-        key_id=terminal.key_id,
-        secret=paired.secret,
-        door_ids=list(terminal.door_ids),
-        api_url=paired.api_url,
-    )
+    return body_from(PairOut, paired.terminal, paired)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from facegate.api.deps import ActorDep, Id, Limit, NextToken, ServicesDep
 from facegate.api.errors import SECURITY_HEADERS
 from facegate.api.openapi import ADMIN_SECURITY, admin_route, responses
+from facegate.api.records import body_from
 from facegate.api.schemas import (
     AuditItem,
     AuditPage,
@@ -162,15 +163,7 @@ def create_door(site_id: Id, body: CreateDoor, services: ServicesDep, actor: Act
 def create_terminal(site_id: Id, body: CreateTerminal, services: ServicesDep, actor: ActorDep) -> TerminalOut:
     """Register a door terminal; the response carries its secret once (admins)."""
     new = admin.create_terminal(services, actor, site_id, body.name, body.door_ids, body.attests_liveness)
-    terminal = new.terminal
-    return TerminalOut(
-        terminal_id=terminal.terminal_id,
-        key_id=terminal.key_id,
-        secret=new.secret,
-        site_id=site_id,
-        door_ids=list(terminal.door_ids),
-        attests_liveness=terminal.attests_liveness,
-    )
+    return body_from(TerminalOut, new.terminal, new)
 
 
 @admin_route(router.delete, "/terminals/<terminal_id>", 200, RevokedTerminalOut, 401, 403, 404, tags=["admin"])
