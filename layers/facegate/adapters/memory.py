@@ -107,14 +107,19 @@ class MemoryRepository:
         return _through(self.keys, self.terminals, key_id)
 
     def revoke_terminal(self, terminal_id: str, at: datetime) -> Terminal | None:
+        return self._stamp_once(self.terminals, terminal_id, "revoked_at", at)
+
+    def _stamp_once[K, R](self, table: dict[K, R], key: K, field: str, at: datetime) -> R | None:
+        """Set the record's ``field`` to ``at`` unless it is set already (an earlier time is kept); None when
+        there is no record ``key``."""
         with self._lock:
-            terminal = self.terminals.get(terminal_id)
-            if terminal is None:
+            record = table.get(key)
+            if record is None:
                 return None
-            if terminal.revoked_at is None:
-                terminal = replace(terminal, revoked_at=at)
-                self.terminals[terminal_id] = terminal
-            return terminal
+            if getattr(record, field) is None:
+                record = replace(record, **{field: at})  # type: ignore[type-var]  # R: a record dataclass
+                table[key] = record
+            return record
 
     def put_invite(self, invite: Invite) -> None:
         with self._lock:
@@ -196,24 +201,10 @@ class MemoryRepository:
             return sorted(self.sites.values(), key=lambda site: (site.created_at, site.site_id))
 
     def retire_site(self, site_id: str, at: datetime) -> Site | None:
-        with self._lock:
-            site = self.sites.get(site_id)
-            if site is None:
-                return None
-            if site.retired_at is None:
-                site = replace(site, retired_at=at)
-                self.sites[site_id] = site
-            return site
+        return self._stamp_once(self.sites, site_id, "retired_at", at)
 
     def retire_door(self, site_id: str, door_id: str, at: datetime) -> Door | None:
-        with self._lock:
-            door = self.doors.get((site_id, door_id))
-            if door is None:
-                return None
-            if door.retired_at is None:
-                door = replace(door, retired_at=at)
-                self.doors[(site_id, door_id)] = door
-            return door
+        return self._stamp_once(self.doors, (site_id, door_id), "retired_at", at)
 
     def list_terminals(self, site_id: str) -> list[Terminal]:
         with self._lock:
