@@ -3,9 +3,13 @@ frames of a challenge) → grant or deny. Both authenticate the terminal through
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from facegate.api.body import MAX_FRAME_PARTS, image_parts, media_type, raw_body
 from facegate.api.deps import Id, ServicesDep
@@ -16,6 +20,7 @@ from facegate.domain.models import Movement
 from facegate.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized, UnsupportedMediaType
 from facegate.usecases import door, liveness
 from facegate.usecases.audit import record_terminal_refusal
+from facegate.usecases.context import Services
 
 router = Router()
 DoorId = Id
@@ -51,25 +56,34 @@ def _movements(content_type: str | None, body: bytes) -> tuple[Movement, ...]:
     return tuple(Movement(name) for name in options.movements)
 
 
-@router.post(
-    "/doors/<door_id>/challenge",
-    security=TERMINAL_SECURITY,
-    responses=responses(200, ChallengeOut, 400, 401, 403, 413, 415, 429, 503),
-    tags=["door"],
-)
+def _door_route[H: Callable[..., Any]](action: str, model: type[BaseModel]) -> Callable[[H], H]:
+    """The decorator of ``POST /doors/<door_id>/<action>``: a terminal route, signed with the terminal's HMAC,
+    answered with ``model`` (or the errors of a terminal request)."""
+    errors = responses(200, model, 400, 401, 403, 413, 415, 429, 503)
+    return router.post(f"/doors/<door_id>/{action}", security=TERMINAL_SECURITY, responses=errors, tags=["door"])
+
+
+@contextmanager
+def _refusals_audited(services: Services, request: door.SignedRequest, door_id: str) -> Iterator[None]:
+    """Audit a refusal of the terminal (401, 403, 429) with :func:`record_terminal_refusal`, then let it go on."""
+    try:
+        yield
+    except (Unauthorized, Forbidden, RateLimited) as refused:
+        record_terminal_refusal(services, request.key_id, door_id, refused)
+        raise
+
+
+@_door_route("challenge", ChallengeOut)
 def challenge_at_door(door_id: DoorId, services: ServicesDep) -> ChallengeOut:
     """A head-turn challenge for the person in front of the door; signed like verify. The body is empty, or
     JSON ``{"movements": [...]}`` naming at least two of left, right, up, down to draw from."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     body = raw_body(event, MAX_CHALLENGE_BODY_BYTES)
     request = _signed_request(event, body)
-    try:
+    with _refusals_audited(services, request, door_id):
         authenticated = door.authenticate(services, request, door_id)
         movements = _movements(event.headers.get("content-type"), body)
         challenge = door.issue_challenge(services, authenticated, movements)
-    except (Unauthorized, Forbidden, RateLimited) as refused:
-        record_terminal_refusal(services, request.key_id, door_id, refused)
-        raise
     count("ChallengeIssued", movements=str(len(movements)))
     return ChallengeOut(
         challenge_id=challenge.challenge_id,
@@ -78,25 +92,17 @@ def challenge_at_door(door_id: DoorId, services: ServicesDep) -> ChallengeOut:
     )
 
 
-@router.post(
-    "/doors/<door_id>/verify",
-    security=TERMINAL_SECURITY,
-    responses=responses(200, DecisionOut, 400, 401, 403, 413, 415, 429, 503),
-    tags=["door"],
-)
+@_door_route("verify", DecisionOut)
 def verify_at_door(door_id: DoorId, services: ServicesDep) -> DecisionOut:
     """Decide whether to open the door; authenticated by the terminal's HMAC request signature."""
     event: APIGatewayProxyEventV2 = router.current_event  # type: ignore[assignment]
     body = raw_body(event, services.settings.max_body_bytes)
     request = _signed_request(event, body)
     max_parts = MAX_FRAME_PARTS if request.challenge is None else liveness.MAX_CHALLENGE_FRAMES
-    try:
+    with _refusals_audited(services, request, door_id):
         authenticated = door.authenticate(services, request, door_id)
         frames = image_parts(event.headers.get("content-type"), body, "frame", max_parts=max_parts)
         outcome = door.verify(services, authenticated, frames)
-    except (Unauthorized, Forbidden, RateLimited) as refused:
-        record_terminal_refusal(services, request.key_id, door_id, refused)
-        raise
     decision = outcome.decision
     verdict = "grant" if decision.granted else "deny"
     count("Decision", decision=verdict, reason=decision.reason.value)
