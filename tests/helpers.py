@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +15,8 @@ from typing import Any, Unpack
 
 import psutil
 
-from facegate_client.signing import SignatureOptions, signature_headers
+from facegate.security.signing import canonical_string, sign
+from facegate_client.signing import SignatureOptions
 
 
 class FakeClock:
@@ -72,15 +74,30 @@ def signed_headers(
     method: str = "POST",
     **signing: Unpack[SignatureOptions],
 ) -> dict[str, str]:
-    """The headers of a terminal request, signed as the SDK signs (``signing``: ``claim``, ``challenge``,
-    ``liveness``, ``nonce``, ``timestamp`` in unix seconds, default: ``now``), with lower-case names, and
-    ``content_type`` unless None."""
-    if signing.get("timestamp") is None:
-        signing["timestamp"] = int(now.timestamp())
-    headers = signature_headers(key_id, secret, method, path, body, **signing)
-    if content_type is not None:
-        headers["content-type"] = content_type
-    return {name.lower(): value for name, value in headers.items()}
+    """The headers of a terminal request, signed with the server's own function (which signs any value, so that
+    hostile claims the SDK refuses to sign can be sent too), with lower-case names; ``signing``: the SDK's
+    signature keywords (``claim``, ``challenge``, ``liveness``, ``nonce``, ``timestamp`` in unix seconds, default:
+    ``now``), each header sent when given; ``content_type`` unless None."""
+    assert set(signing) <= SignatureOptions.__optional_keys__, f"unknown signing keywords: {set(signing)}"
+    timestamp = signing.get("timestamp")
+    ts = str(int(now.timestamp()) if timestamp is None else timestamp)
+    nonce = signing.get("nonce") or secrets.token_urlsafe(18)
+    claim, challenge, liveness = signing.get("claim"), signing.get("challenge"), signing.get("liveness")
+    signature = sign(secret, canonical_string(method, path, ts, nonce, body, claim, challenge, liveness))
+    headers = {
+        "x-facegate-key-id": key_id,
+        "x-facegate-timestamp": ts,
+        "x-facegate-nonce": nonce,
+        "x-facegate-signature": signature,
+    }
+    optional = {
+        "content-type": content_type,
+        "x-facegate-claim": claim,
+        "x-facegate-challenge": challenge,
+        "x-facegate-liveness": liveness,
+    }
+    headers.update({name: value for name, value in optional.items() if value is not None})
+    return headers
 
 
 def rss_bytes() -> int:
