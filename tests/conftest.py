@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the read-only data sets live."""
+"""Shared test fixtures: where the read-only data sets live, and how property tests draw their examples."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+"""Property tests draw the same examples on every run (``make test`` must not pass or fail by luck); set
+``HYPOTHESIS_PROFILE=explore`` to search new examples locally and turn what they find into tests."""
 
 
 def shared_dir_path() -> Path:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stack_client import STACK_CLIENT
+
 from facegate_client import AdminClient, Door, Enrollment, Invite, Site, Terminal, VisitorClient
 
 SETTINGS_KEY = "facegate.kiosk.settings"
@@ -44,7 +46,7 @@ class KioskDoor:
 
 def kiosk_door(live_stack: dict[str, Any], site_name: str, photos: list[Path], display_name: str) -> KioskDoor:
     """Make a :class:`KioskDoor` on the live stack as its admin; the visitor consents and enrolls ``photos``."""
-    admin = AdminClient(live_stack["api_url"], live_stack["admin"]["token"])
+    admin = AdminClient(live_stack["api_url"], live_stack["admin"]["token"], **STACK_CLIENT)
     started = datetime.now(UTC) - timedelta(seconds=5)
     site = admin.create_site(site_name, "Asia/Seoul")
     door = admin.create_door(site.site_id, "Lobby")
@@ -56,7 +58,7 @@ def kiosk_door(live_stack: dict[str, Any], site_name: str, photos: list[Path], d
         started + timedelta(hours=2),
         display_name=display_name,
     )
-    visitor = VisitorClient(invite.registration_url)
+    visitor = VisitorClient(invite.registration_url, **STACK_CLIENT)
     visitor.consent()
     enrollment = visitor.enroll(photos)
     return KioskDoor(admin, started, site, door, terminal, invite, visitor, enrollment)

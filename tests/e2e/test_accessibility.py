@@ -19,6 +19,7 @@ import fakecam
 import pytest
 from console_support import AXE, admin_call, axe_violations, console_login, open_tab, small_tap_targets
 from PIL import Image
+from stack_client import STACK_CLIENT
 
 if TYPE_CHECKING:
     from conftest import ChromiumThread, FaceCast
@@ -212,7 +213,7 @@ def test_visitor_page_enrolled_and_erased(live_stack: dict[str, Any], face_cast:
     from facegate_client import VisitorClient
 
     invite = fresh_invite(live_stack, "Axe enrolled visitor")
-    visitor = VisitorClient(invite["registration_url"])
+    visitor = VisitorClient(invite["registration_url"], **STACK_CLIENT)
     visitor.consent()
     visitor.enroll(list(face_cast.a_enroll))
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_client import STACK_CLIENT
 
 from facegate_client import (
     AdminClient,
@@ -33,7 +34,7 @@ def test_a_paired_kiosk_admits_an_invited_visitor_and_the_console_sees_it(
     live_stack: dict[str, Any], face_cast: FaceCast
 ) -> None:
     api_url = live_stack["api_url"]
-    admin = AdminClient(api_url, live_stack["admin"]["token"])
+    admin = AdminClient(api_url, live_stack["admin"]["token"], **STACK_CLIENT)
     # Given a site with a door and a terminal, and a host of it created in the user pool
     site = admin.create_site("Console e2e", "Asia/Seoul")
     door = admin.create_door(site.site_id, "Main gate")
@@ -45,17 +46,17 @@ def test_a_paired_kiosk_admits_an_invited_visitor_and_the_console_sees_it(
     invite = admin.create_invite(
         site.site_id, [door.door_id], now - timedelta(minutes=1), now + timedelta(hours=2), display_name="Kim"
     )
-    visitor = VisitorClient(invite.registration_url)
+    visitor = VisitorClient(invite.registration_url, **STACK_CLIENT)
     visitor.consent()
     claim = visitor.enroll(list(face_cast.a_enroll)).claim_code
     # And a kiosk pairs with the URL of the console's QR code, once
     pairing = admin.create_pairing(site.site_id, terminal.terminal_id)
-    paired = pair_kiosk(api_url, pairing.pairing_url)
+    paired = pair_kiosk(api_url, pairing.pairing_url, **STACK_CLIENT)
     assert paired.terminal_id == terminal.terminal_id and paired.door_ids == (door.door_id,)
     with pytest.raises(NotFoundError):
-        pair_kiosk(api_url, pairing.pairing_url)
+        pair_kiosk(api_url, pairing.pairing_url, **STACK_CLIENT)
     # And the visitor is granted at that kiosk (with the claim code, as a door of one visitor may ask)
-    kiosk = TerminalClient(paired.api_url, paired.key_id, paired.secret)
+    kiosk = TerminalClient(paired.api_url, paired.key_id, paired.secret, **STACK_CLIENT)
     decision = kiosk.verify(face_cast.a_probe, door.door_id, claim=claim)
     assert decision.granted, decision
     # Then the site's invite list shows the visitor arrived

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_client import STACK_CLIENT
 from test_full_flow_browser import (
     Captured,
     door_camera,
@@ -130,7 +131,7 @@ def mail_invite(live_stack: dict[str, Any]) -> Iterator[MailInvite]:
     """The seeded host, signed in through the local OAuth endpoints, invites a visitor with an e-mail and asks
     to hear of the arrival; the invite is erased afterwards (the session's other tests share the door)."""
     state = live_stack
-    host = AdminClient(state["api_url"], host_id_token(state))
+    host = AdminClient(state["api_url"], host_id_token(state), **STACK_CLIENT)
     visitor_email = f"visitor-{secrets.token_hex(4)}@example.com"
     invite = host.create_invite(
         state["site_id"],
@@ -169,7 +170,7 @@ def test_a_host_invites_by_email_the_visitor_enrolls_from_the_mail_and_the_host_
     enrolled = stage.open(enroll_on_visitor_page, phone, link, face_cast, captured)
     assert enrolled["view"] == "enrolled", f"enrollment refused: {enrolled['reason']}"
     # (the page gave the separate consent to the biometric data: the consent's audit record says so)
-    audit = AdminClient(api_url, state["admin"]["token"]).audit(state["site_id"], max_items=500)
+    audit = AdminClient(api_url, state["admin"]["token"], **STACK_CLIENT).audit(state["site_id"], max_items=500)
     (consent,) = [r for r in audit if r.event == "consent" and r.visitor_id == invite.invite_id]
     assert consent.raw["details"] == {"biometric_consent": "separate"}
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 from PIL import Image
+from stack_client import STACK_CLIENT
 
 from facegate_client import (
     AdminClient,
@@ -71,7 +72,7 @@ class Site:
     other_door_id: str = ""
 
     def terminal_client(self, **kwargs: Any) -> TerminalClient:
-        return TerminalClient(self.api_url, self.terminal.key_id, self.terminal.secret, **kwargs)
+        return TerminalClient(self.api_url, self.terminal.key_id, self.terminal.secret, **kwargs, **STACK_CLIENT)
 
     def invite(self, hours: float = 2.0, **kwargs: Any) -> Any:
         now = datetime.now(UTC)
@@ -82,7 +83,7 @@ class Site:
 
 @pytest.fixture
 def admin(live_stack: dict[str, Any]) -> AdminClient:
-    return AdminClient(live_stack["api_url"], live_stack["admin"]["token"])
+    return AdminClient(live_stack["api_url"], live_stack["admin"]["token"], **STACK_CLIENT)
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ def site(admin: AdminClient, live_stack: dict[str, Any]) -> Site:
 def enrolled_visitor(site: Site, images: list[Path]) -> tuple[Any, VisitorClient, str]:
     """An invite whose visitor has consented and enrolled ``images``; returns (invite, client, claim code)."""
     invite = site.invite(display_name="Kim")
-    visitor = VisitorClient(invite.registration_url)
+    visitor = VisitorClient(invite.registration_url, **STACK_CLIENT)
     visitor.consent()
     enrollment = visitor.enroll(images)
     return invite, visitor, enrollment.claim_code
@@ -219,7 +220,7 @@ def test_admin_visitor_and_terminal_calls_work_end_to_end(admin: AdminClient, si
     invite = site.invite(display_name="Kim")
     assert invite.site_id == site.site_id and invite.door_ids == (site.door_id,)
     assert invite.token and invite.registration_url.endswith(invite.token)
-    visitor = VisitorClient(invite.registration_url)
+    visitor = VisitorClient(invite.registration_url, **STACK_CLIENT)
     terminal = site.terminal_client()
 
     # When the visitor reads the notice, consents and enrolls three selfies
@@ -298,12 +299,12 @@ def test_unlock_token_of_the_seeded_door_verifies_with_the_key_from_local_json(
     # Given the seeded door, a terminal of its own for it, and a visitor enrolled there
     state = live_stack
     terminal_record = admin.create_terminal(state["site_id"], "SDK kiosk", [state["door_id"]])
-    terminal = TerminalClient(state["api_url"], terminal_record.key_id, terminal_record.secret or "")
+    terminal = TerminalClient(state["api_url"], terminal_record.key_id, terminal_record.secret or "", **STACK_CLIENT)
     now = datetime.now(UTC)
     invite = admin.create_invite(
         state["site_id"], [state["door_id"]], now - timedelta(minutes=1), now + timedelta(hours=1)
     )
-    visitor = VisitorClient(invite.registration_url)
+    visitor = VisitorClient(invite.registration_url, **STACK_CLIENT)
     visitor.consent()
     visitor.enroll(list(face_cast.a_enroll))
     try:
@@ -333,8 +334,8 @@ def test_unlock_token_of_the_seeded_door_verifies_with_the_key_from_local_json(
 def test_authentication_errors_carry_the_api_codes(live_stack: dict[str, Any], site: Site) -> None:
     # Given a valid terminal, an admin client with a forged token and a visitor link with an unknown token
     api_url = live_stack["api_url"]
-    forged = AdminClient(api_url, live_stack["admin"]["token"][:-8] + "AAAAAAAA")
-    unknown_visitor = VisitorClient(f"{api_url}/register/{'A' * 43}")
+    forged = AdminClient(api_url, live_stack["admin"]["token"][:-8] + "AAAAAAAA", **STACK_CLIENT)
+    unknown_visitor = VisitorClient(f"{api_url}/register/{'A' * 43}", **STACK_CLIENT)
     body = grey_jpeg()
     path = f"/doors/{site.door_id}/verify"
 
@@ -344,7 +345,7 @@ def test_authentication_errors_carry_the_api_codes(live_stack: dict[str, Any], s
     with pytest.raises(AuthenticationError) as bad_token:
         unknown_visitor.status()
     with pytest.raises(AuthenticationError) as unknown_key:
-        TerminalClient(api_url, "key_unknown", "secret").verify(body, site.door_id)
+        TerminalClient(api_url, "key_unknown", "secret", **STACK_CLIENT).verify(body, site.door_id)
     with pytest.raises(AuthenticationError) as skewed:
         site.terminal_client(clock=lambda: time.time() - 120).verify(body, site.door_id)
     with pytest.raises(AuthenticationError) as unsigned:
@@ -402,7 +403,7 @@ def test_a_tampered_body_path_or_claim_breaks_the_signature(site: Site, face_cas
 def test_client_errors_map_to_typed_exceptions(site: Site, face_cast: FaceCast) -> None:
     # Given a fresh invite, the site's terminal, and the admin
     invite = site.invite()
-    visitor = VisitorClient(invite.registration_url)
+    visitor = VisitorClient(invite.registration_url, **STACK_CLIENT)
     terminal = site.terminal_client()
     selfie = f"/register/{visitor.token}/selfie"
 
@@ -486,11 +487,11 @@ def test_idempotent_calls_are_retried_through_injected_503s(
 ) -> None:
     # Given a proxy in front of the stack that fails the first two requests with 503 (Retry-After: 1)
     invite = site.invite()
-    VisitorClient(invite.registration_url).consent()
+    VisitorClient(invite.registration_url, **STACK_CLIENT).consent()
     proxy = flaky_proxy(2)
     link = invite.registration_url.replace(live_stack["api_url"], proxy.url)
     sleeps: list[float] = []
-    visitor = VisitorClient(link, sleep=sleeps.append)
+    visitor = VisitorClient(link, sleep=sleeps.append, **STACK_CLIENT)
 
     # When the visitor enrolls (a POST carrying an Idempotency-Key) through it
     enrollment = visitor.enroll(list(face_cast.a_enroll))
@@ -517,8 +518,10 @@ def test_non_idempotent_calls_are_not_retried_and_retries_end(
     # Given a proxy that fails everything with 503
     proxy = flaky_proxy(1_000)
     sleeps: list[float] = []
-    admin = AdminClient(proxy.url, live_stack["admin"]["token"], sleep=sleeps.append, retries=3)
-    terminal = TerminalClient(proxy.url, site.terminal.key_id, site.terminal.secret, sleep=sleeps.append)
+    admin = AdminClient(proxy.url, live_stack["admin"]["token"], sleep=sleeps.append, retries=3, **STACK_CLIENT)
+    terminal = TerminalClient(
+        proxy.url, site.terminal.key_id, site.terminal.secret, sleep=sleeps.append, **STACK_CLIENT
+    )
 
     # When a creation (POST), a verify and an erase (DELETE) are attempted
     with pytest.raises(ServiceUnavailableError) as create:
@@ -545,7 +548,13 @@ def test_verify_is_retried_only_when_nothing_was_sent(site: Site) -> None:
     sleeps: list[float] = []
     dead = f"http://127.0.0.1:{free_port()}"
     terminal = TerminalClient(
-        dead, site.terminal.key_id, site.terminal.secret, transport=transport, sleep=sleeps.append, retries=2
+        dead,
+        site.terminal.key_id,
+        site.terminal.secret,
+        transport=transport,
+        sleep=sleeps.append,
+        retries=2,
+        **STACK_CLIENT,
     )
 
     # When it verifies
@@ -592,7 +601,7 @@ def test_concurrent_requests_keep_their_own_event(monkeypatch: pytest.MonkeyPatc
         unsigned: dict[str, BaseException] = {}
 
         def send_unsigned() -> None:
-            client = TerminalClient(api_url, "key_a", "secret-a", retries=0)
+            client = TerminalClient(api_url, "key_a", "secret-a", retries=0, **STACK_CLIENT)
             try:
                 client.request("POST", "/doors/door_a/verify", body=b"a", content_type="image/jpeg", idempotent=False)
             except AuthenticationError as exc:
@@ -601,7 +610,7 @@ def test_concurrent_requests_keep_their_own_event(monkeypatch: pytest.MonkeyPatc
         worker = threading.Thread(target=send_unsigned)
         worker.start()
         assert first_inside.wait(10)
-        stale = TerminalClient(api_url, "key_b", "secret-b", retries=0)
+        stale = TerminalClient(api_url, "key_b", "secret-b", retries=0, **STACK_CLIENT)
         path = "/doors/door_b/verify"
         headers = signature_headers("key_b", "secret-b", "POST", path, b"b", timestamp=int(time.time()) - 3600)
         with pytest.raises(AuthenticationError) as skewed:
