@@ -99,10 +99,10 @@ sam-check: sam-venv venv models node_modules/.stamp  ## sam validate --lint, cfn
 test: bootstrap system-deps node_modules/.stamp lint sam-check  ## every check (the CI command)
 	$(PY) -m pytest tests -q
 
-soak-e2e: bootstrap node_modules/.stamp  ## the e2e suite 5 times in a row under stress-ng CPU load (RUNS=5)
+soak-e2e: bootstrap node_modules/.stamp  ## the e2e suite 5 times in a row under stress-ng CPU load (RUNS=5 WORKERS=4 LOAD=100)
 	@command -v stress-ng >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends stress-ng; }
 	$(MAKE) system-deps
-	scripts/soak-e2e $(or $(RUNS),5)
+	scripts/soak-e2e $(or $(RUNS),5) $(or $(WORKERS),$$(( $$(nproc) * 2 ))) $(or $(LOAD),100)
 
 clean:  ## remove build outputs (keeps the virtualenv)
 	rm -rf build .aws-sam .facegate test-artifacts
