@@ -165,6 +165,12 @@ def test_enrollment_requires_consent_and_reports_quality_reasons(stack: Any) -> 
     # Then each refusal is audited with its reason and no image
     kinds = [(r.kind.value, r.reason) for r in stack.services.audit.records]
     assert ("enroll_refused", "multiple_faces") in kinds
+    # And an admin reads them through the API (records without details carry an empty object)
+    listed = stack.admin("GET", f"/sites/{stack.site_id}/audit", query="event=enroll_refused")
+    assert listed.status == 200, listed.json()
+    items = listed.json()["items"]
+    assert {item["reason"] for item in items} >= {"multiple_faces", "too_dark", "no_face"}
+    assert all(item["details"] == {} for item in items)
 
 
 def test_consent_requires_current_version_and_explicit_acceptance(stack: Any) -> None:

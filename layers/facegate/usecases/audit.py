@@ -21,14 +21,16 @@ def record_event(
     """Append one audit record (never an image, template, token or secret) and return it.
 
     ``facts`` are the record's other fields by name (see :class:`AuditRecord`: door, terminal, visitor,
-    decision, reason, mode, similarity, threshold, model id, latency, details); the measurements are rounded
-    to :data:`DECIMALS`. The record expires after the configured audit retention (days).
+    decision, reason, mode, similarity, threshold, model id, latency, details); None leaves a field at its
+    default; the measurements are rounded to :data:`DECIMALS`. The record expires after the configured audit
+    retention (days).
 
     Raises:
         TypeError: a fact that is not a field of :class:`AuditRecord`.
     """
     now = services.clock()
-    rounded = {name: round(facts[name], places) for name, places in DECIMALS.items() if facts.get(name) is not None}
+    facts = {name: value for name, value in facts.items() if value is not None}  # None: the field's default
+    rounded = {name: round(facts[name], places) for name, places in DECIMALS.items() if name in facts}
     record = AuditRecord(
         site_id=site_id,
         event_id=event_id or tokens.new_id("evt"),
