@@ -319,6 +319,29 @@ class ChromiumThread:
 
         return self.run(start)
 
+    def mark(self) -> tuple[int, frozenset[int]]:
+        """What is open now: how many browsers were launched, and their pages' contexts (see :meth:`close_since`)."""
+
+        def contexts() -> frozenset[int]:
+            return frozenset(id(context) for browser in self._browsers for context in browser.contexts)
+
+        return len(self._browsers), self.run(contexts)
+
+    def close_since(self, mark: tuple[int, frozenset[int]]) -> None:
+        """Close what was opened after ``mark``: browsers launched since, and contexts (pages) opened since in the
+        browsers launched before. An open kiosk or visitor page keeps its camera, QR scanner and timers running."""
+        launched, contexts = mark
+
+        def stop() -> None:
+            for browser in self._browsers[:launched]:
+                for context in browser.contexts:
+                    if id(context) not in contexts:
+                        context.close()
+            while len(self._browsers) > launched:
+                self._browsers.pop().close()
+
+        self.run(stop)
+
     def close(self) -> None:
         def stop() -> None:
             for browser in self._browsers:
@@ -340,6 +363,19 @@ def chromium() -> Iterator[ChromiumThread]:
     thread = ChromiumThread()
     yield thread
     thread.close()
+
+
+@pytest.fixture(autouse=True)
+def _browser_closed_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's own browsers and pages are closed when it ends (browsers of module fixtures stay open): pages
+    left open would keep decoding their fake cameras for the rest of the suite, which then slows itself down."""
+    if "chromium" not in request.fixturenames:
+        yield
+        return
+    chromium: ChromiumThread = request.getfixturevalue("chromium")
+    mark = chromium.mark()
+    yield
+    chromium.close_since(mark)
 
 
 @pytest.fixture
