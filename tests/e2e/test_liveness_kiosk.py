@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import secrets
 import time
 import urllib.error
@@ -192,17 +193,17 @@ def plane_turned(image: Image.Image, yaw_deg: float) -> Image.Image:
 
 
 DECISION_RECORDER = """() => {
-  window.__decision = null;
+  delete document.documentElement.dataset.firstDecision;
   const result = document.querySelector('#result');
   new MutationObserver((_, observer) => {
     if (['grant', 'deny', 'error', 'wait'].includes(result.dataset.decision)) {
-      window.__decision = document.querySelector('#result-decision').innerText;
+      document.documentElement.dataset.firstDecision = document.querySelector('#result-decision').innerText;
       observer.disconnect();
     }
   }).observe(result, { attributes: true, childList: true, subtree: true, characterData: true });
 }"""
-"""Records the title of the first decision the result box shows (it goes back to idle a few seconds later, so
-a loaded machine may look after that)."""
+"""Records the title of the first decision the result box shows in ``<html data-first-decision>`` (the box goes
+back to idle a few seconds later, so a loaded machine may look after that); tests wait for it with ``expect``."""
 
 
 def kiosk_attempt(
@@ -229,7 +230,7 @@ def kiosk_attempt(
     request = sent.value
     answer = request.response()
     assert answer is not None
-    page.wait_for_function("window.__decision !== null")
+    expect(page.locator("html")).to_have_attribute("data-first-decision", re.compile(r"\S"))
     expect(page.locator("#challenge")).to_be_hidden()
     recorder.screenshot("result")
     headers = request.all_headers()
@@ -243,7 +244,7 @@ def kiosk_attempt(
         "body": body,
         "n_frames": len(parse_multipart(body, headers.get("content-type", ""))),
         "shown": page.evaluate("window.__shown"),
-        "title": page.evaluate("window.__decision"),
+        "title": page.locator("html").get_attribute("data-first-decision"),
     }
 
 
