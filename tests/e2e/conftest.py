@@ -122,7 +122,13 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         sys.executable, "-m", "facegate_tools.cli", "serve", "--port", str(port),
         "--template", str(REPO / "template.yaml"), "--state-file", str(state_file),
     ]  # fmt: skip
-    environment = {**os.environ, "FACEGATE_MODEL_DIR": str(model_dir.resolve())}
+    # A head-turn challenge lives 10 s on AWS; a kiosk page on a loaded test machine can take longer to prompt,
+    # capture and send (the expiry itself is tested in tests/unit/test_liveness_protocol.py).
+    environment = {
+        **os.environ,
+        "FACEGATE_MODEL_DIR": str(model_dir.resolve()),
+        "FACEGATE_CHALLENGE_TTL_SECONDS": "60",
+    }
     with log.open("wb") as output:
         process = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, env=environment)
     try:

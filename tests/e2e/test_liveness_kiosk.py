@@ -336,7 +336,7 @@ def test_a_visitor_following_the_prompts_is_granted_a_moved_photo_and_a_replay_a
     ], [r.to_dict() for r in records]
     details = [r.raw.get("details") or {} for r in records]
     assert [d.get("liveness") for d in details] == ["passed", "failed", "failed"], details  # type: ignore[union-attr]
-    assert details[1].get("liveness_reason") in {"planar", "no_movement", "wrong_direction"}, details[1]  # type: ignore[union-attr]
+    assert details[1].get("liveness_reason") in {"planar", "no_movement", "wrong_direction"}, details  # type: ignore[union-attr]
     assert details[2].get("liveness_reason") == "challenge_invalid", details[2]  # type: ignore[union-attr]
     assert records[1].similarity is None, "a failed liveness check is decided before any matching"
 
