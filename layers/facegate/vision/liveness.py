@@ -96,9 +96,10 @@ class LivenessThresholds:
     replay_hamming: int = 12
     """A frame whose :func:`replay_key` is at most this many bits from a remembered key of an earlier challenge
     repeats it; a challenge is replayed when every step has such a frame. Measured on east-asian-dev: a frame
-    re-encoded and resized moves median 4 bits, max 12; two photos of one person are this close in 7% of pairs,
-    two people in 0.008% (a busy door with 600 remembered frames of other visitors refused 0 of 1,000 bona fide
-    challenges; the 63-bit pHash of the chip used before refused 70% at 300 frames)."""
+    re-encoded and resized moves median 4 bits, p99 11, max 14 (`facegate eval liveness`, 288 replays); two
+    photos of one person are this close in 7% of pairs, two people in 0.008% (a busy door with 600 remembered
+    frames of other visitors refused 0 of 1,000 bona fide challenges; the 63-bit pHash of the chip used before
+    refused 70% at 300 frames)."""
     min_consistency: float = 0.4
     """Least descriptor cosine between two frames of one step or of consecutive steps (:func:`consistency`).
     Measured: spliced sequences of two people reach 0.384 (east-asian-dev) and 0.393 (LFW dev); at 0.35 4/300
