@@ -50,19 +50,26 @@ GENUINE_PERCENTILES = 101
 Vector = npt.NDArray[np.float32]
 
 
-def cell(identities: dict[str, list[Vector]], k: int, f: int) -> dict[str, Any] | None:
-    """Score statistics of templates fusing ``k`` images against probes fusing ``f`` images."""
+def cell(
+    identities: dict[str, list[Vector]], k: int, f: int, probe_vectors: dict[str, list[Vector]] | None = None
+) -> dict[str, Any] | None:
+    """Score statistics of templates fusing ``k`` images against probes fusing ``f`` images.
+
+    ``probe_vectors``: the same images described another way for the probe role (what-if measurements of
+    role-specific preprocessing); by default the probes use ``identities``' vectors too.
+    """
     templates: list[Vector] = []
     probes: list[Vector] = []
     owners: list[int] = []
-    for vectors in identities.values():
+    for identity, vectors in identities.items():
+        as_probes = vectors if probe_vectors is None else probe_vectors[identity]
         if len(vectors) >= k + f:
             templates.append(fuse(np.stack(vectors[:k])))
             owner = len(templates) - 1
-            rest = vectors[k:]
+            rest = as_probes[k:]
         else:
             owner = -1
-            rest = vectors
+            rest = as_probes
         for start in range(0, len(rest) - f + 1, f):
             probes.append(fuse(np.stack(rest[start : start + f])))
             owners.append(owner)
