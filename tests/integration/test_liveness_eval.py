@@ -144,3 +144,93 @@ def test_cli_refuses_a_missing_root(tmp_path: Path, capsys: pytest.CaptureFixtur
     # When the root does not exist / Then usage error 2 with a message
     assert main(["eval", "liveness", "--root", str(tmp_path / "absent")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def _write_recording(root: Path, name: str, steps: tuple[Movement, ...], frames: list[bytes], kind: str = "") -> None:
+    folder = root / name
+    folder.mkdir()
+    (folder / "steps.txt").write_text(" ".join(step.value for step in steps) + "\n")
+    if kind:
+        (folder / "kind.txt").write_text(kind)
+    for step, data in enumerate(frames):
+        (folder / f"{step}-frame.jpg").write_bytes(data)
+
+
+def test_recorded_challenges_are_judged_as_the_door_judges_them(
+    engine: FaceEngine,
+    photos: list[Photo],
+    models: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a field test's folder: a real turn of one person (bona fide), a photo moved as a plane ("print") and
+    # a still photo ("screen"), each recorded as steps.txt and one frame per step
+    passing = [
+        s for s in bona_fide_sequences(photos, random.Random(0)) if check_challenge(s.steps, s.observations()).passed
+    ]
+    assert passing, "the subset should hold a passing real turn"
+    turn = passing[0]
+    _write_recording(tmp_path, "a-turn", turn.steps, [photo.data for photo in turn.photos])
+    planar_steps = (Movement.STRAIGHT, Movement.LEFT, Movement.UP)
+    planar = held_photo_frames(_frontal(photos), planar_steps, random.Random(3), bent=False)
+    _write_recording(tmp_path, "b-print", planar_steps, planar, kind="print")
+    still_steps = (Movement.STRAIGHT, Movement.RIGHT)
+    still = still_frames(_frontal(photos), 2, random.Random(4))
+    _write_recording(tmp_path, "c-screen", still_steps, still, kind="screen")
+    monkeypatch.setenv("FACEGATE_MODEL_DIR", str(models))
+
+    # When the recordings are evaluated
+    status = main(["eval", "liveness", "--recorded", str(tmp_path), "--json"])
+
+    # Then each verdict is the door's verdict on the same frames, and BPCER / APCER count them
+    assert status == 0
+    report = json.loads(capsys.readouterr().out)
+    expected = {}
+    for name, steps, frames in (
+        ("a-turn", turn.steps, [photo.data for photo in turn.photos]),
+        ("b-print", planar_steps, planar),
+        ("c-screen", still_steps, still),
+    ):
+        observed = observe_frames(engine, frames)
+        assert observed is not None
+        expected[name] = check_challenge(steps, observed)
+    assert {line["name"]: (line["passed"], line["reason"]) for line in report["recordings"]} == {
+        name: (verdict.passed, verdict.reason) for name, verdict in expected.items()
+    }
+    assert report["n_bona_fide"] == 1 and report["bpcer"] == 0.0
+    assert report["n_attacks"] == {"print": 1, "screen": 1}
+    assert report["apcer"] == {"print": 0.0, "screen": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"0-a.jpg": b"x", "1-a.jpg": b"x"}, "steps.txt is missing"),
+        ({"steps.txt": b"straight sideways", "0-a.jpg": b"x", "1-a.jpg": b"x"}, "steps are"),
+        ({"steps.txt": b"straight left left", "0-a.jpg": b"x"}, "no two consecutive equal"),
+        ({"steps.txt": b"straight,left", "0-a.jpg": b"x"}, "no frame for step 1"),
+        ({"steps.txt": b"straight left", "0-a.jpg": b"x", "1-a.jpg": b"x", "2-a.jpg": b"x"}, "names step 2"),
+        ({"steps.txt": b"straight left", "kind.txt": b"Print Attack!", "0-a.jpg": b"x", "1-a.jpg": b"x"}, "kind.txt"),
+    ],
+)
+def test_a_malformed_recording_is_a_usage_error_that_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, bytes], message: str
+) -> None:
+    # Given a recording folder that breaks the layout
+    folder = tmp_path / "visitor-07"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    # When it is evaluated / Then usage error 2, naming the folder and what is wrong (before any engine work)
+    assert main(["eval", "liveness", "--recorded", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "visitor-07" in error and message in error, error
+
+
+def test_recorded_needs_a_folder_with_recordings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # When the folder is missing or empty / Then usage error 2 with a message
+    assert main(["eval", "liveness", "--recorded", str(tmp_path / "absent")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["eval", "liveness", "--recorded", str(tmp_path)]) == 2
+    assert "no recording" in capsys.readouterr().err

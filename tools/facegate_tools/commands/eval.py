@@ -79,7 +79,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "liveness",
         help="presentation attacks built from the images (planar, still, replay, splice, bent): APCER and BPCER",
     )
-    liveness.add_argument("--root", type=Path, required=True, help="folder per identity")
+    source = liveness.add_mutually_exclusive_group(required=True)
+    source.add_argument("--root", type=Path, help="folder per identity: attacks and a bona fide proxy built from it")
+    source.add_argument(
+        "--recorded",
+        type=Path,
+        help="folder of recorded challenges (a field test): one folder each with steps.txt, frames <step>-*.jpg "
+        "and optionally kind.txt (bona_fide or an attack label)",
+    )
     liveness.add_argument("--seed", type=int, default=0)
     liveness.add_argument(
         "--max-sources", type=int, default=300, help="photos rendered per attack type, replays and splices (300)"
@@ -214,7 +221,23 @@ def run_liveness(args: argparse.Namespace) -> int:
     import sys
 
     from facegate_tools.evaluation.liveness import evaluate_liveness, print_table
+    from facegate_tools.evaluation.recorded import RecordingError, evaluate_recorded, print_recorded, read_recordings
 
+    if args.recorded is not None:
+        if not args.recorded.is_dir():
+            print(f"--recorded {args.recorded} is not a folder", file=sys.stderr)
+            return 2
+        try:
+            recordings = read_recordings(args.recorded)
+        except RecordingError as error:
+            print(f"--recorded: {error}", file=sys.stderr)
+            return 2
+        recorded = evaluate_recorded(load_engine(), args.recorded, recordings)
+        if args.json:
+            print(json.dumps(recorded, indent=2))
+        else:
+            print_recorded(recorded)
+        return 0
     if args.max_sources < 1 or (args.max_identities is not None and args.max_identities < 1):
         print("--max-sources and --max-identities take whole numbers >= 1", file=sys.stderr)
         return 2
