@@ -1,7 +1,8 @@
-"""Two measured alternatives for the open targets, neither shipped (docs/door-policy.md, docs/threat-model.md).
+"""Measured alternatives for the open targets, none shipped (docs/door-policy.md, docs/measurements.md).
 
     .venv/bin/python scripts/measure_alternatives.py door       [--shared ../shared]
     .venv/bin/python scripts/measure_alternatives.py liveness   [--shared ../shared] [--seeds 0,1]
+    .venv/bin/python scripts/measure_alternatives.py candidate  --onnx FILE [--mean 127.5] [--std 127.5] [--bgr]
 
 ``door``: can test-time augmentation lift face-only entry at a 10-visitor door (issue 11 asks 0.80 of
 east-asian-dev visitors with one frame)? Every image of both data sets is described plain, with its mirror
@@ -18,6 +19,10 @@ per-frame template threshold: BPCER of the proxy and APCER of the splice attack 
 sequences; the template of a person is up to three of their photos not used in the sequence, and only sequences
 whose people have such a photo are counted; a splice is accepted when every frame matches either person's
 template).
+
+``candidate``: the same policy table for another recognizer (an ONNX file taking 112x112 ArcFace-aligned chips)
+on facegate's own detection and alignment, beside SFace: what a better recognizer would give the door before
+anyone integrates it. Prints its time per face too.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import argparse
 import dataclasses
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,26 +141,82 @@ def door(shared: Path) -> None:
         ("flip + 6 moves, selfies only", "flip + 6 moves", "plain"),
         ("flip + 6 moves, both", "flip + 6 moves", "flip + 6 moves"),
     ]
-    print("face-only threshold at standard and the share of genuine probes above it (east-asian-dev / LFW dev)")
+    print(POLICY_TABLE_TITLE)
     for label, template_role, probe_role in variants:
         calibration = calibration_of(
             owners,
             {name: d[template_role] for name, d in described.items()},
             {name: d[probe_role] for name, d in described.items()},
         )
-        policy = DoorPolicy(calibration)
-        print(f"\n{label}")
-        for k in range(1, 6):
-            row = [f"  K={k}"]
-            for n, f in ((1, 1), (10, 1), (10, 2), (10, 3)):
-                threshold = policy.face_only(SecurityLevel.STANDARD, n, k, f).threshold
-                if threshold is None:
-                    row.append(f"N={n:<2d} F={f}: off            ")
-                    continue
-                rates = [calibration.cell(name, k, f) for name in DATASETS]
-                shares = " / ".join(f"{c.tar(threshold):.3f}" if c else "-" for c in rates)
-                row.append(f"N={n:<2d} F={f}: {threshold:.3f} {shares}")
-            print(" | ".join(row))
+        print_policy(label, calibration, ((1, 1), (10, 1), (10, 2), (10, 3)))
+
+
+POLICY_TABLE_TITLE = (
+    "face-only threshold at standard and the share of genuine probes above it (east-asian-dev / LFW dev)"
+)
+
+
+def print_policy(label: str, calibration: Calibration, doors: Sequence[tuple[int, int]]) -> None:
+    """Per K: the face-only threshold at each (N, F) of ``doors`` and each data set's genuine share above it."""
+    policy = DoorPolicy(calibration)
+    print(f"\n{label}")
+    for k in range(1, 6):
+        row = [f"  K={k}"]
+        for n, f in doors:
+            threshold = policy.face_only(SecurityLevel.STANDARD, n, k, f).threshold
+            if threshold is None:
+                row.append(f"N={n:<3d} F={f}: off            ")
+                continue
+            rates = [calibration.cell(name, k, f) for name in DATASETS]
+            shares = " / ".join(f"{c.tar(threshold):.3f}" if c else "-" for c in rates)
+            row.append(f"N={n:<3d} F={f}: {threshold:.3f} {shares}")
+        claim = policy.claim(SecurityLevel.STANDARD, k, 1)
+        row.append(f"claim F=1: {claim.threshold:.3f} {claim.expected_tar:.3f}")
+        print(" | ".join(row))
+
+
+def candidate(shared: Path, onnx_file: Path, mean: float, std: float, bgr: bool) -> None:
+    """The door policy's table for another recognizer on facegate's own detection and ArcFace alignment.
+
+    ``onnx_file`` takes (N, 3, 112, 112) float chips, (pixel - ``mean``) / ``std``, RGB unless ``bgr``, and
+    returns one descriptor per chip.
+    """
+    import time
+
+    import onnxruntime as ort
+
+    engine = load_engine()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+    name_in = session.get_inputs()[0].name
+
+    def embed(chips: Chips) -> Raw:
+        ordered = chips[..., ::-1] if bgr else chips
+        rows = []
+        for chip in ordered:
+            tensor = ((chip.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
+            rows.append(np.asarray(session.run(None, {name_in: np.ascontiguousarray(tensor)})[0][0], np.float32))
+        return np.stack(rows)
+
+    owners: dict[str, list[str]] = {}
+    ours: dict[str, Raw] = {}
+    theirs: dict[str, Raw] = {}
+    seconds, count = 0.0, 0
+    for name, pick in DATASETS.items():
+        owners[name], chips = chips_of(engine, shared / "datasets" / name, pick)
+        ours[name] = l2_normalise(
+            np.concatenate([engine.embedder.embed(chips[i : i + 64]) for i in range(0, len(chips), 64)])
+        )
+        started = time.perf_counter()
+        theirs[name] = l2_normalise(embed(chips))
+        seconds += time.perf_counter() - started
+        count += len(chips)
+    print(f"{onnx_file.name}: {1000 * seconds / count:.1f} ms per face, one thread ({count} faces)")
+    print(POLICY_TABLE_TITLE)
+    doors = ((1, 1), (10, 1), (100, 1), (10, 2), (100, 2), (10, 3))
+    print_policy("SFace (shipped)", calibration_of(owners, ours, ours), doors)
+    print_policy(onnx_file.name, calibration_of(owners, theirs, theirs), doors)
 
 
 Photos = dict[str, list[live.Photo]]
@@ -224,18 +285,24 @@ def liveness(shared: Path, seeds: Sequence[int]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("door", "liveness"))
+    parser.add_argument("what", choices=("door", "liveness", "candidate"))
+    parser.add_argument("--onnx", type=Path, help="candidate: the recognizer's ONNX file")
+    parser.add_argument("--mean", type=float, default=127.5, help="candidate: input mean (127.5)")
+    parser.add_argument("--std", type=float, default=127.5, help="candidate: input scale (127.5)")
+    parser.add_argument("--bgr", action="store_true", help="candidate: the model takes BGR chips")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="folder holding datasets/")
     parser.add_argument("--seeds", default="0,1", help="liveness: seeds of the sequence draws")
     args = parser.parse_args()
     if not all((args.shared / "datasets" / name).is_dir() for name in DATASETS):
         sys.exit(f"{args.shared}/datasets needs {' and '.join(DATASETS)}")
-    run: Callable[[], None] = (
-        (lambda: door(args.shared))
-        if args.what == "door"
-        else (lambda: liveness(args.shared, [int(s) for s in args.seeds.split(",")]))
-    )
-    run()
+    if args.what == "door":
+        door(args.shared)
+    elif args.what == "liveness":
+        liveness(args.shared, [int(s) for s in args.seeds.split(",")])
+    elif args.onnx is None or not args.onnx.is_file():
+        sys.exit("candidate needs --onnx FILE")
+    else:
+        candidate(args.shared, args.onnx, args.mean, args.std, args.bgr)
 
 
 if __name__ == "__main__":
