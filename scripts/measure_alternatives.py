@@ -22,7 +22,8 @@ template).
 
 ``candidate``: the same policy table for another recognizer (an ONNX file taking 112x112 ArcFace-aligned chips)
 on facegate's own detection and alignment, beside SFace: what a better recognizer would give the door before
-anyone integrates it. Prints its time per face too.
+anyone integrates it, and the liveness consistency check's trade-off (proxy BPCER against splice APCER) with its
+descriptors. Prints its time per face too.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from PIL import Image
 from facegate.domain.models import SecurityLevel
 from facegate.domain.policy import Calibration, DoorPolicy
 from facegate.vision.engine import FaceEngine, fuse, l2_normalise, pick_face
-from facegate.vision.liveness import LIVENESS_THRESHOLDS, LivenessThresholds, check_challenge
+from facegate.vision.liveness import LIVENESS_THRESHOLDS, FrameObservation, LivenessThresholds, check_challenge
 from facegate_tools.engine import load_engine
 from facegate_tools.evaluation import liveness as live
 from facegate_tools.evaluation.datasets import read_identities
@@ -217,6 +218,32 @@ def candidate(shared: Path, onnx_file: Path, mean: float, std: float, bgr: bool)
     doors = ((1, 1), (10, 1), (100, 1), (10, 2), (100, 2), (10, 3))
     print_policy("SFace (shipped)", calibration_of(owners, ours, ours), doors)
     print_policy(onnx_file.name, calibration_of(owners, theirs, theirs), doors)
+
+    print("\nliveness consistency: BPCER of the photo proxy and splice APCER per min_consistency (seeds 0 and 1)")
+    for name in DATASETS:
+        photos = live.load_photos(engine, shared / "datasets" / name)
+        redescribed = []
+        for photo in photos:
+            ((_, _, chip),) = engine.observe([photo.data])
+            seen = photo.observation
+            vector = l2_normalise(embed(chip[None]))[0]
+            observation = FrameObservation(seen.landmarks, vector, seen.fingerprint, seen.step)
+            redescribed.append(dataclasses.replace(photo, observation=observation))
+        for label, group in (("SFace", photos), (onnx_file.name, redescribed)):
+            bona_fide: list[live.Sequence3] = []
+            splices: list[live.Sequence3] = []
+            for seed in (0, 1):
+                rng = random.Random(seed)
+                bona_fide += live.bona_fide_sequences(group, rng)
+                splices += live.splice_sequences(group, 300, rng)
+            for consistency in (0.25, 0.3, 0.35, 0.4):
+                thresholds = dataclasses.replace(LIVENESS_THRESHOLDS, min_consistency=consistency)
+                refused = sum(not check_challenge(q.steps, q.observations(), (), thresholds).passed for q in bona_fide)
+                passed = sum(check_challenge(q.steps, q.observations(), (), thresholds).passed for q in splices)
+                print(
+                    f"  {name} {label} {consistency:.2f}: BPCER {refused}/{len(bona_fide)} = "
+                    f"{refused / len(bona_fide):.3f}, splice {passed}/{len(splices)} = {passed / len(splices):.4f}"
+                )
 
 
 Photos = dict[str, list[live.Photo]]
