@@ -212,6 +212,7 @@ def test_recorded_challenges_are_judged_as_the_door_judges_them(
         ({"steps.txt": b"straight,left", "0-a.jpg": b"x"}, "no frame for step 1"),
         ({"steps.txt": b"straight left", "0-a.jpg": b"x", "1-a.jpg": b"x", "2-a.jpg": b"x"}, "names step 2"),
         ({"steps.txt": b"straight left", "kind.txt": b"Print Attack!", "0-a.jpg": b"x", "1-a.jpg": b"x"}, "kind.txt"),
+        ({"steps.txt": b"\xff\xfe straight", "0-a.jpg": b"x"}, "not UTF-8"),
     ],
 )
 def test_a_malformed_recording_is_a_usage_error_that_names_it(

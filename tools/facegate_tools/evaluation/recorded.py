@@ -58,17 +58,24 @@ class Recording:
     frames: tuple[tuple[int, Path], ...]
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecordingError(f"{path.parent.name}: {path.name} is not UTF-8 text") from None
+
+
 def read_recording(folder: Path) -> Recording:
     """The recording in ``folder``.
 
     Raises:
-        RecordingError: no or bad ``steps.txt``, a bad ``kind.txt``, a frame of an unknown step, a step without
-            a frame, or more than :data:`MAX_FRAMES` frames.
+        RecordingError: no or bad ``steps.txt``, a bad ``kind.txt`` (either not UTF-8 text), a frame of an
+            unknown step, a step without a frame, or more than :data:`MAX_FRAMES` frames.
     """
     steps_file = folder / "steps.txt"
     if not steps_file.is_file():
         raise RecordingError(f"{folder.name}: steps.txt is missing")
-    words = [w for w in _SEPARATORS.split(steps_file.read_text(encoding="utf-8").strip().lower()) if w]
+    words = [w for w in _SEPARATORS.split(_text(steps_file).strip().lower()) if w]
     try:
         steps = tuple(Movement(word) for word in words)
     except ValueError:
@@ -77,7 +84,7 @@ def read_recording(folder: Path) -> Recording:
     if len(steps) < 2 or any(a == b for a, b in itertools.pairwise(steps)):
         raise RecordingError(f"{folder.name}: a challenge has two or more steps, no two consecutive equal")
     kind_file = folder / "kind.txt"
-    kind = kind_file.read_text(encoding="utf-8").strip().lower() if kind_file.is_file() else BONA_FIDE
+    kind = _text(kind_file).strip().lower() if kind_file.is_file() else BONA_FIDE
     if not _LABEL.match(kind):
         raise RecordingError(f"{folder.name}: kind.txt should hold bona_fide or a short label (a-z, 0-9, _)")
     frames = []
@@ -99,12 +106,13 @@ def read_recording(folder: Path) -> Recording:
 
 
 def read_recordings(root: Path) -> list[Recording]:
-    """Every recording under ``root`` (one folder each, sorted by name).
+    """Every recording under ``root`` (one folder each, sorted by name; hidden folders are skipped).
 
     Raises:
         RecordingError: ``root`` holds no recording, or one of them is malformed.
     """
-    recordings = [read_recording(folder) for folder in sorted(root.iterdir()) if folder.is_dir()]
+    folders = [f for f in sorted(root.iterdir()) if f.is_dir() and not f.name.startswith(".")]
+    recordings = [read_recording(folder) for folder in folders]
     if not recordings:
         raise RecordingError(f"{root} holds no recording folder (see facegate eval liveness --help)")
     return recordings
