@@ -229,6 +229,18 @@ def test_a_malformed_recording_is_a_usage_error_that_names_it(
     assert "visitor-07" in error and message in error, error
 
 
+def test_a_recorded_frame_that_is_not_an_image_is_a_usage_error(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a well-formed recording whose second frame is not an image
+    monkeypatch.setenv("FACEGATE_MODEL_DIR", str(models))
+    _write_recording(tmp_path, "visitor-08", (Movement.STRAIGHT, Movement.LEFT), [b"\xff\xd8 not a jpeg", b"junk"])
+    # When it is evaluated / Then usage error 2 naming the recording and the decoder's code
+    assert main(["eval", "liveness", "--recorded", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "visitor-08" in error and "could not be read" in error, error
+
+
 def test_recorded_needs_a_folder_with_recordings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # When the folder is missing or empty / Then usage error 2 with a message
     assert main(["eval", "liveness", "--recorded", str(tmp_path / "absent")]) == 2

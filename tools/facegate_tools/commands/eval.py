@@ -229,10 +229,10 @@ def run_liveness(args: argparse.Namespace) -> int:
             return 2
         try:
             recordings = read_recordings(args.recorded)
+            recorded = evaluate_recorded(load_engine(), args.recorded, recordings)
         except RecordingError as error:
             print(f"--recorded: {error}", file=sys.stderr)
             return 2
-        recorded = evaluate_recorded(load_engine(), args.recorded, recordings)
         if args.json:
             print(json.dumps(recorded, indent=2))
         else:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from facegate.errors import FacegateError, FaceRejected
 from facegate.vision.engine import FaceEngine
 from facegate.vision.liveness import (
     LIVENESS_THRESHOLDS,
@@ -33,8 +34,9 @@ from facegate.vision.liveness import (
     LivenessThresholds,
     Movement,
     check_challenge,
+    fingerprint,
 )
-from facegate_tools.evaluation.liveness import Measures, Tally, observe_frames
+from facegate_tools.evaluation.liveness import Measures, Tally
 from facegate_tools.evaluation.runner import progress
 
 BONA_FIDE: Final = "bona_fide"
@@ -134,23 +136,25 @@ def evaluate_recorded(
     the engine finds no face counts as refused (``no_face``).
 
     Raises:
-        RecordingError: as :func:`read_recordings`.
+        RecordingError: as :func:`read_recordings`, or a frame that cannot be decoded (not an image, too large).
     """
     recordings = read_recordings(root) if recordings is None else recordings
     tallies: dict[str, Tally] = {}
     measures = Measures()
     lines = []
     for recording in progress(recordings, "recorded "):
-        frames = [path.read_bytes() for _, path in recording.frames]
-        observed = observe_frames(engine, frames)
         tally = tallies.setdefault(recording.kind, Tally())
-        if observed is None:
+        try:
+            observed = engine.observe([path.read_bytes() for _, path in recording.frames])
+        except FaceRejected:
             tally.add(None)
             lines.append({"name": recording.name, "kind": recording.kind, "passed": False, "reason": "no_face"})
             continue
+        except FacegateError as error:
+            raise RecordingError(f"{recording.name}: a frame could not be read ({error.code})") from None
         observations = [
-            FrameObservation(seen.landmarks, seen.descriptor, seen.fingerprint, step)
-            for seen, (step, _) in zip(observed, recording.frames, strict=True)
+            FrameObservation(detection.landmarks, descriptor, fingerprint(chip), step)
+            for (detection, descriptor, chip), (step, _) in zip(observed, recording.frames, strict=True)
         ]
         verdict = check_challenge(recording.steps, observations, (), thresholds)
         tally.add(verdict)
