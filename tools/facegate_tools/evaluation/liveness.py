@@ -30,6 +30,7 @@ often).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import math
@@ -579,14 +580,7 @@ def evaluate_liveness(
         "root": str(root),
         "seed": seed,
         "model_id": engine.model_id,
-        "thresholds": {
-            "min_yaw_change": thresholds.min_yaw_change,
-            "min_pitch_change": thresholds.min_pitch_change,
-            "min_parallax": thresholds.min_parallax,
-            "duplicate_hamming": thresholds.duplicate_hamming,
-            "min_consistency": thresholds.min_consistency,
-            "replay_hamming": thresholds.replay_hamming,
-        },
+        "thresholds": dataclasses.asdict(thresholds),
         "apcer": {kind: _rate(t.accepted, t.total) for kind, t in attacks.items()},
         "bpcer": _rate(bona.total - bona.accepted, bona.total),
         "n_attacks": {kind: t.total for kind, t in attacks.items()},

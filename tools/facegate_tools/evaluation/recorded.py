@@ -19,6 +19,7 @@ thresholds from) and one line per recording. Nothing is written; frames are read
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Sequence
@@ -176,13 +177,7 @@ def evaluate_recorded(
     return {
         "root": str(root),
         "model_id": engine.model_id,
-        "thresholds": {
-            "min_yaw_change": thresholds.min_yaw_change,
-            "min_pitch_change": thresholds.min_pitch_change,
-            "min_parallax": thresholds.min_parallax,
-            "duplicate_hamming": thresholds.duplicate_hamming,
-            "min_consistency": thresholds.min_consistency,
-        },
+        "thresholds": dataclasses.asdict(thresholds),
         "bpcer": _rate(bona.total - bona.accepted, bona.total),
         "n_bona_fide": bona.total,
         "n_bona_fide_refused": bona.total - bona.accepted,
