@@ -238,8 +238,7 @@ def candidate(shared: Path, onnx_file: Path, mean: float, std: float, bgr: bool)
                 splices += live.splice_sequences(group, 300, rng)
             for consistency in (0.25, 0.3, 0.35, 0.4):
                 thresholds = dataclasses.replace(LIVENESS_THRESHOLDS, min_consistency=consistency)
-                refused = sum(not check_challenge(q.steps, q.observations(), (), thresholds).passed for q in bona_fide)
-                passed = sum(check_challenge(q.steps, q.observations(), (), thresholds).passed for q in splices)
+                refused, passed = trade_off(bona_fide, splices, thresholds)
                 print(
                     f"  {name} {label} {consistency:.2f}: BPCER {refused}/{len(bona_fide)} = "
                     f"{refused / len(bona_fide):.3f}, splice {passed}/{len(splices)} = {passed / len(splices):.4f}"
@@ -270,6 +269,21 @@ def accepted(
     return any(all(float(p.observation.descriptor @ t) >= per_frame for p in sequence.photos) for t in templates)
 
 
+def trade_off(
+    bona_fide: Sequence[live.Sequence3],
+    splices: Sequence[live.Sequence3],
+    thresholds: LivenessThresholds,
+    per_frame: float | None = None,
+    by_identity: Photos | None = None,
+) -> tuple[int, int]:
+    """(bona fide sequences refused, splices accepted) under ``thresholds`` and, with ``per_frame``, the per-frame
+    template match (templates from ``by_identity``)."""
+    photos = by_identity or {}
+    refused = sum(not accepted(s, {s.photos[0].identity}, thresholds, per_frame, photos) for s in bona_fide)
+    passed = sum(accepted(s, {p.identity for p in s.photos}, thresholds, per_frame, photos) for s in splices)
+    return refused, passed
+
+
 def liveness(shared: Path, seeds: Sequence[int]) -> None:
     """Print BPCER of the proxy and splice APCER per consistency and per-frame template threshold."""
     engine = load_engine()
@@ -296,12 +310,7 @@ def liveness(shared: Path, seeds: Sequence[int]) -> None:
         for consistency in (0.4, 0.3, 0.2, 0.1):
             thresholds = dataclasses.replace(LIVENESS_THRESHOLDS, min_consistency=consistency)
             for per_frame in (None, 0.35, 0.454):
-                refused = sum(
-                    not accepted(s, {s.photos[0].identity}, thresholds, per_frame, by_identity) for s in bona_fide
-                )
-                passed = sum(
-                    accepted(s, {p.identity for p in s.photos}, thresholds, per_frame, by_identity) for s in splices
-                )
+                refused, passed = trade_off(bona_fide, splices, thresholds, per_frame, by_identity)
                 frame = "none " if per_frame is None else f"{per_frame:.3f}"
                 print(
                     f"  consistency {consistency:.2f}, every frame vs template {frame}: "

@@ -81,20 +81,15 @@ def people(engine: Any, root: Path) -> list[Person]:
             continue
         straight = min(yaw, key=lambda pose: abs(yaw[pose]))
         as_taken = list(yaw)
-        yaw.update({Pose(p.path, mirrored=True): measured_yaw(Pose(p.path, mirrored=True)) for p in as_taken})
         sides: dict[str, Pose] = {}
         for side, sense in (("left", 1.0), ("right", -1.0)):
-            for mirrored in (False, True):
-                fitting = [
-                    pose
-                    for pose in yaw
-                    if pose.mirrored == mirrored
-                    and pose.path != straight.path
-                    and sense * (yaw[pose] - yaw[straight]) >= MIN_YAW_TURN
-                ]
-                if fitting:
-                    sides[side] = min(fitting, key=lambda pose: abs(yaw[pose] - yaw[straight]))
-                    break
+            candidates = as_taken
+            if not any(sense * (yaw[pose] - yaw[straight]) >= MIN_YAW_TURN for pose in as_taken):
+                candidates = [Pose(pose.path, mirrored=True) for pose in as_taken if pose != straight]
+                yaw.update({pose: measured_yaw(pose) for pose in candidates if pose not in yaw})
+            fitting = [pose for pose in candidates if sense * (yaw[pose] - yaw[straight]) >= MIN_YAW_TURN]
+            if fitting:
+                sides[side] = min(fitting, key=lambda pose: abs(yaw[pose] - yaw[straight]))
         if len(sides) < 2:
             continue
         poses = {"straight": straight, **sides}

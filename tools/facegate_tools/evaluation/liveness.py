@@ -417,7 +417,8 @@ class Tally:
             self.accepted += 1
 
 
-def _rate(part: int, total: int) -> float | None:
+def rate(part: int, total: int) -> float | None:
+    """``part / total`` to four decimals, None when ``total`` is 0."""
     return round(part / total, 4) if total else None
 
 
@@ -581,8 +582,8 @@ def evaluate_liveness(
         "seed": seed,
         "model_id": engine.model_id,
         "thresholds": dataclasses.asdict(thresholds),
-        "apcer": {kind: _rate(t.accepted, t.total) for kind, t in attacks.items()},
-        "bpcer": _rate(bona.total - bona.accepted, bona.total),
+        "apcer": {kind: rate(t.accepted, t.total) for kind, t in attacks.items()},
+        "bpcer": rate(bona.total - bona.accepted, bona.total),
         "n_attacks": {kind: t.total for kind, t in attacks.items()},
         "n_attacks_accepted": {kind: t.accepted for kind, t in attacks.items()},
         "apcer_by_challenge": {
@@ -637,8 +638,8 @@ def print_table(report: dict[str, Any], out: Callable[[str], None] = print) -> N
     out(f"liveness on {report['root']} (seed {report['seed']}, {report['n_photos']} photos with a face)")
     for kind in ATTACK_TYPES:
         total = report["n_attacks"][kind]
-        rate = report["apcer"][kind]
-        shown = "n/a" if rate is None else f"{100 * rate:.2f}%"
+        share = report["apcer"][kind]
+        shown = "n/a" if share is None else f"{100 * share:.2f}%"
         split = ", ".join(f"{k} {v}" for k, v in report["apcer_by_challenge"].get(kind, {}).items())
         out(f"  APCER {kind:7s} {shown:>8s}  ({report['n_attacks_accepted'][kind]}/{total} accepted; {split})")
     bpcer = report["bpcer"]

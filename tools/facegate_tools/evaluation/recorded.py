@@ -37,7 +37,7 @@ from facegate.vision.liveness import (
     check_challenge,
     fingerprint,
 )
-from facegate_tools.evaluation.liveness import Measures, Tally
+from facegate_tools.evaluation.liveness import Measures, Tally, rate
 from facegate_tools.evaluation.runner import progress
 
 BONA_FIDE: Final = "bona_fide"
@@ -121,10 +121,6 @@ def read_recordings(root: Path) -> list[Recording]:
     return recordings
 
 
-def _rate(part: int, total: int) -> float | None:
-    return round(part / total, 4) if total else None
-
-
 def evaluate_recorded(
     engine: FaceEngine,
     root: Path,
@@ -178,10 +174,10 @@ def evaluate_recorded(
         "root": str(root),
         "model_id": engine.model_id,
         "thresholds": dataclasses.asdict(thresholds),
-        "bpcer": _rate(bona.total - bona.accepted, bona.total),
+        "bpcer": rate(bona.total - bona.accepted, bona.total),
         "n_bona_fide": bona.total,
         "n_bona_fide_refused": bona.total - bona.accepted,
-        "apcer": {kind: _rate(t.accepted, t.total) for kind, t in attacks.items()},
+        "apcer": {kind: rate(t.accepted, t.total) for kind, t in attacks.items()},
         "n_attacks": {kind: t.total for kind, t in attacks.items()},
         "n_attacks_accepted": {kind: t.accepted for kind, t in attacks.items()},
         "undetected": {kind: t.undetected for kind, t in tallies.items()},
@@ -196,8 +192,8 @@ def print_recorded(report: dict[str, Any]) -> None:
     bpcer = report["bpcer"]
     shown = "n/a" if bpcer is None else f"{100 * bpcer:.2f}%"
     print(f"  BPCER          {shown:>8s}  ({report['n_bona_fide_refused']}/{report['n_bona_fide']} refused)")
-    for kind, rate in report["apcer"].items():
-        shown = "n/a" if rate is None else f"{100 * rate:.2f}%"
+    for kind, share in report["apcer"].items():
+        shown = "n/a" if share is None else f"{100 * share:.2f}%"
         print(f"  APCER {kind:8s} {shown:>8s}  ({report['n_attacks_accepted'][kind]}/{report['n_attacks'][kind]})")
     for line in report["recordings"]:
         verdict = "passed" if line["passed"] else f"refused: {line['reason']}"
